@@ -1,0 +1,1 @@
+//! The lock-free forwarding database (work in progress).

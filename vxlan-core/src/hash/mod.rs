@@ -1,0 +1,1 @@
+//! Flow hashing (work in progress).

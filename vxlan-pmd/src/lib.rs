@@ -1,0 +1,1 @@
+//! vxlan-pmd (work in progress).
