@@ -14,7 +14,24 @@
 
 use core::fmt;
 
+pub mod arp;
+pub mod checksum;
+pub mod ethernet;
+pub mod icmpv4;
+pub mod icmpv6;
+pub mod ipv4;
+pub mod ipv6;
+pub mod udp;
+pub mod vxlan;
 
+pub use arp::{ArpOperation, ArpPacket, ArpRepr};
+pub use ethernet::{EthernetFrame, EthernetRepr, L2Header, VlanTag, VlanTagRepr, MAX_VLAN_TAGS};
+pub use icmpv4::{Icmpv4Packet, Icmpv4Repr};
+pub use icmpv6::{Icmpv6Packet, Icmpv6Repr, NdpFlags};
+pub use ipv4::{Ipv4Packet, Ipv4Repr};
+pub use ipv6::{Ipv6Packet, Ipv6Repr, UpperLayer};
+pub use udp::{UdpPacket, UdpRepr};
+pub use vxlan::{GbpRepr, GpeNextProtocol, GpeRepr, ReservedBitsPolicy, VxlanHeader, VxlanRepr};
 
 /// Why a buffer could not be read as a header.
 ///
@@ -78,6 +95,59 @@ impl fmt::Display for Error {
 #[cfg(feature = "std")]
 impl std::error::Error for Error {}
 
+/// The source and destination of an IP packet, what a transport checksum's
+/// pseudo-header covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IpPair {
+    /// IPv4 source and destination.
+    V4(core::net::Ipv4Addr, core::net::Ipv4Addr),
+    /// IPv6 source and destination.
+    V6(core::net::Ipv6Addr, core::net::Ipv6Addr),
+}
+
+impl IpPair {
+    /// The source address.
+    pub fn src(&self) -> core::net::IpAddr {
+        match *self {
+            IpPair::V4(s, _) => s.into(),
+            IpPair::V6(s, _) => s.into(),
+        }
+    }
+
+    /// The destination address.
+    pub fn dst(&self) -> core::net::IpAddr {
+        match *self {
+            IpPair::V4(_, d) => d.into(),
+            IpPair::V6(_, d) => d.into(),
+        }
+    }
+
+    /// The same pair with source and destination swapped.
+    pub fn reversed(&self) -> IpPair {
+        match *self {
+            IpPair::V4(s, d) => IpPair::V4(d, s),
+            IpPair::V6(s, d) => IpPair::V6(d, s),
+        }
+    }
+
+    /// The unfolded one's-complement sum of the pseudo-header for an upper
+    /// layer of `protocol` and `length` bytes.
+    pub fn pseudo_header_sum(&self, protocol: IpProtocol, length: u32) -> u64 {
+        match self {
+            IpPair::V4(s, d) => {
+                // An IPv4 upper layer never exceeds 65535 bytes.
+                checksum::pseudo_header_v4(
+                    *s,
+                    *d,
+                    protocol,
+                    u16::try_from(length).unwrap_or(u16::MAX),
+                )
+            }
+            IpPair::V6(s, d) => checksum::pseudo_header_v6(s, d, protocol, length),
+        }
+    }
+}
+
 /// Result alias for the codecs.
 pub type Result<T> = core::result::Result<T, Error>;
 
@@ -85,7 +155,10 @@ pub type Result<T> = core::result::Result<T, Error>;
 #[inline(always)]
 pub(crate) fn check(buf: &[u8], needed: usize) -> Result<()> {
     if buf.len() < needed {
-        Err(Error::Truncated { needed, available: buf.len() })
+        Err(Error::Truncated {
+            needed,
+            available: buf.len(),
+        })
     } else {
         Ok(())
     }
@@ -333,6 +406,10 @@ mod tests {
     fn mac_text_round_trip() {
         let mac: MacAddr = "02:00:5e:10:00:0a".parse().unwrap();
         assert_eq!(mac.0, [0x02, 0x00, 0x5e, 0x10, 0x00, 0x0a]);
+        let mut s = [0u8; 17];
+        let mut w = crate::testutil::SliceWriter::new(&mut s);
+        core::fmt::write(&mut w, format_args!("{mac}")).unwrap();
+        assert_eq!(&s, b"02:00:5e:10:00:0a");
         assert_eq!("02-00-5e-10-00-0a".parse::<MacAddr>().unwrap(), mac);
         assert!("02:00:5e:10:00".parse::<MacAddr>().is_err());
         assert!("02:00:5e:10:00:0a:01".parse::<MacAddr>().is_err());
