@@ -78,11 +78,11 @@ pub fn json_line(n: usize, frame: &[u8], config: &ParseConfig) -> String {
                 out.push_str(",\"dst\":");
                 json_string(&mut out, &inner.dst_addr().to_string());
                 let _ = write!(out, ",\"ethertype\":{},\"vlans\":[", inner.ethertype().0);
-                for (i, tag) in inner.vids().iter().enumerate() {
+                for (i, vid) in inner.vids().iter().enumerate() {
                     if i > 0 {
                         out.push(',');
                     }
-                    let _ = write!(out, "{}", tag.vid);
+                    let _ = write!(out, "{vid}");
                 }
                 let _ = write!(out, "],\"length\":{}}}", inner.end() - inner.offset());
             }
@@ -161,8 +161,8 @@ pub fn text_line(n: usize, frame: &[u8], config: &ParseConfig) -> String {
             match stack.inner() {
                 Some(inner) => {
                     let _ = write!(out, "{} > {}", inner.src_addr(), inner.dst_addr());
-                    for tag in inner.vids() {
-                        let _ = write!(out, ", vlan {}", tag.vid);
+                    for vid in inner.vids() {
+                        let _ = write!(out, ", vlan {vid}");
                     }
                     let _ = write!(
                         out,

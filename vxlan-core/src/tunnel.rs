@@ -38,6 +38,9 @@
 use core::fmt;
 use core::net::{IpAddr, Ipv4Addr};
 
+use crate::wire::ethernet::{HEADER_LEN as ETH_HEADER_LEN, VLAN_TAG_LEN};
+use crate::wire::ipv6::HEADER_LEN as IPV6_HEADER_LEN;
+use crate::wire::udp::HEADER_LEN as UDP_HEADER_LEN;
 use crate::wire::vxlan::{self, HEADER_LEN as VXLAN_LEN};
 use crate::wire::{
     read_u16, EtherType, GbpRepr, GpeNextProtocol, GpeRepr, IpPair, IpProtocol, Ipv6Packet,
@@ -173,9 +176,9 @@ impl Default for ParseConfig {
     /// VXLAN on 4789, GPE on 4790, reserved bits ignored, no GBP, one layer.
     fn default() -> Self {
         ParseConfig {
-            vxlan_ports: [vxlan::PORT, 0, 0, 0],
+            vxlan_ports: [vxlan::PORT; MAX_PORTS],
             vxlan_port_count: 1,
-            gpe_ports: [vxlan::GPE_PORT, 0, 0, 0],
+            gpe_ports: [vxlan::GPE_PORT; MAX_PORTS],
             gpe_port_count: 1,
             reserved_bits: ReservedBitsPolicy::Ignore,
             gbp: false,
@@ -227,6 +230,7 @@ impl ParseConfig {
         let n = usize::from(self.gpe_port_count);
         *self.gpe_ports.get_mut(n).ok_or(ConfigError::TooManyPorts)? = port;
         self.gpe_port_count += 1;
+        pad_ports(&mut self.gpe_ports, self.gpe_port_count);
         Ok(self)
     }
 
@@ -276,16 +280,39 @@ impl ParseConfig {
         self.max_depth
     }
 
-    /// What a datagram to `port` is taken for, if anything.
-    #[inline]
+    /// What a datagram to `port` is taken for, if anything. Unused port
+    /// slots repeat a configured port (or hold 0 when none is), so the
+    /// whole array is compared without a length check.
+    #[inline(always)]
     fn kind_of(&self, port: u16) -> Option<Kind> {
-        if self.vxlan_ports().contains(&port) {
+        if port == 0 {
+            return None;
+        }
+        if self
+            .vxlan_ports
+            .iter()
+            .fold(false, |hit, &p| hit | (p == port))
+        {
             Some(if self.gbp { Kind::Gbp } else { Kind::Vxlan })
-        } else if self.gpe_ports().contains(&port) {
+        } else if self
+            .gpe_ports
+            .iter()
+            .fold(false, |hit, &p| hit | (p == port))
+        {
             Some(Kind::Gpe)
         } else {
             None
         }
+    }
+}
+
+/// Fills unused slots with the first port so a match on them is a match on
+/// a configured port.
+fn pad_ports(ports: &mut [u16; MAX_PORTS], count: u8) {
+    let n = usize::from(count);
+    if n > 0 {
+        let first = ports[0];
+        ports[n..].fill(first);
     }
 }
 
@@ -326,46 +353,39 @@ impl TunnelHeader {
     }
 }
 
-/// One tunnel layer: where each outer header starts and what the tunnel
-/// header says. Offsets are from the start of the whole frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One tunnel layer: where each outer header starts and the raw tunnel
+/// header. Offsets are from the start of the whole frame. Kept small and
+/// flat so a parse writes little; fields are decoded on access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Layer {
     eth: u32,
     ip: u32,
     udp: u32,
     end: u32,
+    header: [u8; VXLAN_LEN],
     outer_vids: [u16; MAX_VLAN_TAGS],
     outer_tag_count: u8,
     ipv6: bool,
-    flags: u8,
-    header: TunnelHeader,
+    kind: u8,
 }
 
-impl Default for Layer {
-    fn default() -> Self {
-        Layer {
-            eth: 0,
-            ip: 0,
-            udp: 0,
-            end: 0,
-            outer_vids: [0; MAX_VLAN_TAGS],
-            outer_tag_count: 0,
-            ipv6: false,
-            flags: 0,
-            header: TunnelHeader::Vxlan(VxlanRepr { vni: 0 }),
-        }
-    }
-}
+const KIND_VXLAN: u8 = 0;
+const KIND_GPE: u8 = 1;
+const KIND_GBP: u8 = 2;
 
-/// The inner Ethernet frame found under the last layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InnerFrame {
+/// The inner Ethernet frame found under the last layer, with access to its
+/// bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct InnerFrame<'a> {
+    buf: &'a [u8],
     offset: u32,
     end: u32,
-    l2: L2Header,
+    ethertype: u16,
+    vids: [u16; MAX_VLAN_TAGS],
+    tag_count: u8,
 }
 
-impl InnerFrame {
+impl<'a> InnerFrame<'a> {
     /// Offset of the inner Ethernet header in the frame.
     pub const fn offset(&self) -> usize {
         self.offset as usize
@@ -374,25 +394,40 @@ impl InnerFrame {
     pub const fn end(&self) -> usize {
         self.end as usize
     }
-    /// The parsed inner Ethernet header with its VLAN tags.
-    pub const fn l2(&self) -> &L2Header {
-        &self.l2
-    }
-    /// Inner source MAC.
-    pub const fn src_addr(&self) -> MacAddr {
-        self.l2.src_addr
+    /// The inner frame's bytes.
+    pub fn bytes(&self) -> &'a [u8] {
+        &self.buf[self.offset()..self.end()]
     }
     /// Inner destination MAC.
-    pub const fn dst_addr(&self) -> MacAddr {
-        self.l2.dst_addr
+    #[inline]
+    pub fn dst_addr(&self) -> MacAddr {
+        MacAddr::from_bytes(&self.buf[self.offset()..])
+    }
+    /// Inner source MAC.
+    #[inline]
+    pub fn src_addr(&self) -> MacAddr {
+        MacAddr::from_bytes(&self.buf[self.offset() + 6..])
     }
     /// The EtherType after any inner VLAN tags.
+    #[inline]
     pub const fn ethertype(&self) -> EtherType {
-        self.l2.ethertype
+        EtherType(self.ethertype)
     }
     /// Inner VLAN IDs, outermost first.
-    pub fn vids(&self) -> &[crate::wire::VlanTagRepr] {
-        self.l2.tags()
+    pub fn vids(&self) -> &[u16] {
+        &self.vids[..usize::from(self.tag_count)]
+    }
+    /// Length of the inner Ethernet header, tags included.
+    pub const fn header_len(&self) -> usize {
+        ETH_HEADER_LEN + self.tag_count as usize * VLAN_TAG_LEN
+    }
+    /// The full inner Ethernet header (TPIDs and priorities included).
+    pub fn l2(&self) -> L2Header {
+        // The parser validated these bytes, so this cannot fail; fall back
+        // to an untagged view rather than panic.
+        L2Header::parse(self.bytes()).unwrap_or_else(|_| {
+            L2Header::untagged(self.src_addr(), self.dst_addr(), self.ethertype())
+        })
     }
 }
 
@@ -400,9 +435,16 @@ impl InnerFrame {
 #[derive(Debug, Clone, Copy)]
 pub struct TunnelStack<'a> {
     buf: &'a [u8],
-    layers: [Layer; MAX_LAYERS],
+    /// The outermost layer (meaningful when `depth > 0`).
+    first: Layer,
+    /// Nested layers, allocated in place only when a frame has them, so
+    /// the common one-layer parse writes one discriminant, not 96 bytes.
+    nested: Option<[Layer; MAX_LAYERS - 1]>,
     depth: u8,
-    inner: Option<InnerFrame>,
+    inner_tag_count: u8,
+    has_inner: bool,
+    inner_ethertype: u16,
+    inner_vids: [u16; MAX_VLAN_TAGS],
 }
 
 /// One layer of a [`TunnelStack`], with access to the frame's bytes.
@@ -427,7 +469,7 @@ impl<'a> LayerView<'a> {
     }
     /// Offset of the VXLAN/GPE/GBP header.
     pub fn header_offset(&self) -> usize {
-        self.udp_offset() + crate::wire::udp::HEADER_LEN
+        self.udp_offset() + UDP_HEADER_LEN
     }
     /// Offset of what follows the tunnel header (the inner frame).
     pub fn payload_offset(&self) -> usize {
@@ -476,24 +518,42 @@ impl<'a> LayerView<'a> {
         self.ips().dst()
     }
     /// UDP source port.
+    #[inline]
     pub fn src_port(&self) -> u16 {
         read_u16(self.buf, self.udp_offset())
     }
     /// UDP destination port.
+    #[inline]
     pub fn dst_port(&self) -> u16 {
         read_u16(self.buf, self.udp_offset() + 2)
     }
     /// The first byte of the tunnel header (all flags).
+    #[inline]
     pub fn flags(&self) -> u8 {
-        self.layer.flags
+        self.layer.header[0]
+    }
+    /// The raw 8-byte tunnel header.
+    pub fn raw_header(&self) -> [u8; VXLAN_LEN] {
+        self.layer.header
     }
     /// The parsed tunnel header.
     pub fn header(&self) -> TunnelHeader {
-        self.layer.header
+        let view = VxlanHeader::new_unchecked(&self.layer.header[..]);
+        // The parser accepted this header under some policy; decoding it
+        // again ignoring reserved bits cannot fail.
+        let ignore = ReservedBitsPolicy::Ignore;
+        match self.layer.kind {
+            KIND_GPE => GpeRepr::parse(&view, ignore).map(TunnelHeader::Gpe),
+            KIND_GBP => GbpRepr::parse(&view, ignore).map(TunnelHeader::Gbp),
+            _ => VxlanRepr::parse(&view, ignore).map(TunnelHeader::Vxlan),
+        }
+        .unwrap_or(TunnelHeader::Vxlan(VxlanRepr { vni: self.vni() }))
     }
     /// The VNI.
+    #[inline]
     pub fn vni(&self) -> u32 {
-        self.layer.header.vni()
+        let h = self.layer.header;
+        u32::from_be_bytes([0, h[4], h[5], h[6]])
     }
     /// The bytes after the tunnel header, to the end of the datagram.
     pub fn payload(&self) -> &'a [u8] {
@@ -505,15 +565,41 @@ impl<'a> TunnelStack<'a> {
     /// Parses `frame` as it arrived on the underlay.
     #[inline]
     pub fn parse(frame: &'a [u8], config: &ParseConfig) -> Result<TunnelStack<'a>, ParseDrop> {
+        if let Some((layer, inner_ethertype)) = fast_path(frame, config) {
+            return Ok(Self::with_first_layer(frame, layer, inner_ethertype));
+        }
+        Self::parse_general(frame, config)
+    }
+
+    fn with_first_layer(frame: &'a [u8], layer: Layer, inner_ethertype: u16) -> TunnelStack<'a> {
+        TunnelStack {
+            buf: frame,
+            first: layer,
+            nested: None,
+            depth: 1,
+            inner_tag_count: 0,
+            has_inner: true,
+            inner_ethertype,
+            inner_vids: [0; MAX_VLAN_TAGS],
+        }
+    }
+
+    /// The general parser: tags, options, extension headers, GPE, GBP,
+    /// nesting, and a named reason for every drop.
+    fn parse_general(frame: &'a [u8], config: &ParseConfig) -> Result<TunnelStack<'a>, ParseDrop> {
         let mut stack = TunnelStack {
             buf: frame,
-            layers: [Layer::default(); MAX_LAYERS],
+            first: Layer::default(),
+            nested: None,
             depth: 0,
-            inner: None,
+            inner_tag_count: 0,
+            has_inner: false,
+            inner_ethertype: 0,
+            inner_vids: [0; MAX_VLAN_TAGS],
         };
         let mut at = 0;
         let mut end = frame.len();
-        while usize::from(stack.depth) < usize::from(config.max_depth) {
+        while stack.depth < config.max_depth {
             let nested = stack.depth > 0;
             let layer = match parse_layer(&frame[..end], at, config) {
                 Ok(Some(layer)) => layer,
@@ -523,79 +609,288 @@ impl<'a> TunnelStack<'a> {
                 Err(_) if nested => break,
                 Err(e) => return Err(e),
             };
-            stack.layers[usize::from(stack.depth)] = layer;
-            stack.depth += 1;
-            if !layer.header.carries_ethernet() {
-                stack.inner = None;
+            let carries_ethernet = layer.kind != KIND_GPE
+                || layer.header[3] == GpeNextProtocol::ETHERNET.0
+                || layer.header[0] & vxlan::GPE_FLAG_P == 0;
+            let payload = layer.udp as usize + UDP_HEADER_LEN + VXLAN_LEN;
+            let layer_end = layer.end as usize;
+            if !carries_ethernet {
+                stack.push(layer);
+                stack.depth += 1;
+                stack.has_inner = false;
                 return Ok(stack);
             }
-            at = layer.udp as usize + crate::wire::udp::HEADER_LEN + VXLAN_LEN;
-            end = layer.end as usize;
-            let l2 = match L2Header::parse(&frame[at..end]) {
+            let inner = match scan_l2(&frame[..layer_end], payload) {
                 Ok(l2) => l2,
-                Err(_) if nested => {
-                    // A nested "tunnel" whose inner frame is broken was
-                    // tenant payload after all: keep the outer view.
-                    stack.depth -= 1;
-                    break;
+                // A nested "tunnel" whose inner frame is broken was tenant
+                // payload after all: keep the outer view.
+                Err(_) if nested => break,
+                Err(e) => {
+                    return Err(if e == ParseDrop::TooManyVlanTags {
+                        ParseDrop::InnerTooManyVlanTags
+                    } else {
+                        ParseDrop::InnerTruncated
+                    })
                 }
-                Err(crate::wire::Error::TooManyHeaders) => {
-                    return Err(ParseDrop::InnerTooManyVlanTags)
-                }
-                Err(_) => return Err(ParseDrop::InnerTruncated),
             };
-            stack.inner = Some(InnerFrame {
-                offset: to_u32(at),
-                end: to_u32(end),
-                l2,
-            });
+            stack.push(layer);
+            stack.depth += 1;
+            stack.has_inner = true;
+            stack.inner_ethertype = inner.ethertype;
+            stack.inner_vids = inner.vids;
+            stack.inner_tag_count = inner.tag_count;
+            at = payload;
+            end = layer_end;
         }
         Ok(stack)
     }
 
     /// True when the frame carried at least one tunnel layer.
+    #[inline]
     pub fn is_tunnel(&self) -> bool {
         self.depth > 0
     }
 
     /// How many tunnel layers were found.
+    #[inline]
     pub fn depth(&self) -> usize {
         usize::from(self.depth)
     }
 
     /// Layer `i`, outermost first.
+    #[inline]
     pub fn layer(&self, i: usize) -> Option<LayerView<'_>> {
-        (i < self.depth()).then(|| LayerView {
+        let layer = match i {
+            _ if i >= self.depth() => return None,
+            0 => &self.first,
+            _ => self.nested.as_ref()?.get(i - 1)?,
+        };
+        Some(LayerView {
             buf: self.buf,
-            layer: &self.layers[i],
+            layer,
         })
+    }
+
+    fn push(&mut self, layer: Layer) {
+        match self.depth {
+            0 => self.first = layer,
+            d => {
+                self.nested
+                    .get_or_insert([Layer::default(); MAX_LAYERS - 1])[usize::from(d) - 1] = layer
+            }
+        }
     }
 
     /// All layers, outermost first.
     pub fn layers(&self) -> impl Iterator<Item = LayerView<'_>> + '_ {
-        self.layers[..self.depth()]
-            .iter()
-            .map(move |layer| LayerView {
-                buf: self.buf,
-                layer,
-            })
+        (0..self.depth()).filter_map(move |i| self.layer(i))
     }
 
-    /// The innermost Ethernet frame's header, when the last layer carries
-    /// Ethernet.
-    pub fn inner(&self) -> Option<&InnerFrame> {
-        self.inner.as_ref()
+    /// The innermost Ethernet frame, when the last layer carries Ethernet.
+    #[inline]
+    pub fn inner(&self) -> Option<InnerFrame<'a>> {
+        if !self.has_inner || self.depth == 0 {
+            return None;
+        }
+        let last = self.layer(self.depth() - 1)?.layer;
+        Some(InnerFrame {
+            buf: self.buf,
+            offset: last.udp + to_u32(UDP_HEADER_LEN + VXLAN_LEN),
+            end: last.end,
+            ethertype: self.inner_ethertype,
+            vids: self.inner_vids,
+            tag_count: self.inner_tag_count,
+        })
     }
 
     /// The innermost Ethernet frame's bytes.
     pub fn inner_frame(&self) -> Option<&'a [u8]> {
-        self.inner.map(|i| &self.buf[i.offset()..i.end()])
+        self.inner().map(|i| i.bytes())
     }
 
     /// The whole frame.
     pub fn frame(&self) -> &'a [u8] {
         self.buf
     }
+}
+
+/// The common case in a handful of loads and compares: one layer of
+/// plain VXLAN over untagged IPv4 (no options) or IPv6 (no extension
+/// headers), valid lengths, an untagged inner frame. Anything else,
+/// including every drop, goes to the general parser, which
+/// names the reason.
+#[inline(always)]
+fn fast_path(frame: &[u8], config: &ParseConfig) -> Option<(Layer, u16)> {
+    if config.max_depth != 1 || config.gbp {
+        return None;
+    }
+    match frame.get(12..14)? {
+        [0x08, 0x00] => {
+            fast_layer::<{ ETH_HEADER_LEN + 20 }, { ETH_HEADER_LEN + 20 + MIN_UDP_LEN }, false>(
+                frame, config,
+            )
+        }
+        [0x86, 0xdd] => fast_layer::<
+            { ETH_HEADER_LEN + IPV6_HEADER_LEN },
+            { ETH_HEADER_LEN + IPV6_HEADER_LEN + MIN_UDP_LEN },
+            true,
+        >(frame, config),
+        _ => None,
+    }
+}
+
+/// The shortest UDP datagram that can carry VXLAN and an inner Ethernet
+/// header.
+const MIN_UDP_LEN: usize = UDP_HEADER_LEN + VXLAN_LEN + ETH_HEADER_LEN;
+
+/// The fast path for one underlay, with every offset a constant so the
+/// compiler checks bounds once, on the fixed-size prefix of `MIN` bytes
+/// (the shortest frame that can hold all the headers).
+#[inline(always)]
+fn fast_layer<const UDP: usize, const MIN: usize, const V6: bool>(
+    frame: &[u8],
+    config: &ParseConfig,
+) -> Option<(Layer, u16)> {
+    const IP: usize = ETH_HEADER_LEN;
+    let h: &[u8; MIN] = frame.first_chunk()?;
+    let be = |a: u8, b: u8| usize::from(u16::from_be_bytes([a, b]));
+    let udp_limit = if V6 {
+        // Version 6, UDP right after the fixed header.
+        if h[IP] >> 4 != 6 || h[IP + 6] != IpProtocol::UDP.0 {
+            return None;
+        }
+        UDP + be(h[IP + 4], h[IP + 5])
+    } else {
+        // Version 4, IHL 5, UDP, neither MF nor a fragment offset.
+        if h[IP] != 0x45 || h[IP + 9] != IpProtocol::UDP.0 || (h[IP + 6] & 0x3f) | h[IP + 7] != 0 {
+            return None;
+        }
+        IP + be(h[IP + 2], h[IP + 3])
+    };
+    let dport = u16::from_be_bytes([h[UDP + 2], h[UDP + 3]]);
+    if dport != config.vxlan_ports[0] && !matches!(config.kind_of(dport), Some(Kind::Vxlan)) {
+        return None;
+    }
+    let udp_len = be(h[UDP + 4], h[UDP + 5]);
+    let end = UDP + udp_len;
+    if udp_limit > frame.len() || end > udp_limit || udp_len < MIN_UDP_LEN {
+        return None;
+    }
+    const HDR: usize = UDP_HEADER_LEN;
+    let header: [u8; VXLAN_LEN] = *h[UDP + HDR..].first_chunk()?;
+    if header[0] & vxlan::FLAG_I == 0 {
+        return None;
+    }
+    if config.reserved_bits == ReservedBitsPolicy::Strict
+        && (header[0] & !vxlan::FLAG_I) | header[1] | header[2] | header[3] | header[7] != 0
+    {
+        return None;
+    }
+    let inner = UDP + HDR + VXLAN_LEN;
+    let inner_et = u16::from_be_bytes([h[inner + 12], h[inner + 13]]);
+    if EtherType(inner_et).is_vlan_tpid() {
+        return None;
+    }
+    let layer = Layer {
+        eth: 0,
+        ip: to_u32(IP),
+        udp: to_u32(UDP),
+        end: to_u32(end),
+        header,
+        outer_vids: [0; MAX_VLAN_TAGS],
+        outer_tag_count: 0,
+        ipv6: V6,
+        kind: KIND_VXLAN,
+    };
+    Some((layer, inner_et))
+}
+
+/// One VXLAN layer and the inner Ethernet frame under it: what a VTEP's
+/// decap needs, from [`parse_single`].
+#[derive(Debug, Clone, Copy)]
+pub struct SingleLayer<'a> {
+    buf: &'a [u8],
+    layer: Layer,
+    inner_ethertype: u16,
+    inner_vids: [u16; MAX_VLAN_TAGS],
+    inner_tag_count: u8,
+}
+
+impl<'a> SingleLayer<'a> {
+    /// The tunnel layer.
+    #[inline]
+    pub fn layer(&self) -> LayerView<'_> {
+        LayerView {
+            buf: self.buf,
+            layer: &self.layer,
+        }
+    }
+
+    /// The VNI.
+    #[inline]
+    pub fn vni(&self) -> u32 {
+        u32::from_be_bytes([
+            0,
+            self.layer.header[4],
+            self.layer.header[5],
+            self.layer.header[6],
+        ])
+    }
+
+    /// The inner Ethernet frame.
+    #[inline]
+    pub fn inner(&self) -> InnerFrame<'a> {
+        InnerFrame {
+            buf: self.buf,
+            offset: self.layer.udp + to_u32(UDP_HEADER_LEN + VXLAN_LEN),
+            end: self.layer.end,
+            ethertype: self.inner_ethertype,
+            vids: self.inner_vids,
+            tag_count: self.inner_tag_count,
+        }
+    }
+}
+
+/// Parses exactly one VXLAN layer (nesting is not followed) and the inner
+/// Ethernet header: the decap fast path. `Ok(None)` means "not VXLAN";
+/// GPE layers that carry something other than Ethernet are `Ok(None)` too
+/// (use [`TunnelStack::parse`] to see them).
+///
+/// ```
+/// use vxlan_core::tunnel::{parse_single, ParseConfig};
+/// let frame = vxlan_core::testutil::sample_vxlan_ipv4_frame();
+/// let one = parse_single(&frame, &ParseConfig::default()).unwrap().unwrap();
+/// assert_eq!(one.vni(), 100);
+/// assert_eq!(one.inner().src_addr().to_string(), "02:00:00:00:00:01");
+/// ```
+#[inline]
+pub fn parse_single<'a>(
+    frame: &'a [u8],
+    config: &ParseConfig,
+) -> Result<Option<SingleLayer<'a>>, ParseDrop> {
+    if let Some((layer, inner_ethertype)) = fast_path(frame, config) {
+        return Ok(Some(SingleLayer {
+            buf: frame,
+            layer,
+            inner_ethertype,
+            inner_vids: [0; MAX_VLAN_TAGS],
+            inner_tag_count: 0,
+        }));
+    }
+    let stack = TunnelStack::parse_general(
+        frame,
+        &ParseConfig {
+            max_depth: 1,
+            ..*config
+        },
+    )?;
+    Ok(stack.inner().map(|_| SingleLayer {
+        buf: frame,
+        layer: stack.first,
+        inner_ethertype: stack.inner_ethertype,
+        inner_vids: stack.inner_vids,
+        inner_tag_count: stack.inner_tag_count,
+    }))
 }
 
 /// Frame offsets fit in 32 bits on every buffer this crate sees; saturate
@@ -605,30 +900,63 @@ fn to_u32(v: usize) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
+/// What [`scan_l2`] finds: the EtherType after the tags and the VIDs.
+struct L2Scan {
+    ethertype: u16,
+    vids: [u16; MAX_VLAN_TAGS],
+    tag_count: u8,
+    header_len: usize,
+}
+
+/// Reads an Ethernet header at `at` and up to two VLAN tags without
+/// copying the addresses (they are read on access).
+#[inline(always)]
+fn scan_l2(buf: &[u8], at: usize) -> Result<L2Scan, ParseDrop> {
+    let Some(h) = buf.get(at..at + ETH_HEADER_LEN) else {
+        return Err(ParseDrop::EthernetTruncated);
+    };
+    let mut scan = L2Scan {
+        ethertype: read_u16(h, 12),
+        vids: [0; MAX_VLAN_TAGS],
+        tag_count: 0,
+        header_len: ETH_HEADER_LEN,
+    };
+    while EtherType(scan.ethertype).is_vlan_tpid() {
+        if usize::from(scan.tag_count) == MAX_VLAN_TAGS {
+            return Err(ParseDrop::TooManyVlanTags);
+        }
+        let t = at + scan.header_len;
+        let Some(tag) = buf.get(t..t + VLAN_TAG_LEN) else {
+            return Err(ParseDrop::EthernetTruncated);
+        };
+        scan.vids[usize::from(scan.tag_count)] = read_u16(tag, 0) & 0x0fff;
+        scan.ethertype = read_u16(tag, 2);
+        scan.tag_count += 1;
+        scan.header_len += VLAN_TAG_LEN;
+    }
+    Ok(scan)
+}
+
 /// Parses one layer starting with the Ethernet header at `at`. `buf` ends
 /// where the enclosing datagram (or the frame) ends.
 #[inline(always)]
 fn parse_layer(buf: &[u8], at: usize, config: &ParseConfig) -> Result<Option<Layer>, ParseDrop> {
-    let l2 = match L2Header::parse(&buf[at..]) {
-        Ok(l2) => l2,
-        Err(crate::wire::Error::TooManyHeaders) => return Err(ParseDrop::TooManyVlanTags),
-        Err(_) => return Err(ParseDrop::EthernetTruncated),
-    };
-    let ip = at + l2.header_len();
-    let (udp, udp_limit, ipv6) = match l2.ethertype {
+    let l2 = scan_l2(buf, at)?;
+    let ip = at + l2.header_len;
+    let (udp, udp_limit, ipv6) = match EtherType(l2.ethertype) {
         EtherType::IPV4 => {
             let Some(h) = buf.get(ip..ip + 20) else {
                 return Err(ParseDrop::Ipv4Malformed);
             };
             let ihl = usize::from(h[0] & 0x0f) * 4;
-            let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+            let total = usize::from(read_u16(h, 2));
             if h[0] >> 4 != 4 || ihl < 20 || total < ihl || ip + total > buf.len() {
                 return Err(ParseDrop::Ipv4Malformed);
             }
             if h[9] != IpProtocol::UDP.0 {
                 return Ok(None);
             }
-            let frag = u16::from_be_bytes([h[6], h[7]]);
+            let frag = read_u16(h, 6);
             if frag & 0x3fff != 0 {
                 // Only the first fragment shows the port; later ones are
                 // not recognisably ours and pass as "not VXLAN".
@@ -643,79 +971,97 @@ fn parse_layer(buf: &[u8], at: usize, config: &ParseConfig) -> Result<Option<Lay
             (ip + ihl, ip + total, false)
         }
         EtherType::IPV6 => {
-            let Ok(p) = Ipv6Packet::new_checked(&buf[ip..]) else {
+            let Some(h) = buf.get(ip..ip + IPV6_HEADER_LEN) else {
                 return Err(ParseDrop::Ipv6Malformed);
             };
-            if p.version() != 6 {
+            let limit = ip + IPV6_HEADER_LEN + usize::from(read_u16(h, 4));
+            if h[0] >> 4 != 6 || limit > buf.len() {
                 return Err(ParseDrop::Ipv6Malformed);
             }
-            let limit = ip + crate::wire::ipv6::HEADER_LEN + usize::from(p.payload_len());
-            let (proto, offset, fragment) = if p.next_header() == IpProtocol::UDP {
-                (IpProtocol::UDP, crate::wire::ipv6::HEADER_LEN, None)
+            if h[6] == IpProtocol::UDP.0 {
+                (ip + IPV6_HEADER_LEN, limit, true)
             } else {
-                match p.upper_layer() {
-                    Ok(up) => (up.protocol, up.offset, up.fragment),
-                    Err(_) => return Err(ParseDrop::Ipv6Malformed),
+                // Extension headers: the slow path.
+                let Ok(up) = Ipv6Packet::new_unchecked(&buf[ip..]).upper_layer() else {
+                    return Err(ParseDrop::Ipv6Malformed);
+                };
+                if up.protocol != IpProtocol::UDP {
+                    return Ok(None);
                 }
-            };
-            if proto != IpProtocol::UDP {
-                return Ok(None);
-            }
-            if let Some(f) = fragment.filter(|f| f.is_real_fragment()) {
-                let udp = ip + offset;
-                if f.offset == 0
-                    && udp + 4 <= limit
-                    && config.kind_of(read_u16(buf, udp + 2)).is_some()
-                {
-                    return Err(ParseDrop::Fragment);
+                let udp = ip + up.offset;
+                if let Some(f) = up.fragment.filter(|f| f.is_real_fragment()) {
+                    if f.offset == 0
+                        && udp + 4 <= limit
+                        && config.kind_of(read_u16(buf, udp + 2)).is_some()
+                    {
+                        return Err(ParseDrop::Fragment);
+                    }
+                    return Ok(None);
                 }
-                return Ok(None);
+                (udp, limit, true)
             }
-            (ip + offset, limit, true)
         }
         _ => return Ok(None),
     };
     // UDP: header inside the IP payload, length field within it.
-    if udp + 8 > udp_limit {
+    let Some(u) = buf
+        .get(udp..udp + UDP_HEADER_LEN)
+        .filter(|_| udp + UDP_HEADER_LEN <= udp_limit)
+    else {
         return Err(ParseDrop::UdpMalformed);
-    }
-    let Some(kind) = config.kind_of(read_u16(buf, udp + 2)) else {
+    };
+    let Some(kind) = config.kind_of(read_u16(u, 2)) else {
         return Ok(None);
     };
-    let udp_len = usize::from(read_u16(buf, udp + 4));
-    if udp_len < 8 || udp + udp_len > udp_limit {
+    let udp_len = usize::from(read_u16(u, 4));
+    if udp_len < UDP_HEADER_LEN || udp + udp_len > udp_limit {
         return Err(ParseDrop::UdpMalformed);
     }
     let end = udp + udp_len;
-    let Some(h) = buf
-        .get(udp + 8..udp + 8 + VXLAN_LEN)
-        .filter(|_| udp + 8 + VXLAN_LEN <= end)
-    else {
+    let hdr = udp + UDP_HEADER_LEN;
+    if hdr + VXLAN_LEN > end {
         return Err(ParseDrop::TunnelHeaderTruncated);
-    };
-    let view = VxlanHeader::new_unchecked(h);
-    let parsed = match kind {
-        Kind::Vxlan => VxlanRepr::parse(&view, config.reserved_bits).map(TunnelHeader::Vxlan),
-        Kind::Gpe => GpeRepr::parse(&view, config.reserved_bits).map(TunnelHeader::Gpe),
-        Kind::Gbp => GbpRepr::parse(&view, config.reserved_bits).map(TunnelHeader::Gbp),
-    };
-    let header = match parsed {
-        Ok(header) => header,
-        Err(crate::wire::Error::Unsupported) => return Ok(None), // I flag clear: not VXLAN
-        Err(crate::wire::Error::ReservedBits) => return Err(ParseDrop::ReservedBits),
-        Err(crate::wire::Error::BadVersion) => return Err(ParseDrop::GpeBadVersion),
-        Err(_) => return Err(ParseDrop::TunnelHeaderTruncated),
+    }
+    let mut header = [0u8; VXLAN_LEN];
+    header.copy_from_slice(&buf[hdr..hdr + VXLAN_LEN]);
+    if header[0] & vxlan::FLAG_I == 0 {
+        return Ok(None); // I flag clear: not VXLAN
+    }
+    let view = VxlanHeader::new_unchecked(&header[..]);
+    let strict = config.reserved_bits == ReservedBitsPolicy::Strict;
+    let kind = match kind {
+        Kind::Vxlan => {
+            if strict && view.vxlan_reserved_bits_set() {
+                return Err(ParseDrop::ReservedBits);
+            }
+            KIND_VXLAN
+        }
+        Kind::Gbp => {
+            if strict && view.gbp_reserved_bits_set() {
+                return Err(ParseDrop::ReservedBits);
+            }
+            KIND_GBP
+        }
+        Kind::Gpe => {
+            if view.gpe_version() != 0 {
+                return Err(ParseDrop::GpeBadVersion);
+            }
+            if strict && view.gpe_reserved_bits_set() {
+                return Err(ParseDrop::ReservedBits);
+            }
+            KIND_GPE
+        }
     };
     Ok(Some(Layer {
         eth: to_u32(at),
         ip: to_u32(ip),
         udp: to_u32(udp),
         end: to_u32(end),
-        outer_vids: l2.vids(),
+        header,
+        outer_vids: l2.vids,
         outer_tag_count: l2.tag_count,
         ipv6,
-        flags: h[0],
-        header,
+        kind,
     }))
 }
 
@@ -841,8 +1187,8 @@ mod tests {
         };
         let frame = build_vxlan_frame(&spec);
         let s = TunnelStack::parse(&frame, &ParseConfig::default()).unwrap();
-        let vids: [u16; 2] = s.inner().unwrap().l2().vids();
-        assert_eq!(vids, [100, 10]);
+        assert_eq!(s.inner().unwrap().vids(), &[100, 10]);
+        assert_eq!(s.inner().unwrap().l2().vids(), [100, 10]);
         let spec = FrameSpec {
             inner_vids: &[1, 2, 3],
             ..FrameSpec::default()

@@ -12,7 +12,7 @@
 //! let mut file = Vec::new();
 //! let mut w = PcapWriter::new(&mut file).unwrap();
 //! w.write_packet(1_700_000_000_000_000, &[0xff; 60]).unwrap();
-//! drop(w);
+//! w.into_inner().unwrap();
 //! let mut r = PcapReader::new(&file[..]).unwrap();
 //! let p = r.next_packet().unwrap().unwrap();
 //! assert_eq!(p.data.len(), 60);
@@ -549,7 +549,7 @@ mod tests {
         let mut w = PcapWriter::new(&mut file).unwrap();
         w.write_packet(1_000_002, &[9; 14]).unwrap();
         w.write_packet(2_000_000, &[]).unwrap();
-        drop(w);
+        w.into_inner().unwrap();
         let mut r = PcapReader::new(&file[..]).unwrap();
         assert_eq!(r.next_packet().unwrap().unwrap().timestamp_us, 1_000_002);
         assert!(r.next_packet().unwrap().unwrap().data.is_empty());
