@@ -1243,4 +1243,60 @@ mod tests {
                 [s2.layer(1).unwrap().payload_offset() - s2.layer(1).unwrap().ethernet_offset()..]
         );
     }
+    fn same(
+        a: &Result<TunnelStack<'_>, ParseDrop>,
+        b: &Result<TunnelStack<'_>, ParseDrop>,
+    ) -> bool {
+        match (a, b) {
+            (Err(x), Err(y)) => x == y,
+            (Ok(x), Ok(y)) => {
+                x.depth() == y.depth()
+                    && x.layers().zip(y.layers()).all(|(l, m)| l.layer == m.layer)
+                    && x.inner()
+                        .map(|i| (i.offset(), i.end(), i.ethertype(), i.vids().to_vec()))
+                        == y.inner()
+                            .map(|i| (i.offset(), i.end(), i.ethertype(), i.vids().to_vec()))
+            }
+            _ => false,
+        }
+    }
+
+    proptest::proptest! {
+        /// The fast path and the general walker agree on every frame,
+        /// valid or corrupted: same layers, same inner frame, same drop.
+        #[test]
+        fn fast_path_agrees_with_general(
+            ipv6 in proptest::bool::ANY,
+            vni in 0u32..0x100_0000,
+            inner_len in 14usize..200,
+            strict in proptest::bool::ANY,
+            flips in proptest::collection::vec((0usize..120, proptest::num::u8::ANY), 0..4),
+            cut in proptest::option::of(0usize..200),
+        ) {
+            let mut frame = build_vxlan_frame(&FrameSpec { ipv6, vni, inner_len, ..FrameSpec::default() });
+            for (at, v) in flips {
+                if at < frame.len() {
+                    frame[at] = v;
+                }
+            }
+            if let Some(c) = cut {
+                frame.truncate(c.min(frame.len()));
+            }
+            let policy = if strict { ReservedBitsPolicy::Strict } else { ReservedBitsPolicy::Ignore };
+            let cfg = ParseConfig::default().with_reserved_bits(policy);
+            let general = TunnelStack::parse_general(&frame, &cfg);
+            proptest::prop_assert!(same(&TunnelStack::parse(&frame, &cfg), &general));
+            let single = parse_single(&frame, &cfg);
+            match (&single, &general) {
+                (Ok(Some(one)), Ok(g)) => {
+                    proptest::prop_assert_eq!(&one.layer, &g.first);
+                    proptest::prop_assert_eq!(one.inner().offset(), g.inner().unwrap().offset());
+                    proptest::prop_assert_eq!(one.inner().ethertype(), g.inner().unwrap().ethertype());
+                }
+                (Ok(None), Ok(g)) => proptest::prop_assert!(g.inner().is_none()),
+                (Err(a), Err(b)) => proptest::prop_assert_eq!(a, b),
+                _ => proptest::prop_assert!(false, "parse_single {:?} vs general {:?}", single.map(|s| s.map(|o| o.vni())), general.map(|g| g.depth())),
+            }
+        }
+    }
 }
