@@ -36,7 +36,11 @@ extern crate std;
 #[macro_use]
 extern crate std;
 
+pub mod decap;
+pub mod ecn;
+pub mod encap;
 pub mod fdb;
+pub mod frame;
 pub mod hash;
 pub mod sync;
 pub mod testutil;

@@ -1,0 +1,543 @@
+//! Decapsulation: validate an underlay frame addressed to us, combine ECN,
+//! and strip the outer headers in place.
+//!
+//! The checks, in order, each a named drop:
+//! * the tunnel-stack parser's (lengths, fragments, the `I` flag, reserved
+//!   bits per policy, inner Ethernet header);
+//! * the outer destination is one of our underlay addresses (or, when
+//!   allowed, a multicast group);
+//! * the IPv4 header checksum, unless the NIC vouched for it;
+//! * a non-zero UDP checksum verifies; a zero one over IPv6 only when
+//!   configured (RFC 6935/6936);
+//! * an inner VLAN tag only when configured (RFC 7348 section 6.1 says a
+//!   decapsulating VTEP should drop tagged inner frames unless configured);
+//! * ECN per RFC 6040: outer CE over a not-ECT inner packet is dropped.
+//!
+//! ```
+//! use vxlan_core::decap::{decap, DecapConfig};
+//! use vxlan_core::frame::{BufFrame, Frame};
+//!
+//! let wire = vxlan_core::testutil::sample_vxlan_ipv4_frame();
+//! let mut storage = [0u8; 256];
+//! let mut frame = BufFrame::with_data(&mut storage[..], 0, &wire).unwrap();
+//! let cfg = DecapConfig::new("192.0.2.2".parse().unwrap());
+//! let info = decap(&mut frame, &cfg).unwrap().expect("VXLAN for us");
+//! assert_eq!(info.vni, 100);
+//! assert_eq!(info.remote.to_string(), "192.0.2.1");
+//! assert_eq!(frame.len(), 42); // the inner ARP frame, outer headers gone
+//! ```
+
+use core::fmt;
+use core::net::IpAddr;
+
+use crate::ecn::{self, Ecn};
+use crate::encap::inner_ip;
+use crate::frame::Frame;
+use crate::tunnel::{parse_single, ParseConfig, ParseDrop, SingleLayer};
+use crate::wire::udp::{ChecksumStatus, UdpPacket};
+use crate::wire::{checksum, vxlan};
+
+/// The most local underlay addresses a [`DecapConfig`] holds.
+pub const MAX_LOCAL_ADDRS: usize = 4;
+
+/// What decapsulation accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecapConfig {
+    /// Ports, reserved-bit policy, GBP (one layer is decapsulated).
+    pub parse: ParseConfig,
+    local: [Option<IpAddr>; MAX_LOCAL_ADDRS],
+    /// Accept frames to multicast groups (a multicast underlay).
+    pub accept_multicast: bool,
+    /// Verify the outer IPv4 header checksum (skipped anyway when the NIC
+    /// says it verified it).
+    pub verify_ipv4_checksum: bool,
+    /// Verify a non-zero outer UDP checksum (skipped when the NIC did).
+    pub verify_udp_checksum: bool,
+    /// Accept a zero UDP checksum over IPv6 (RFC 6935/6936 tunnels).
+    pub allow_ipv6_zero_checksum: bool,
+    /// Accept inner frames carrying a VLAN tag.
+    pub allow_inner_vlan: bool,
+}
+
+impl DecapConfig {
+    /// Accepts VXLAN on 4789 to `local`, verifying checksums, refusing
+    /// IPv6 zero checksums and inner VLAN tags.
+    pub fn new(local: IpAddr) -> Self {
+        DecapConfig {
+            parse: ParseConfig::default(),
+            local: [Some(local), None, None, None],
+            accept_multicast: false,
+            verify_ipv4_checksum: true,
+            verify_udp_checksum: true,
+            allow_ipv6_zero_checksum: false,
+            allow_inner_vlan: false,
+        }
+    }
+
+    /// Adds another local underlay address (an IPv6 one beside an IPv4 one,
+    /// say). Fails when [`MAX_LOCAL_ADDRS`] are already configured.
+    pub fn with_local(mut self, addr: IpAddr) -> Result<Self, DecapConfigError> {
+        let slot = self
+            .local
+            .iter_mut()
+            .find(|s| s.is_none())
+            .ok_or(DecapConfigError::TooManyLocalAddrs)?;
+        *slot = Some(addr);
+        Ok(self)
+    }
+
+    /// True when `addr` is one of ours.
+    #[inline]
+    pub fn is_local(&self, addr: IpAddr) -> bool {
+        self.local.iter().any(|l| *l == Some(addr))
+            || (self.accept_multicast && addr.is_multicast())
+    }
+}
+
+/// Why a [`DecapConfig`] could not be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecapConfigError {
+    /// More than [`MAX_LOCAL_ADDRS`] local addresses.
+    TooManyLocalAddrs,
+}
+
+impl fmt::Display for DecapConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "at most {MAX_LOCAL_ADDRS} local underlay addresses")
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for DecapConfigError {}
+
+/// Why a VXLAN frame was dropped on decapsulation. Each is a counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DecapDrop {
+    /// The parser refused the frame.
+    Parse(ParseDrop),
+    /// Addressed to an underlay address that is not ours.
+    NotOurAddress,
+    /// The outer IPv4 header checksum is wrong.
+    Ipv4Checksum,
+    /// The outer UDP checksum is wrong.
+    UdpChecksum,
+    /// A zero UDP checksum over IPv6 without RFC 6935 opt-in.
+    Ipv6ZeroChecksum,
+    /// An inner VLAN tag where none is allowed.
+    InnerVlan,
+    /// Outer CE over a not-ECT inner packet (RFC 6040).
+    EcnCeOnNotEct,
+    /// GPE carrying something other than Ethernet.
+    NotEthernet,
+}
+
+impl DecapDrop {
+    /// A short stable name for counters.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            DecapDrop::Parse(p) => p.as_str(),
+            DecapDrop::NotOurAddress => "not_our_address",
+            DecapDrop::Ipv4Checksum => "ipv4_checksum",
+            DecapDrop::UdpChecksum => "udp_checksum",
+            DecapDrop::Ipv6ZeroChecksum => "ipv6_zero_udp_checksum",
+            DecapDrop::InnerVlan => "inner_vlan",
+            DecapDrop::EcnCeOnNotEct => "ecn_ce_on_not_ect",
+            DecapDrop::NotEthernet => "not_ethernet",
+        }
+    }
+}
+
+impl fmt::Display for DecapDrop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a decapsulated frame came with: enough to learn and forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decapsulated {
+    /// The VNI.
+    pub vni: u32,
+    /// The remote VTEP (outer source address), for learning.
+    pub remote: IpAddr,
+    /// The outer UDP source port.
+    pub src_port: u16,
+    /// GBP's "don't learn" bit.
+    pub dont_learn: bool,
+    /// GBP's group policy ID.
+    pub policy_id: Option<u16>,
+    /// The ECN field was changed to carry the outer CE mark inward.
+    pub ecn_marked: bool,
+}
+
+/// Decapsulates `frame` in place. `Ok(None)`: not VXLAN (hand it to the
+/// host stack); `Ok(Some(_))`: the frame now holds the inner Ethernet
+/// frame; `Err(_)`: drop it, counting the reason.
+#[inline]
+pub fn decap<F: Frame>(
+    frame: &mut F,
+    cfg: &DecapConfig,
+) -> Result<Option<Decapsulated>, DecapDrop> {
+    let offloads = frame.rx_offloads();
+    let (info, strip, inner_len, new_ecn) = {
+        let data = frame.data();
+        let Some(one) = parse_single(data, &cfg.parse).map_err(DecapDrop::Parse)? else {
+            return Ok(None);
+        };
+        check(&one, data, cfg, offloads)?
+    };
+    if let Some((at, tos, ipv6)) = new_ecn {
+        rewrite_ecn(&mut frame.data_mut()[strip..], at, tos, ipv6);
+    }
+    // Lengths were validated by the parser; these cannot fail.
+    frame
+        .strip(strip)
+        .map_err(|_| DecapDrop::Parse(ParseDrop::InnerTruncated))?;
+    frame
+        .truncate(inner_len)
+        .map_err(|_| DecapDrop::Parse(ParseDrop::InnerTruncated))?;
+    Ok(Some(info))
+}
+
+/// Where an inner ECN rewrite goes: offset of the inner IP header within
+/// the inner frame, the new TOS / traffic class, and whether it is IPv6.
+type EcnRewrite = (usize, u8, bool);
+
+#[inline(always)]
+fn check(
+    one: &SingleLayer<'_>,
+    data: &[u8],
+    cfg: &DecapConfig,
+    offloads: crate::frame::RxOffloads,
+) -> Result<(Decapsulated, usize, usize, Option<EcnRewrite>), DecapDrop> {
+    let layer = one.layer();
+    let ips = layer.ips();
+    if !cfg.is_local(ips.dst()) {
+        return Err(DecapDrop::NotOurAddress);
+    }
+    let ip = layer.ip_offset();
+    let outer_tos = if layer.is_ipv6() {
+        (data[ip] << 4) | (data[ip + 1] >> 4)
+    } else {
+        let header = &data[ip..ip + usize::from(data[ip] & 0x0f) * 4];
+        if cfg.verify_ipv4_checksum
+            && !offloads.ip_checksum_good
+            && checksum::fold(checksum::sum(header)) != 0xffff
+        {
+            return Err(DecapDrop::Ipv4Checksum);
+        }
+        data[ip + 1]
+    };
+    let udp = UdpPacket::new_unchecked(&data[layer.udp_offset()..layer.end()]);
+    if udp.checksum() == 0 {
+        if layer.is_ipv6() && !cfg.allow_ipv6_zero_checksum {
+            return Err(DecapDrop::Ipv6ZeroChecksum);
+        }
+    } else if cfg.verify_udp_checksum
+        && !offloads.l4_checksum_good
+        && udp.checksum_status(&ips) == ChecksumStatus::Invalid
+    {
+        return Err(DecapDrop::UdpChecksum);
+    }
+    let inner = one.inner();
+    if inner.header_len() > crate::wire::ethernet::HEADER_LEN && !cfg.allow_inner_vlan {
+        return Err(DecapDrop::InnerVlan);
+    }
+    let inner_bytes = inner.bytes();
+    let mut rewrite = None;
+    let mut ecn_marked = false;
+    if let Some(i) = inner_ip(inner_bytes) {
+        let inner_ecn = Ecn::from_bits(i.tos);
+        match ecn::decapsulate(inner_ecn, Ecn::from_bits(outer_tos)) {
+            None => return Err(DecapDrop::EcnCeOnNotEct),
+            Some(e) if e != inner_ecn => {
+                rewrite = Some((i.offset, (i.tos & !0x03) | e.bits(), i.ipv6));
+                ecn_marked = e == Ecn::Ce;
+            }
+            Some(_) => {}
+        }
+    }
+    let header = layer.raw_header();
+    let gbp = cfg.parse.gbp();
+    let info = Decapsulated {
+        vni: one.vni(),
+        remote: ips.src(),
+        src_port: layer.src_port(),
+        dont_learn: gbp && header[1] & vxlan::GBP_FLAG_D != 0,
+        policy_id: (gbp && header[0] & vxlan::GBP_FLAG_G != 0)
+            .then(|| u16::from_be_bytes([header[2], header[3]])),
+        ecn_marked,
+    };
+    Ok((info, inner.offset(), inner.end() - inner.offset(), rewrite))
+}
+
+/// Writes a new TOS / traffic class into the inner IP header at `at`,
+/// patching an IPv4 checksum incrementally (RFC 1624).
+fn rewrite_ecn(inner: &mut [u8], at: usize, tos: u8, ipv6: bool) {
+    if ipv6 {
+        inner[at] = (inner[at] & 0xf0) | (tos >> 4);
+        inner[at + 1] = (inner[at + 1] & 0x0f) | (tos << 4);
+    } else {
+        let old = u16::from_be_bytes([inner[at], inner[at + 1]]);
+        let new = (old & 0xff00) | u16::from(tos);
+        let c = u16::from_be_bytes([inner[at + 10], inner[at + 11]]);
+        inner[at + 1] = tos;
+        inner[at + 10..at + 12].copy_from_slice(&checksum::update16(c, old, new).to_be_bytes());
+    }
+}
+
+/// Decapsulates a burst; one verdict per frame. Returns how many frames
+/// were decapsulated.
+pub fn decap_burst<F: Frame>(
+    frames: &mut [F],
+    cfg: &DecapConfig,
+    verdicts: &mut [Result<Option<Decapsulated>, DecapDrop>],
+) -> usize {
+    let mut done = 0;
+    for (frame, verdict) in frames.iter_mut().zip(verdicts.iter_mut()) {
+        *verdict = decap(frame, cfg);
+        done += usize::from(matches!(verdict, Ok(Some(_))));
+    }
+    done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encap::{EncapConfig, EncapTemplate, UdpChecksumMode};
+    use crate::frame::{BufFrame, RxOffloads};
+    use crate::testutil::{build_vxlan_frame, write_inner_frame, FrameSpec};
+    use crate::wire::{Ipv4Packet, MacAddr};
+    use proptest::prelude::*;
+
+    fn cfg4() -> DecapConfig {
+        DecapConfig::new("192.0.2.2".parse().unwrap())
+    }
+
+    fn run(
+        bytes: &[u8],
+        cfg: &DecapConfig,
+    ) -> (Result<Option<Decapsulated>, DecapDrop>, std::vec::Vec<u8>) {
+        let mut storage = vec![0u8; bytes.len() + 64];
+        let mut f = BufFrame::with_data(&mut storage[..], 0, bytes).unwrap();
+        let r = decap(&mut f, cfg);
+        (r, f.data().to_vec())
+    }
+
+    #[test]
+    fn strips_and_reports() {
+        let spec = FrameSpec {
+            inner_len: 90,
+            vni: 77,
+            sport: 5555,
+            ..FrameSpec::default()
+        };
+        let mut wire = build_vxlan_frame(&spec);
+        let inner = wire[50..].to_vec();
+        wire.extend_from_slice(&[0xee; 6]); // Ethernet padding after the datagram
+        let (r, out) = run(&wire, &cfg4());
+        let info = r.unwrap().unwrap();
+        assert_eq!(
+            (info.vni, info.src_port, info.remote),
+            (77, 5555, "192.0.2.1".parse().unwrap())
+        );
+        assert_eq!(out, inner, "exactly the inner frame, padding dropped");
+    }
+
+    #[test]
+    fn each_drop_reason() {
+        let good = build_vxlan_frame(&FrameSpec::default());
+        // Not our address.
+        let (r, _) = run(&good, &DecapConfig::new("192.0.2.9".parse().unwrap()));
+        assert_eq!(r, Err(DecapDrop::NotOurAddress));
+        // Bad IPv4 header checksum, unless the NIC vouched for it.
+        let mut bad = good.clone();
+        bad[14 + 10] ^= 0xff;
+        assert_eq!(run(&bad, &cfg4()).0, Err(DecapDrop::Ipv4Checksum));
+        let mut storage = vec![0u8; 512];
+        let mut f = BufFrame::with_data(&mut storage[..], 0, &bad).unwrap();
+        f.set_rx_offloads(RxOffloads {
+            ip_checksum_good: true,
+            l4_checksum_good: false,
+        });
+        assert!(decap(&mut f, &cfg4()).unwrap().is_some());
+        // Wrong non-zero UDP checksum.
+        let mut bad = good.clone();
+        bad[34 + 6] = 0x12;
+        assert_eq!(run(&bad, &cfg4()).0, Err(DecapDrop::UdpChecksum));
+        // Parse drops pass through with their reason.
+        let mut frag = good.clone();
+        frag[14 + 6] |= 0x20;
+        let mut ipf = Ipv4Packet::new_unchecked(&mut frag[14..]);
+        ipf.fill_checksum();
+        assert_eq!(
+            run(&frag, &cfg4()).0,
+            Err(DecapDrop::Parse(ParseDrop::Fragment))
+        );
+        // Inner VLAN tag, unless allowed.
+        let tagged = build_vxlan_frame(&FrameSpec {
+            inner_vids: &[10],
+            ..FrameSpec::default()
+        });
+        assert_eq!(run(&tagged, &cfg4()).0, Err(DecapDrop::InnerVlan));
+        let allow = DecapConfig {
+            allow_inner_vlan: true,
+            ..cfg4()
+        };
+        assert!(run(&tagged, &allow).0.unwrap().is_some());
+        // Not VXLAN at all.
+        let other = build_vxlan_frame(&FrameSpec {
+            dport: 53,
+            ..FrameSpec::default()
+        });
+        assert_eq!(run(&other, &cfg4()).0, Ok(None));
+    }
+
+    #[test]
+    fn ipv6_zero_checksum_needs_opt_in() {
+        let cfg = EncapConfig {
+            udp_checksum: UdpChecksumMode::Zero,
+            ..EncapConfig::new(
+                "2001:db8::1".parse().unwrap(),
+                "2001:db8::2".parse().unwrap(),
+                MacAddr([2, 0, 0, 0, 0, 1]),
+                MacAddr([2, 0, 0, 0, 0, 2]),
+            )
+        };
+        let t = EncapTemplate::new(&cfg).unwrap();
+        let mut storage = vec![0u8; 512];
+        let mut f = BufFrame::with_data(&mut storage[..], 128, &[0x11u8; 64]).unwrap();
+        t.encap(&mut f, 9, 1234).unwrap();
+        let wire = f.data().to_vec();
+        let d = DecapConfig::new("2001:db8::2".parse().unwrap());
+        assert_eq!(run(&wire, &d).0, Err(DecapDrop::Ipv6ZeroChecksum));
+        let d = DecapConfig {
+            allow_ipv6_zero_checksum: true,
+            ..d
+        };
+        assert_eq!(run(&wire, &d).0.unwrap().unwrap().vni, 9);
+    }
+
+    /// RFC 6040 end to end: every inner ECN codepoint (4) under every outer
+    /// codepoint a router on the path may leave (4).
+    #[test]
+    fn ecn_table_through_the_pipeline() {
+        use crate::ecn::Ecn;
+        let t = EncapTemplate::new(&EncapConfig::new(
+            "192.0.2.1".parse().unwrap(),
+            "192.0.2.2".parse().unwrap(),
+            MacAddr([2, 0, 0, 0, 0, 1]),
+            MacAddr([2, 0, 0, 0, 0, 2]),
+        ))
+        .unwrap();
+        for inner in Ecn::ALL {
+            for outer in Ecn::ALL {
+                let mut frame = vec![0u8; 80];
+                write_inner_frame(
+                    &mut frame,
+                    MacAddr([2, 0, 0, 0, 0, 3]),
+                    MacAddr([2, 0, 0, 0, 0, 4]),
+                    &[],
+                    80,
+                );
+                let mut ip = Ipv4Packet::new_unchecked(&mut frame[14..]);
+                ip.set_dscp_ecn(10, inner.bits());
+                ip.fill_checksum();
+                let mut storage = vec![0u8; 512];
+                let mut f = BufFrame::with_data(&mut storage[..], 128, &frame).unwrap();
+                t.encap(&mut f, 1, 1).unwrap();
+                assert_eq!(
+                    f.data()[15] & 3,
+                    inner.bits(),
+                    "encap copies ECN (normal mode)"
+                );
+                // A router re-marks the outer header (and fixes its checksum).
+                let mut wire = f.data().to_vec();
+                let mut oip = Ipv4Packet::new_unchecked(&mut wire[14..]);
+                oip.set_dscp_ecn(oip.dscp(), outer.bits());
+                oip.fill_checksum();
+                let (r, out) = run(&wire, &cfg4());
+                match crate::ecn::decapsulate(inner, outer) {
+                    None => assert_eq!(r, Err(DecapDrop::EcnCeOnNotEct)),
+                    Some(want) => {
+                        let info = r.unwrap().unwrap();
+                        let ip = Ipv4Packet::new_checked(&out[14..]).unwrap();
+                        assert_eq!(ip.ecn(), want.bits(), "inner {inner:?} outer {outer:?}");
+                        assert_eq!(ip.dscp(), 10);
+                        assert!(ip.verify_checksum(), "inner checksum patched");
+                        assert_eq!(info.ecn_marked, want == Ecn::Ce && inner != Ecn::Ce);
+                    }
+                }
+            }
+        }
+    }
+
+    fn arb_inner() -> impl Strategy<Value = std::vec::Vec<u8>> {
+        (
+            60usize..1400,
+            proptest::collection::vec(1u16..4095, 0..=2),
+            0u8..4,
+            any::<bool>(),
+        )
+            .prop_map(|(len, vids, ecn, v6)| {
+                let mut f = vec![0u8; len + 8];
+                let n = write_inner_frame(
+                    &mut f,
+                    MacAddr([2, 0, 0, 0, 0, 5]),
+                    MacAddr([2, 0, 0, 0, 0, 6]),
+                    &vids,
+                    len,
+                );
+                f.truncate(n);
+                let ip = 14 + 4 * vids.len();
+                if v6 {
+                    // Turn the inner packet into an IPv6 one of the same length.
+                    f[ip - 2..ip].copy_from_slice(&[0x86, 0xdd]);
+                    f[ip] = 0x60;
+                    f[ip + 1] = ecn << 4;
+                } else {
+                    let mut p = Ipv4Packet::new_unchecked(&mut f[ip..]);
+                    p.set_dscp_ecn(0, ecn);
+                    p.fill_checksum();
+                }
+                f
+            })
+    }
+
+    proptest! {
+        /// decap(encap(frame)) gives the frame back byte for byte, over
+        /// IPv4 and IPv6 underlays, with and without inner VLAN tags, as
+        /// VXLAN, GPE and GBP.
+        #[test]
+        fn decap_inverts_encap(inner in arb_inner(), v6 in any::<bool>(), kind in 0u8..3, vni in 0u32..0x100_0000, sport in any::<u16>()) {
+            let (l, r): (IpAddr, IpAddr) = if v6 {
+                ("2001:db8::1".parse().unwrap(), "2001:db8::2".parse().unwrap())
+            } else {
+                ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap())
+            };
+            let (tk, parse) = match kind {
+                0 => (crate::encap::TunnelKind::Vxlan, ParseConfig::default()),
+                1 => (crate::encap::TunnelKind::Gpe, ParseConfig::default()),
+                _ => (
+                    crate::encap::TunnelKind::Gbp { policy_id: 77, dont_learn: false, policy_applied: true },
+                    ParseConfig::default().with_gbp(true),
+                ),
+            };
+            let dst_port = if kind == 1 { 4790 } else { 4789 };
+            let ecfg = EncapConfig { kind: tk, dst_port, underlay_mtu: 9000, ..EncapConfig::new(l, r, MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2])) };
+            let t = EncapTemplate::new(&ecfg).unwrap();
+            let mut storage = vec![0u8; 2048];
+            let mut f = BufFrame::with_data(&mut storage[..], 128, &inner).unwrap();
+            t.encap(&mut f, vni, sport).unwrap();
+            let dcfg = DecapConfig { parse, allow_inner_vlan: true, ..DecapConfig::new(r) };
+            let info = decap(&mut f, &dcfg).unwrap().unwrap();
+            prop_assert_eq!(info.vni, vni);
+            prop_assert_eq!(info.remote, l);
+            prop_assert_eq!(info.src_port, sport);
+            if kind == 2 {
+                prop_assert_eq!(info.policy_id, Some(77));
+            }
+            prop_assert_eq!(f.data(), &inner[..]);
+        }
+    }
+}

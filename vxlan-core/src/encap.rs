@@ -1,0 +1,768 @@
+//! Encapsulation: one prebuilt outer header per remote VTEP, prepended in
+//! one copy and patched in a few stores.
+//!
+//! An [`EncapTemplate`] holds the outer Ethernet header (with an optional
+//! underlay 802.1Q tag), the IPv4 or IPv6 header, the UDP header and the
+//! VXLAN/GPE/GBP header, built once from an [`EncapConfig`]. Per frame,
+//! [`EncapTemplate::encap`] prepends it and writes what varies: the VNI,
+//! the UDP source port (the flow's entropy), lengths, TOS/traffic class
+//! (DSCP fixed or inherited, ECN per RFC 6040), TTL (fixed or inherited),
+//! DF, the IPv4 header checksum (from a sum precomputed over the fixed
+//! fields, so no header is summed per frame) and the UDP checksum when one
+//! is due (IPv6, unless RFC 6935/6936 zero checksums are configured).
+//!
+//! ```
+//! use vxlan_core::encap::{EncapConfig, EncapTemplate};
+//! use vxlan_core::frame::{BufFrame, Frame};
+//!
+//! let cfg = EncapConfig::new(
+//!     "192.0.2.1".parse().unwrap(),
+//!     "192.0.2.2".parse().unwrap(),
+//!     "02:00:00:00:00:01".parse().unwrap(),
+//!     "02:00:00:00:00:fe".parse().unwrap(),
+//! );
+//! let template = EncapTemplate::new(&cfg).unwrap();
+//! let mut storage = [0u8; 256];
+//! let mut frame = BufFrame::with_data(&mut storage[..], 128, &[0x33; 60]).unwrap();
+//! template.encap(&mut frame, 100, 49152).unwrap();
+//! assert_eq!(frame.len(), 60 + 50);
+//! ```
+
+use core::fmt;
+use core::net::IpAddr;
+
+use crate::ecn::{self, Ecn};
+use crate::frame::{Frame, FrameError};
+use crate::wire::ethernet::{HEADER_LEN as ETH_LEN, VLAN_TAG_LEN};
+use crate::wire::vxlan::{self, GpeNextProtocol, MAX_VNI};
+use crate::wire::{checksum, EtherType, IpPair, IpProtocol, MacAddr};
+
+/// The longest outer header: Ethernet, one tag, IPv6, UDP, VXLAN.
+pub const MAX_OUTER_LEN: usize = ETH_LEN + VLAN_TAG_LEN + 40 + 8 + 8;
+
+/// Outer TTL / hop limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ttl {
+    /// Always this value.
+    Fixed(u8),
+    /// Copy the inner IP header's TTL / hop limit (the fixed value when
+    /// the inner frame is not IP).
+    Inherit {
+        /// Used for non-IP inner frames.
+        default: u8,
+    },
+}
+
+/// Outer DSCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dscp {
+    /// Always this code point (6 bits).
+    Fixed(u8),
+    /// Copy the inner IP header's DSCP (0 for non-IP inner frames).
+    Inherit,
+}
+
+/// The outer IPv4 don't-fragment bit. (IPv6 has no such bit: a VTEP never
+/// fragments, so IPv6 outer packets are never fragmented.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DfPolicy {
+    /// Set DF: the underlay must not fragment (RFC 7348 section 4.3).
+    Set,
+    /// Clear DF.
+    Unset,
+    /// Copy DF from an inner IPv4 header; set it for inner IPv6 (which is
+    /// never fragmented by routers); clear it for non-IP frames.
+    Inherit,
+}
+
+/// Which header follows UDP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TunnelKind {
+    /// Plain VXLAN (RFC 7348).
+    Vxlan,
+    /// VXLAN-GPE carrying Ethernet.
+    Gpe,
+    /// VXLAN-GBP with a group policy ID.
+    Gbp {
+        /// Group policy ID of the sender.
+        policy_id: u16,
+        /// Ask the receiver not to learn.
+        dont_learn: bool,
+        /// The policy has already been applied.
+        policy_applied: bool,
+    },
+}
+
+/// The outer UDP checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UdpChecksumMode {
+    /// Zero over IPv4, computed over IPv6 (the RFC 7348 / RFC 8200 default).
+    Default,
+    /// Always computed.
+    Compute,
+    /// Always zero. Over IPv6 this is the RFC 6935/6936 tunnel exception,
+    /// and only valid when both ends are configured for it.
+    Zero,
+}
+
+/// Everything a template is built from: one remote VTEP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncapConfig {
+    /// Our underlay address.
+    pub local_ip: IpAddr,
+    /// The remote VTEP's underlay address (same family as `local_ip`).
+    pub remote_ip: IpAddr,
+    /// Our underlay MAC.
+    pub local_mac: MacAddr,
+    /// The underlay next hop's MAC (the gateway, or the remote itself on a
+    /// shared segment).
+    pub next_hop_mac: MacAddr,
+    /// An optional 802.1Q tag on the underlay.
+    pub underlay_vlan: Option<u16>,
+    /// UDP destination port (4789).
+    pub dst_port: u16,
+    /// Outer TTL.
+    pub ttl: Ttl,
+    /// Outer DSCP.
+    pub dscp: Dscp,
+    /// Outer DF.
+    pub df: DfPolicy,
+    /// Outer UDP checksum.
+    pub udp_checksum: UdpChecksumMode,
+    /// VXLAN, GPE or GBP.
+    pub kind: TunnelKind,
+    /// The underlay's IP MTU: the largest outer IP packet.
+    pub underlay_mtu: u16,
+}
+
+impl EncapConfig {
+    /// Defaults: port 4789, TTL 64, DSCP inherited, DF set, UDP checksum per
+    /// [`UdpChecksumMode::Default`], plain VXLAN, MTU 1500.
+    pub fn new(
+        local_ip: IpAddr,
+        remote_ip: IpAddr,
+        local_mac: MacAddr,
+        next_hop_mac: MacAddr,
+    ) -> Self {
+        EncapConfig {
+            local_ip,
+            remote_ip,
+            local_mac,
+            next_hop_mac,
+            underlay_vlan: None,
+            dst_port: vxlan::PORT,
+            ttl: Ttl::Fixed(64),
+            dscp: Dscp::Inherit,
+            df: DfPolicy::Set,
+            udp_checksum: UdpChecksumMode::Default,
+            kind: TunnelKind::Vxlan,
+            underlay_mtu: 1500,
+        }
+    }
+}
+
+/// Why a template could not be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncapConfigError {
+    /// `local_ip` and `remote_ip` are of different families.
+    MixedFamilies,
+    /// VLAN IDs are 1..=4094.
+    BadVlan(u16),
+    /// DSCP is 6 bits.
+    BadDscp(u8),
+    /// UDP port 0.
+    PortZero,
+    /// An MTU too small to carry the outer headers and a minimal frame.
+    MtuTooSmall(u16),
+}
+
+impl fmt::Display for EncapConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncapConfigError::MixedFamilies => {
+                f.write_str("local and remote underlay addresses must both be IPv4 or both IPv6")
+            }
+            EncapConfigError::BadVlan(v) => write!(f, "underlay VLAN {v} is outside 1..=4094"),
+            EncapConfigError::BadDscp(d) => write!(f, "DSCP {d} is outside 0..=63"),
+            EncapConfigError::PortZero => f.write_str("UDP destination port 0 is not allowed"),
+            EncapConfigError::MtuTooSmall(m) => {
+                write!(
+                    f,
+                    "underlay MTU {m} cannot carry the outer headers and a 64-byte frame"
+                )
+            }
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for EncapConfigError {}
+
+/// Why a frame was not encapsulated. Each is a counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EncapDrop {
+    /// The frame is shorter than an Ethernet header.
+    InnerTruncated,
+    /// Not enough headroom for the outer header.
+    NoHeadroom,
+    /// The VNI does not fit 24 bits.
+    BadVni,
+    /// The encapsulated packet would exceed the underlay MTU; the inner
+    /// frame may be at most `max_inner_len` bytes.
+    TooBig {
+        /// The largest inner frame that fits.
+        max_inner_len: u16,
+    },
+}
+
+impl EncapDrop {
+    /// A short stable name for counters.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            EncapDrop::InnerTruncated => "encap_inner_truncated",
+            EncapDrop::NoHeadroom => "encap_no_headroom",
+            EncapDrop::BadVni => "encap_bad_vni",
+            EncapDrop::TooBig { .. } => "encap_too_big",
+        }
+    }
+}
+
+impl fmt::Display for EncapDrop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The IP fields of an inner frame that encapsulation may inherit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InnerIp {
+    pub(crate) tos: u8,
+    pub(crate) ttl: u8,
+    pub(crate) df: bool,
+    /// Offset of the inner IP header in the inner frame.
+    pub(crate) offset: usize,
+    pub(crate) ipv6: bool,
+}
+
+/// Finds the inner IP header (after up to two tags) and reads TOS, TTL and
+/// DF; `None` for non-IP or truncated frames.
+#[inline]
+pub(crate) fn inner_ip(frame: &[u8]) -> Option<InnerIp> {
+    let mut at = 12;
+    let mut et = u16::from_be_bytes(*frame.get(at..at + 2)?.first_chunk()?);
+    for _ in 0..2 {
+        if !EtherType(et).is_vlan_tpid() {
+            break;
+        }
+        at += 4;
+        et = u16::from_be_bytes(*frame.get(at..at + 2)?.first_chunk()?);
+    }
+    let ip = at + 2;
+    match et {
+        0x0800 => {
+            let h: &[u8; 20] = frame.get(ip..)?.first_chunk()?;
+            (h[0] >> 4 == 4).then_some(InnerIp {
+                tos: h[1],
+                ttl: h[8],
+                df: h[6] & 0x40 != 0,
+                offset: ip,
+                ipv6: false,
+            })
+        }
+        0x86dd => {
+            let h: &[u8; 40] = frame.get(ip..)?.first_chunk()?;
+            let tc = (h[0] << 4) | (h[1] >> 4);
+            (h[0] >> 4 == 6).then_some(InnerIp {
+                tos: tc,
+                ttl: h[7],
+                df: true,
+                offset: ip,
+                ipv6: true,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// A prebuilt outer header for one remote VTEP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncapTemplate {
+    bytes: [u8; MAX_OUTER_LEN],
+    len: u8,
+    ip: u8,
+    udp: u8,
+    ipv6: bool,
+    ttl: Ttl,
+    dscp: Dscp,
+    df: DfPolicy,
+    udp_checksum: bool,
+    underlay_mtu: u16,
+    /// IPv4: sum of the header with TOS, total length, flags, TTL and the
+    /// checksum zeroed. IPv6: sum of the UDP pseudo-header's addresses and
+    /// next header.
+    base_sum: u64,
+    remote: IpAddr,
+}
+
+impl EncapTemplate {
+    /// Builds the template, checking the configuration.
+    pub fn new(cfg: &EncapConfig) -> Result<Self, EncapConfigError> {
+        let ips = match (cfg.local_ip, cfg.remote_ip) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => IpPair::V4(s, d),
+            (IpAddr::V6(s), IpAddr::V6(d)) => IpPair::V6(s, d),
+            _ => return Err(EncapConfigError::MixedFamilies),
+        };
+        if let Some(v) = cfg.underlay_vlan {
+            if v == 0 || v > 4094 {
+                return Err(EncapConfigError::BadVlan(v));
+            }
+        }
+        if let Dscp::Fixed(d) = cfg.dscp {
+            if d > 63 {
+                return Err(EncapConfigError::BadDscp(d));
+            }
+        }
+        if cfg.dst_port == 0 {
+            return Err(EncapConfigError::PortZero);
+        }
+        let ipv6 = matches!(ips, IpPair::V6(..));
+        let ip_len = if ipv6 { 40 } else { 20 };
+        if usize::from(cfg.underlay_mtu) < ip_len + 16 + 64 {
+            return Err(EncapConfigError::MtuTooSmall(cfg.underlay_mtu));
+        }
+        let mut b = [0u8; MAX_OUTER_LEN];
+        b[0..6].copy_from_slice(&cfg.next_hop_mac.0);
+        b[6..12].copy_from_slice(&cfg.local_mac.0);
+        let mut at = 12;
+        if let Some(v) = cfg.underlay_vlan {
+            b[at..at + 2].copy_from_slice(&EtherType::VLAN.0.to_be_bytes());
+            b[at + 2..at + 4].copy_from_slice(&v.to_be_bytes());
+            at += 4;
+        }
+        let et = if ipv6 {
+            EtherType::IPV6
+        } else {
+            EtherType::IPV4
+        };
+        b[at..at + 2].copy_from_slice(&et.0.to_be_bytes());
+        let ip = at + 2;
+        let udp = ip + ip_len;
+        let base_sum = match ips {
+            IpPair::V4(s, d) => {
+                b[ip] = 0x45;
+                b[ip + 9] = IpProtocol::UDP.0;
+                b[ip + 12..ip + 16].copy_from_slice(&s.octets());
+                b[ip + 16..ip + 20].copy_from_slice(&d.octets());
+                checksum::sum(&b[ip..ip + 20])
+            }
+            IpPair::V6(s, d) => {
+                b[ip] = 0x60;
+                b[ip + 6] = IpProtocol::UDP.0;
+                b[ip + 8..ip + 24].copy_from_slice(&s.octets());
+                b[ip + 24..ip + 40].copy_from_slice(&d.octets());
+                checksum::pseudo_header_v6(&s, &d, IpProtocol::UDP, 0)
+            }
+        };
+        b[udp + 2..udp + 4].copy_from_slice(&cfg.dst_port.to_be_bytes());
+        let vx = udp + 8;
+        let (flags, middle) = match cfg.kind {
+            TunnelKind::Vxlan => (vxlan::FLAG_I, [0, 0, 0]),
+            TunnelKind::Gpe => (
+                vxlan::FLAG_I | vxlan::GPE_FLAG_P,
+                [0, 0, GpeNextProtocol::ETHERNET.0],
+            ),
+            TunnelKind::Gbp {
+                policy_id,
+                dont_learn,
+                policy_applied,
+            } => {
+                let mut f2 = 0;
+                if dont_learn {
+                    f2 |= vxlan::GBP_FLAG_D;
+                }
+                if policy_applied {
+                    f2 |= vxlan::GBP_FLAG_A;
+                }
+                let [p0, p1] = policy_id.to_be_bytes();
+                (vxlan::FLAG_I | vxlan::GBP_FLAG_G, [f2, p0, p1])
+            }
+        };
+        b[vx] = flags;
+        b[vx + 1..vx + 4].copy_from_slice(&middle);
+        let udp_checksum = match cfg.udp_checksum {
+            UdpChecksumMode::Default => ipv6,
+            UdpChecksumMode::Compute => true,
+            UdpChecksumMode::Zero => false,
+        };
+        let narrow = |v: usize| u8::try_from(v).unwrap_or(u8::MAX);
+        Ok(EncapTemplate {
+            bytes: b,
+            len: narrow(vx + 8),
+            ip: narrow(ip),
+            udp: narrow(udp),
+            ipv6,
+            ttl: cfg.ttl,
+            dscp: cfg.dscp,
+            df: cfg.df,
+            udp_checksum,
+            underlay_mtu: cfg.underlay_mtu,
+            base_sum,
+            remote: cfg.remote_ip,
+        })
+    }
+
+    /// Bytes prepended to every frame (50 for untagged IPv4, 70 for IPv6,
+    /// 4 more with an underlay tag).
+    pub const fn overhead(&self) -> usize {
+        self.len as usize
+    }
+
+    /// The largest inner frame that fits the underlay MTU.
+    pub const fn max_inner_len(&self) -> usize {
+        self.underlay_mtu as usize - (self.len as usize - self.ip as usize)
+    }
+
+    /// The remote VTEP's address.
+    pub const fn remote(&self) -> IpAddr {
+        self.remote
+    }
+
+    /// True for an IPv6 underlay.
+    pub const fn is_ipv6(&self) -> bool {
+        self.ipv6
+    }
+
+    /// Encapsulates `frame` (an Ethernet frame) in place for `vni`, with
+    /// `src_port` as the UDP source port (see `hash` for the RFC 7348
+    /// flow hash).
+    #[inline]
+    pub fn encap<F: Frame>(&self, frame: &mut F, vni: u32, src_port: u16) -> Result<(), EncapDrop> {
+        if vni > MAX_VNI {
+            return Err(EncapDrop::BadVni);
+        }
+        let inner_len = frame.len();
+        if inner_len < ETH_LEN {
+            return Err(EncapDrop::InnerTruncated);
+        }
+        if inner_len > self.max_inner_len() {
+            return Err(EncapDrop::TooBig {
+                max_inner_len: u16::try_from(self.max_inner_len()).unwrap_or(u16::MAX),
+            });
+        }
+        let inner = inner_ip(frame.data());
+        let tos = {
+            let dscp = match (self.dscp, inner) {
+                (Dscp::Fixed(d), _) => d,
+                (Dscp::Inherit, Some(i)) => i.tos >> 2,
+                (Dscp::Inherit, None) => 0,
+            };
+            let ecn = inner.map_or(Ecn::NotEct, |i| ecn::encapsulate(Ecn::from_bits(i.tos)));
+            (dscp << 2) | ecn.bits()
+        };
+        let ttl = match (self.ttl, inner) {
+            (Ttl::Fixed(t), _) => t,
+            (Ttl::Inherit { .. }, Some(i)) => i.ttl,
+            (Ttl::Inherit { default }, None) => default,
+        };
+        let df = match (self.df, inner) {
+            (DfPolicy::Set, _) => true,
+            (DfPolicy::Unset, _) => false,
+            (DfPolicy::Inherit, Some(i)) => i.df,
+            (DfPolicy::Inherit, None) => false,
+        };
+        let len = self.overhead();
+        let (ip, udp) = (usize::from(self.ip), usize::from(self.udp));
+        let out = frame
+            .prepend(len)
+            .map_err(|_: FrameError| EncapDrop::NoHeadroom)?;
+        out.copy_from_slice(&self.bytes[..len]);
+        // inner_len <= max_inner_len < 65535 - 70, so these fit in u16.
+        let udp_len = u16::try_from(inner_len + 16).unwrap_or(u16::MAX);
+        let [v0, v1, v2, v3] = vni.to_be_bytes();
+        let _ = v0;
+        out[udp + 8 + 4..udp + 8 + 7].copy_from_slice(&[v1, v2, v3]);
+        out[udp..udp + 2].copy_from_slice(&src_port.to_be_bytes());
+        out[udp + 4..udp + 6].copy_from_slice(&udp_len.to_be_bytes());
+        if self.ipv6 {
+            out[ip] = 0x60 | (tos >> 4);
+            out[ip + 1] = tos << 4;
+            out[ip + 4..ip + 6].copy_from_slice(&udp_len.to_be_bytes());
+            out[ip + 7] = ttl;
+        } else {
+            let total = udp_len + 20;
+            let flags: u16 = if df { 0x4000 } else { 0 };
+            out[ip + 1] = tos;
+            out[ip + 2..ip + 4].copy_from_slice(&total.to_be_bytes());
+            out[ip + 6..ip + 8].copy_from_slice(&flags.to_be_bytes());
+            out[ip + 8] = ttl;
+            let sum = self.base_sum
+                + u64::from(tos)
+                + u64::from(total)
+                + u64::from(flags)
+                + (u64::from(ttl) << 8);
+            out[ip + 10..ip + 12].copy_from_slice(&(!checksum::fold(sum)).to_be_bytes());
+        }
+        if self.udp_checksum {
+            let data = frame.data_mut();
+            let pseudo = if self.ipv6 {
+                self.base_sum + u64::from(udp_len)
+            } else {
+                // Addresses (in the IPv4 base sum, minus its fixed fields)
+                // are re-summed from the header: cheap, and only when an
+                // IPv4 UDP checksum was asked for.
+                checksum::sum(&data[ip + 12..ip + 20])
+                    + u64::from(IpProtocol::UDP.0)
+                    + u64::from(udp_len)
+            };
+            let sum = checksum::combine(pseudo, checksum::sum(&data[udp..]));
+            let c = !checksum::fold(sum);
+            data[udp + 6..udp + 8]
+                .copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
+        }
+        Ok(())
+    }
+
+    /// Encapsulates a burst of frames for the same remote and VNI; one
+    /// verdict per frame in `verdicts` (which must be at least as long as
+    /// `frames`; extra frames are left alone and reported as not done).
+    /// Returns how many were encapsulated.
+    pub fn encap_burst<F: Frame>(
+        &self,
+        frames: &mut [F],
+        vni: u32,
+        src_ports: &[u16],
+        verdicts: &mut [Result<(), EncapDrop>],
+    ) -> usize {
+        let mut done = 0;
+        for ((frame, port), verdict) in frames.iter_mut().zip(src_ports).zip(verdicts.iter_mut()) {
+            *verdict = self.encap(frame, vni, *port);
+            done += usize::from(verdict.is_ok());
+        }
+        done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::BufFrame;
+    use crate::tunnel::{ParseConfig, TunnelHeader, TunnelStack};
+    use crate::wire::udp::{ChecksumStatus, UdpPacket};
+    use crate::wire::Ipv4Packet;
+
+    fn v4_cfg() -> EncapConfig {
+        EncapConfig::new(
+            "192.0.2.1".parse().unwrap(),
+            "192.0.2.2".parse().unwrap(),
+            MacAddr([2, 0, 0, 0, 0, 1]),
+            MacAddr([2, 0, 0, 0, 0, 0xfe]),
+        )
+    }
+
+    fn v6_cfg() -> EncapConfig {
+        EncapConfig::new(
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::2".parse().unwrap(),
+            MacAddr([2, 0, 0, 0, 0, 1]),
+            MacAddr([2, 0, 0, 0, 0, 0xfe]),
+        )
+    }
+
+    /// An inner Ethernet/IPv4 frame with the given TOS, TTL and DF.
+    fn inner_v4(tos: u8, ttl: u8, df: bool, len: usize) -> std::vec::Vec<u8> {
+        let mut f = vec![0u8; len];
+        crate::testutil::write_inner_frame(
+            &mut f,
+            MacAddr([2, 0, 0, 0, 0, 0xa]),
+            MacAddr([2, 0, 0, 0, 0, 0xb]),
+            &[],
+            len,
+        );
+        let mut ip = Ipv4Packet::new_unchecked(&mut f[14..]);
+        ip.set_dscp_ecn(tos >> 2, tos & 3);
+        ip.set_ttl(ttl);
+        ip.set_flags_and_frag(df, false, 0);
+        ip.fill_checksum();
+        f
+    }
+
+    fn encap_bytes(t: &EncapTemplate, inner: &[u8], vni: u32, sport: u16) -> std::vec::Vec<u8> {
+        let mut storage = vec![0u8; 2048];
+        let mut f = BufFrame::with_data(&mut storage[..], 128, inner).unwrap();
+        t.encap(&mut f, vni, sport).unwrap();
+        f.data().to_vec()
+    }
+
+    #[test]
+    fn ipv4_outer_fields() {
+        let t = EncapTemplate::new(&v4_cfg()).unwrap();
+        assert_eq!(t.overhead(), 50);
+        let inner = inner_v4(0xb8 | 2, 9, true, 100);
+        let out = encap_bytes(&t, &inner, 0xabcdef, 50000);
+        let s = TunnelStack::parse(&out, &ParseConfig::default()).unwrap();
+        let l = s.layer(0).unwrap();
+        assert_eq!(
+            (l.vni(), l.src_port(), l.dst_port(), l.flags()),
+            (0xabcdef, 50000, 4789, 0x08)
+        );
+        assert_eq!(l.raw_header(), [0x08, 0, 0, 0, 0xab, 0xcd, 0xef, 0]);
+        assert_eq!(s.inner_frame().unwrap(), &inner[..]);
+        let ip = Ipv4Packet::new_checked(&out[14..]).unwrap();
+        assert!(ip.verify_checksum());
+        assert_eq!(usize::from(ip.total_len()), 20 + 8 + 8 + 100);
+        assert_eq!(ip.ttl(), 64);
+        assert_eq!(ip.dscp(), 0xb8 >> 2, "DSCP inherited");
+        assert_eq!(ip.ecn(), 2, "ECT(0) copied");
+        assert!(ip.dont_frag());
+        let udp = UdpPacket::new_checked(&out[34..]).unwrap();
+        assert_eq!(udp.checksum(), 0, "zero UDP checksum over IPv4 by default");
+        assert_eq!(usize::from(udp.len()), 116);
+        assert_eq!(&out[0..6], &[2, 0, 0, 0, 0, 0xfe]);
+    }
+
+    #[test]
+    fn ipv6_outer_fields_and_checksum() {
+        let t = EncapTemplate::new(&v6_cfg()).unwrap();
+        assert_eq!(t.overhead(), 70);
+        let inner = inner_v4(0x03, 33, false, 200);
+        let out = encap_bytes(&t, &inner, 7, 60000);
+        let s = TunnelStack::parse(&out, &ParseConfig::default()).unwrap();
+        let l = s.layer(0).unwrap();
+        assert!(l.is_ipv6());
+        let udp = UdpPacket::new_checked(&out[54..]).unwrap();
+        assert_ne!(udp.checksum(), 0);
+        assert_eq!(udp.checksum_status(&l.ips()), ChecksumStatus::Valid);
+        assert_eq!(out[14 + 1] >> 4, 3, "CE copied into the traffic class");
+        // Zero-checksum mode for RFC 6935 peers.
+        let t0 = EncapTemplate::new(&EncapConfig {
+            udp_checksum: UdpChecksumMode::Zero,
+            ..v6_cfg()
+        })
+        .unwrap();
+        let out0 = encap_bytes(&t0, &inner, 7, 60000);
+        assert_eq!(UdpPacket::new_checked(&out0[54..]).unwrap().checksum(), 0);
+    }
+
+    #[test]
+    fn ttl_dscp_df_policies() {
+        let inner = inner_v4(0x28, 17, false, 80);
+        let cfg = EncapConfig {
+            ttl: Ttl::Inherit { default: 5 },
+            dscp: Dscp::Fixed(46),
+            df: DfPolicy::Inherit,
+            underlay_vlan: Some(300),
+            udp_checksum: UdpChecksumMode::Compute,
+            ..v4_cfg()
+        };
+        let t = EncapTemplate::new(&cfg).unwrap();
+        assert_eq!(t.overhead(), 54);
+        let out = encap_bytes(&t, &inner, 1, 1);
+        let s = TunnelStack::parse(&out, &ParseConfig::default()).unwrap();
+        let l = s.layer(0).unwrap();
+        assert_eq!(l.outer_vids(), &[300]);
+        let ip = Ipv4Packet::new_checked(&out[18..]).unwrap();
+        assert!(ip.verify_checksum());
+        assert_eq!((ip.ttl(), ip.dscp(), ip.dont_frag()), (17, 46, false));
+        let udp = UdpPacket::new_checked(&out[38..]).unwrap();
+        assert_eq!(udp.checksum_status(&l.ips()), ChecksumStatus::Valid);
+        // A non-IP inner frame: TTL default, DSCP fixed, DF clear.
+        let mut arp = vec![0u8; 60];
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        let out = encap_bytes(&t, &arp, 1, 1);
+        let ip = Ipv4Packet::new_checked(&out[18..]).unwrap();
+        assert_eq!((ip.ttl(), ip.ecn(), ip.dont_frag()), (5, 0, false));
+    }
+
+    #[test]
+    fn gpe_and_gbp_headers() {
+        let t = EncapTemplate::new(&EncapConfig {
+            kind: TunnelKind::Gpe,
+            dst_port: 4790,
+            ..v4_cfg()
+        })
+        .unwrap();
+        let out = encap_bytes(&t, &inner_v4(0, 64, true, 64), 42, 1000);
+        let s = TunnelStack::parse(&out, &ParseConfig::default()).unwrap();
+        assert!(
+            matches!(s.layer(0).unwrap().header(), TunnelHeader::Gpe(g) if g.vni == 42 && g.next_protocol == GpeNextProtocol::ETHERNET)
+        );
+        let kind = TunnelKind::Gbp {
+            policy_id: 0x1234,
+            dont_learn: true,
+            policy_applied: false,
+        };
+        let t = EncapTemplate::new(&EncapConfig { kind, ..v4_cfg() }).unwrap();
+        let out = encap_bytes(&t, &inner_v4(0, 64, true, 64), 42, 1000);
+        let s = TunnelStack::parse(&out, &ParseConfig::default().with_gbp(true)).unwrap();
+        assert!(
+            matches!(s.layer(0).unwrap().header(), TunnelHeader::Gbp(g) if g.policy_id == Some(0x1234) && g.dont_learn)
+        );
+    }
+
+    #[test]
+    fn drops_and_config_errors() {
+        let t = EncapTemplate::new(&v4_cfg()).unwrap();
+        // 1500 - 20 (IPv4) - 8 (UDP) - 8 (VXLAN): an inner frame of 1464
+        // bytes, i.e. an inner IP MTU of 1450 behind a 14-byte header.
+        assert_eq!(t.max_inner_len(), 1464);
+        let mut storage = vec![0u8; 4096];
+        let mut f = BufFrame::with_data(&mut storage[..], 128, &[0u8; 1465]).unwrap();
+        assert_eq!(
+            t.encap(&mut f, 1, 1),
+            Err(EncapDrop::TooBig {
+                max_inner_len: 1464
+            })
+        );
+        let mut f = BufFrame::with_data(&mut storage[..], 10, &[0u8; 100]).unwrap();
+        assert_eq!(t.encap(&mut f, 1, 1), Err(EncapDrop::NoHeadroom));
+        let mut f = BufFrame::with_data(&mut storage[..], 128, &[0u8; 13]).unwrap();
+        assert_eq!(t.encap(&mut f, 1, 1), Err(EncapDrop::InnerTruncated));
+        let mut f = BufFrame::with_data(&mut storage[..], 128, &[0u8; 64]).unwrap();
+        assert_eq!(t.encap(&mut f, 1 << 24, 1), Err(EncapDrop::BadVni));
+        let mixed = EncapConfig {
+            remote_ip: "2001:db8::2".parse().unwrap(),
+            ..v4_cfg()
+        };
+        assert_eq!(
+            EncapTemplate::new(&mixed),
+            Err(EncapConfigError::MixedFamilies)
+        );
+        assert_eq!(
+            EncapTemplate::new(&EncapConfig {
+                underlay_vlan: Some(4095),
+                ..v4_cfg()
+            }),
+            Err(EncapConfigError::BadVlan(4095))
+        );
+        assert_eq!(
+            EncapTemplate::new(&EncapConfig {
+                dscp: Dscp::Fixed(64),
+                ..v4_cfg()
+            }),
+            Err(EncapConfigError::BadDscp(64))
+        );
+        assert_eq!(
+            EncapTemplate::new(&EncapConfig {
+                underlay_mtu: 99,
+                ..v4_cfg()
+            }),
+            Err(EncapConfigError::MtuTooSmall(99))
+        );
+    }
+
+    #[test]
+    fn burst() {
+        let t = EncapTemplate::new(&v4_cfg()).unwrap();
+        let mut bufs = [[0u8; 256]; 3];
+        let [a, b, c] = &mut bufs;
+        let mut frames = [
+            BufFrame::with_data(&mut a[..], 128, &[1u8; 64]).unwrap(),
+            BufFrame::with_data(&mut b[..], 0, &[2u8; 64]).unwrap(),
+            BufFrame::with_data(&mut c[..], 128, &[3u8; 64]).unwrap(),
+        ];
+        let mut verdicts = [Ok(()); 3];
+        assert_eq!(t.encap_burst(&mut frames, 5, &[1, 2, 3], &mut verdicts), 2);
+        assert_eq!(verdicts[1], Err(EncapDrop::NoHeadroom));
+        assert_eq!(frames[2].len(), 114);
+    }
+}
