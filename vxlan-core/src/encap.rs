@@ -422,6 +422,13 @@ impl EncapTemplate {
         self.underlay_mtu as usize - (self.len as usize - self.ip as usize)
     }
 
+    /// The inner IP MTU to advertise in a path-MTU error (see
+    /// [`crate::pmtu`]) for an inner frame whose Ethernet header (tags
+    /// included) is `inner_l2_len` bytes.
+    pub fn inner_ip_mtu(&self, inner_l2_len: usize) -> u16 {
+        u16::try_from(self.max_inner_len().saturating_sub(inner_l2_len)).unwrap_or(u16::MAX)
+    }
+
     /// The remote VTEP's address.
     pub const fn remote(&self) -> IpAddr {
         self.remote

@@ -42,6 +42,7 @@ pub mod encap;
 pub mod fdb;
 pub mod frame;
 pub mod hash;
+pub mod pmtu;
 pub mod sync;
 pub mod testutil;
 pub mod tunnel;
