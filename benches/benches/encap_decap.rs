@@ -1,0 +1,127 @@
+//! Encapsulation and decapsulation of bursts of 32 frames (64-byte and
+//! 1400-byte inner frames, IPv4 and IPv6 underlays), beside a floor in the
+//! same run: per frame, a plain 50-byte memcpy of a header into headroom
+//! plus a 2-byte length patch (what any encap must at least do).
+//!
+//! `cargo bench -p vxlan-benches --bench encap_decap`
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use vxlan_core::decap::{decap_burst, DecapConfig};
+use vxlan_core::encap::{EncapConfig, EncapTemplate};
+use vxlan_core::frame::{BufFrame, Frame};
+use vxlan_core::testutil::write_inner_frame;
+use vxlan_core::wire::MacAddr;
+
+const BURST: usize = 32;
+const HEADROOM: usize = 128;
+
+type Buf = Box<[u8]>;
+
+/// A burst of frames holding `data` (built outside the timed routine).
+fn fresh(data: &[u8]) -> Vec<BufFrame<Buf>> {
+    (0..BURST)
+        .map(|_| BufFrame::with_data(vec![0u8; 2048].into_boxed_slice(), HEADROOM, data).unwrap())
+        .collect()
+}
+
+fn template(ipv6: bool) -> EncapTemplate {
+    let (l, r) = if ipv6 {
+        (
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::2".parse().unwrap(),
+        )
+    } else {
+        ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap())
+    };
+    EncapTemplate::new(&EncapConfig::new(
+        l,
+        r,
+        MacAddr([2, 0, 0, 0, 0, 1]),
+        MacAddr([2, 0, 0, 0, 0, 2]),
+    ))
+    .unwrap()
+}
+
+/// The floor: copy a 50-byte header in front of the frame and patch a
+/// length field, nothing else.
+#[inline(never)]
+fn floor(frames: &mut [BufFrame<Buf>], header: &[u8; 50]) {
+    for f in frames.iter_mut() {
+        let len = f.len();
+        let out = f.prepend(50).unwrap();
+        out.copy_from_slice(header);
+        out[16..18].copy_from_slice(&u16::try_from(len + 36).unwrap().to_be_bytes());
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let ports: Vec<u16> = (49152u16..).take(BURST).collect();
+    for (underlay, ipv6) in [("ipv4", false), ("ipv6", true)] {
+        let t = template(ipv6);
+        let dcfg = DecapConfig::new(t.remote());
+        for inner_len in [64usize, 1400] {
+            let mut inner = vec![0u8; inner_len];
+            write_inner_frame(
+                &mut inner,
+                MacAddr([2, 0, 0, 0, 0, 0xa]),
+                MacAddr([2, 0, 0, 0, 0, 0xb]),
+                &[],
+                inner_len,
+            );
+            // The encapsulated form, for the decap input.
+            let mut one = BufFrame::with_data(vec![0u8; 2048], HEADROOM, &inner).unwrap();
+            t.encap(&mut one, 100, 50000).unwrap();
+            let wire = one.data().to_vec();
+
+            let mut group = c.benchmark_group(format!("encap/{underlay}/inner{inner_len}/burst32"));
+            group.throughput(Throughput::Elements(BURST as u64));
+            let mut verdicts = [Ok(()); BURST];
+            group.bench_function("vxlan-core", |b| {
+                b.iter_batched_ref(
+                    || fresh(&inner),
+                    |frames| {
+                        let done = t.encap_burst(black_box(frames), 100, &ports, &mut verdicts);
+                        assert_eq!(done, BURST);
+                    },
+                    BatchSize::SmallInput,
+                )
+            });
+            let header = [0x45u8; 50];
+            group.bench_function("floor-memcpy50", |b| {
+                b.iter_batched_ref(
+                    || fresh(&inner),
+                    |frames| floor(black_box(frames), black_box(&header)),
+                    BatchSize::SmallInput,
+                )
+            });
+            group.finish();
+
+            let mut group = c.benchmark_group(format!("decap/{underlay}/inner{inner_len}/burst32"));
+            group.throughput(Throughput::Elements(BURST as u64));
+            let mut dverdicts = [Ok(None); BURST];
+            group.bench_function("vxlan-core", |b| {
+                b.iter_batched_ref(
+                    || fresh(&wire),
+                    |frames| {
+                        let done = decap_burst(black_box(frames), &dcfg, &mut dverdicts);
+                        assert_eq!(done, BURST);
+                    },
+                    BatchSize::SmallInput,
+                )
+            });
+            group.bench_function("floor-memcpy50", |b| {
+                b.iter_batched_ref(
+                    || fresh(&inner),
+                    |frames| floor(black_box(frames), black_box(&header)),
+                    BatchSize::SmallInput,
+                )
+            });
+            group.finish();
+        }
+    }
+}
+
+criterion_group!(encap_decap, benches);
+criterion_main!(encap_decap);
