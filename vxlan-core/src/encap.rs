@@ -284,6 +284,17 @@ pub(crate) fn inner_ip(frame: &[u8]) -> Option<InnerIp> {
     }
 }
 
+/// The per-frame values written into a template.
+#[derive(Clone, Copy)]
+struct OuterFields {
+    vni: u32,
+    src_port: u16,
+    tos: u8,
+    ttl: u8,
+    df: bool,
+    inner_len: usize,
+}
+
 /// A prebuilt outer header for one remote VTEP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncapTemplate {
@@ -477,47 +488,68 @@ impl EncapTemplate {
             (DfPolicy::Inherit, Some(i)) => i.df,
             (DfPolicy::Inherit, None) => false,
         };
-        let len = self.overhead();
-        let (ip, udp) = (usize::from(self.ip), usize::from(self.udp));
+        let fields = OuterFields {
+            vni,
+            src_port,
+            tos,
+            ttl,
+            df,
+            inner_len,
+        };
+        // One monomorphic body per header layout, so every offset is a
+        // constant and the template copy is a fixed-size move.
+        match (self.ipv6, self.ip) {
+            (false, 14) => self.write::<F, 14, 50, false>(frame, fields),
+            (false, _) => self.write::<F, 18, 54, false>(frame, fields),
+            (true, 14) => self.write::<F, 14, 70, true>(frame, fields),
+            (true, _) => self.write::<F, 18, 74, true>(frame, fields),
+        }
+    }
+
+    #[inline(always)]
+    fn write<F: Frame, const IP: usize, const LEN: usize, const V6: bool>(
+        &self,
+        frame: &mut F,
+        f: OuterFields,
+    ) -> Result<(), EncapDrop> {
         let out = frame
-            .prepend(len)
+            .prepend(LEN)
             .map_err(|_: FrameError| EncapDrop::NoHeadroom)?;
-        out.copy_from_slice(&self.bytes[..len]);
-        // inner_len <= max_inner_len < 65535 - 70, so these fit in u16.
-        let udp_len = u16::try_from(inner_len + 16).unwrap_or(u16::MAX);
-        let [v0, v1, v2, v3] = vni.to_be_bytes();
-        let _ = v0;
-        out[udp + 8 + 4..udp + 8 + 7].copy_from_slice(&[v1, v2, v3]);
-        out[udp..udp + 2].copy_from_slice(&src_port.to_be_bytes());
+        let out: &mut [u8; LEN] = out.first_chunk_mut().ok_or(EncapDrop::NoHeadroom)?;
+        let tpl: &[u8; LEN] = self.bytes.first_chunk().ok_or(EncapDrop::NoHeadroom)?;
+        *out = *tpl;
+        let udp = LEN - 16;
+        // inner_len <= max_inner_len < 65535 - 74, so these fit in u16.
+        let udp_len = u16::try_from(f.inner_len + 16).unwrap_or(u16::MAX);
+        let [_, v1, v2, v3] = f.vni.to_be_bytes();
+        out[udp + 12..udp + 15].copy_from_slice(&[v1, v2, v3]);
+        out[udp..udp + 2].copy_from_slice(&f.src_port.to_be_bytes());
         out[udp + 4..udp + 6].copy_from_slice(&udp_len.to_be_bytes());
-        if self.ipv6 {
-            out[ip] = 0x60 | (tos >> 4);
-            out[ip + 1] = tos << 4;
-            out[ip + 4..ip + 6].copy_from_slice(&udp_len.to_be_bytes());
-            out[ip + 7] = ttl;
+        if V6 {
+            out[IP] = 0x60 | (f.tos >> 4);
+            out[IP + 1] = f.tos << 4;
+            out[IP + 4..IP + 6].copy_from_slice(&udp_len.to_be_bytes());
+            out[IP + 7] = f.ttl;
         } else {
             let total = udp_len + 20;
-            let flags: u16 = if df { 0x4000 } else { 0 };
-            out[ip + 1] = tos;
-            out[ip + 2..ip + 4].copy_from_slice(&total.to_be_bytes());
-            out[ip + 6..ip + 8].copy_from_slice(&flags.to_be_bytes());
-            out[ip + 8] = ttl;
+            let flags: u16 = if f.df { 0x4000 } else { 0 };
+            out[IP + 1] = f.tos;
+            out[IP + 2..IP + 4].copy_from_slice(&total.to_be_bytes());
+            out[IP + 6..IP + 8].copy_from_slice(&flags.to_be_bytes());
+            out[IP + 8] = f.ttl;
             let sum = self.base_sum
-                + u64::from(tos)
+                + u64::from(f.tos)
                 + u64::from(total)
                 + u64::from(flags)
-                + (u64::from(ttl) << 8);
-            out[ip + 10..ip + 12].copy_from_slice(&(!checksum::fold(sum)).to_be_bytes());
+                + (u64::from(f.ttl) << 8);
+            out[IP + 10..IP + 12].copy_from_slice(&(!checksum::fold(sum)).to_be_bytes());
         }
         if self.udp_checksum {
             let data = frame.data_mut();
-            let pseudo = if self.ipv6 {
+            let pseudo = if V6 {
                 self.base_sum + u64::from(udp_len)
             } else {
-                // Addresses (in the IPv4 base sum, minus its fixed fields)
-                // are re-summed from the header: cheap, and only when an
-                // IPv4 UDP checksum was asked for.
-                checksum::sum(&data[ip + 12..ip + 20])
+                checksum::sum(&data[IP + 12..IP + 20])
                     + u64::from(IpProtocol::UDP.0)
                     + u64::from(udp_len)
             };

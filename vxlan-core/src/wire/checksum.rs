@@ -12,27 +12,46 @@ use core::net::{Ipv4Addr, Ipv6Addr};
 
 use super::IpProtocol;
 
-/// Adds `data` to a 64-bit one's-complement accumulator.
+/// The one's-complement sum of `data` (as big-endian 16-bit words, an odd
+/// last byte padded with zero), as a partial sum for [`combine`] and
+/// [`fold`].
 ///
-/// Returns an unfolded sum; combine sums with [`combine`] and reduce with
-/// [`fold`]. Reading eight bytes at a time keeps this near memory speed.
+/// The loop adds native-endian 32-bit words into four independent 64-bit
+/// accumulators, which cannot overflow for any buffer under 2^32 words and
+/// lets the compiler keep several additions in flight (or vectorize); the
+/// byte order is fixed once at the end, since the one's-complement sum of
+/// byte-swapped words is the byte-swapped sum (RFC 1071 section 2(B)).
 #[inline]
 pub fn sum(data: &[u8]) -> u64 {
-    let mut acc: u64 = 0;
-    let mut chunks = data.chunks_exact(8);
+    let mut acc = [0u64; 4];
+    let mut chunks = data.chunks_exact(16);
     for c in &mut chunks {
-        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        // Each 64-bit word adds four 16-bit words; the end-around carry is
-        // taken at once so the accumulator never overflows.
-        let (s, carry) = acc.overflowing_add(w);
-        acc = s + u64::from(carry);
+        for (k, a) in acc.iter_mut().enumerate() {
+            *a += u64::from(u32::from_ne_bytes([
+                c[4 * k],
+                c[4 * k + 1],
+                c[4 * k + 2],
+                c[4 * k + 3],
+            ]));
+        }
     }
-    let rest = chunks.remainder();
-    let mut tail = [0u8; 8];
-    tail[..rest.len()].copy_from_slice(rest);
-    let w = u64::from_be_bytes(tail);
-    let (s, carry) = acc.overflowing_add(w);
-    s + u64::from(carry)
+    let mut total = acc[0] + acc[1] + acc[2] + acc[3];
+    let mut rest = chunks.remainder();
+    while let Some((word, tail)) = rest.split_first_chunk::<2>() {
+        total += u64::from(u16::from_ne_bytes(*word));
+        rest = tail;
+    }
+    if let [last] = rest {
+        // The pad byte is zero: in native order the last byte sits where a
+        // big-endian high byte would after the final swap.
+        total += u64::from(u16::from_ne_bytes([*last, 0]));
+    }
+    let folded = fold(total);
+    u64::from(if cfg!(target_endian = "little") {
+        folded.swap_bytes()
+    } else {
+        folded
+    })
 }
 
 /// Adds two unfolded sums.

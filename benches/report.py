@@ -1,0 +1,35 @@
+#!/usr/bin/env python3
+"""Prints criterion medians as a Markdown table, with each benchmark's ratio
+to the peer in its group (the function named on the command line, e.g.
+etherparse or floor-memcpy50).
+
+    python3 benches/report.py GROUP_PREFIX PEER [PEER...]
+"""
+import json
+import pathlib
+import sys
+
+root = pathlib.Path(__file__).resolve().parent.parent / "target" / "criterion"
+prefix, peers = sys.argv[1], sys.argv[2:]
+rows = []
+for est in sorted(root.glob("**/new/estimates.json")):
+    bench = json.loads((est.parent / "benchmark.json").read_text())
+    group = bench["group_id"]
+    if not group.startswith(prefix):
+        continue
+    median = json.loads(est.read_text())["median"]["point_estimate"]
+    elements = 1
+    tp = bench.get("throughput") or {}
+    if "Elements" in tp:
+        elements = tp["Elements"]
+    rows.append((group, bench["function_id"], median, median / elements))
+groups = {}
+for g, f, m, per in rows:
+    groups.setdefault(g, {})[f] = per
+print("| group | function | median per item (ns) | ratio to peer |")
+print("|---|---|---|---|")
+for g, fns in groups.items():
+    peer = next((fns[p] for p in peers if p in fns), None)
+    for f, per in fns.items():
+        ratio = "" if peer is None else f"{per / peer:.2f}x"
+        print(f"| {g} | {f} | {per:.2f} | {ratio} |")
