@@ -1,18 +1,6 @@
 //! CRC32C (Castagnoli, reflected polynomial `0x82F6_3B78`).
 //!
-//! Two implementations that always give the same answer:
-//!
-//! * [`crc32c_portable`]: slicing-by-8 over eight 256-entry tables (8 KiB,
-//!   built at compile time by a `const fn`), usable on every target;
-//! * [`crc32c_hw`] (x86-64 only): the SSE4.2 `crc32` instruction, eight bytes
-//!   at a time.
-//!
-//! [`crc32c`] and [`crc32c_append`] pick the hardware path at *compile time*
-//! when the crate is built for a CPU with SSE4.2 (`-C target-cpu=native` on a
-//! modern x86-64, or `-C target-feature=+sse4.2`) and the portable path
-//! otherwise; a `no_std` crate has no runtime feature detection. Code that
-//! can detect the feature itself (`std::is_x86_feature_detected!`) may call
-//! [`crc32c_hw`] directly.
+//! Documented in the parent module.
 
 /// The reflected CRC32C polynomial.
 const POLY: u32 = 0x82F6_3B78;

@@ -1,32 +1,6 @@
 //! The RFC 7348 UDP source-port hash.
 //!
-//! RFC 7348 §5 recommends that a VTEP set the outer UDP source port from a
-//! hash of the inner frame, so that ECMP and RSS along the underlay spread
-//! tunnels' flows while keeping each flow on one path. [`source_port`]
-//! does that:
-//!
-//! 1. If the NIC already computed an RSS hash for the frame, that hash is
-//!    used and the frame is not read.
-//! 2. Otherwise [`FlowKey::extract`] reads, at fixed offsets with bounds
-//!    checks, the inner Ethernet destination and source addresses and the
-//!    EtherType (after up to two 802.1Q / 802.1ad tags). For IPv4 and IPv6 it
-//!    adds the addresses and the upper-layer protocol (IPv6 hop-by-hop,
-//!    routing, destination-options and fragment headers are skipped, up to
-//!    four), and for TCP, UDP and SCTP the two ports, unless the packet is a
-//!    non-first fragment (which has no L4 header). A first fragment does
-//!    carry its ports and is hashed with them. A frame too short for a field
-//!    simply hashes what it has (only the MACs, say); nothing panics.
-//! 3. [`FlowKey::mix_hash`], a multiply-xor mixer, turns the fields into 32
-//!    bits; it measured faster than CRC32C over the same fields
-//!    ([`FlowKey::crc32c_hash`], kept for comparison), see
-//!    `BENCHMARKS-hash.md`.
-//! 4. [`SourcePortRange::map`] maps the hash into the port range by
-//!    multiply-high, `min + (hash * span) >> 32`, whose bias is below
-//!    `span / 2^32` (under 0.002 % for the full 16-bit range).
-//!
-//! The hash is not symmetric: the two directions of a flow may get different
-//! ports, which RFC 7348 does not require. It is not keyed either: it spreads
-//! flows, it does not resist someone choosing flows to collide.
+//! Documented in the parent module.
 
 use core::fmt;
 

@@ -1,29 +1,6 @@
 //! The Toeplitz hash as NICs compute it for receive-side scaling (RSS).
 //!
-//! For every bit of the input, from the most significant bit of the first
-//! byte on, the hash XORs in the 32-bit window of the key that starts at that
-//! bit's position when the bit is set. [`toeplitz_hash`] does exactly that
-//! with a sliding 64-bit window (the reference); [`Toeplitz`] precomputes,
-//! for each of the first [`Toeplitz::TABLE_INPUT_LEN`] input byte positions,
-//! the XOR for all 256 byte values, so hashing costs one table load and one
-//! XOR per input byte.
-//!
-//! Input layouts (as Microsoft's RSS specification defines them, all fields
-//! in network byte order): IPv4 `src ++ dst` (8 bytes), IPv4 with ports
-//! `src ++ dst ++ sport ++ dport` (12 bytes), and the same for IPv6 (32 and 36
-//! bytes). [`Toeplitz::hash_ipv4`] and friends build them.
-//!
-//! # Symmetric hashing
-//!
-//! [`Toeplitz::symmetric`] uses [`SYMMETRIC_KEY`], the 16-bit pattern
-//! `0x6d5a` repeated. A key with a 16-bit period makes the window at bit
-//! offset `p` equal to the window at `p + 16k`, so every field that starts at
-//! a multiple of 16 bits contributes the same value wherever it sits. Source
-//! and destination addresses (32 or 128 bits) and ports (16 bits) all do, so
-//! swapping the direction of a flow gives the same hash. The price: the hash
-//! only depends on `src ^ dst` (and `sport ^ dport`) per 16-bit lane, so it
-//! spreads flows less well than a random key. Sorting the endpoints before
-//! hashing would keep the full key but no longer match what a NIC computes.
+//! Documented in the parent module.
 
 use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr};
@@ -38,7 +15,7 @@ pub const MICROSOFT_KEY: [u8; 40] = [
 
 /// A 40-byte key with a 16-bit period (`0x6d5a` repeated) that makes the
 /// Toeplitz hash symmetric: swapping source and destination (addresses and
-/// ports together) gives the same hash. See the [module docs](self).
+/// ports together) gives the same hash. See the [module docs](crate::hash#symmetric-hashing).
 pub const SYMMETRIC_KEY: [u8; 40] = {
     let mut k = [0u8; 40];
     let mut i = 0;
@@ -220,7 +197,7 @@ impl Toeplitz {
     }
 
     /// The hasher for [`SYMMETRIC_KEY`]: the same hash for both directions
-    /// of a flow (see the [module docs](self)).
+    /// of a flow (see the [module docs](crate::hash#symmetric-hashing)).
     ///
     /// ```
     /// use core::net::Ipv4Addr;
