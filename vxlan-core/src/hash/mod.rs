@@ -87,10 +87,13 @@
 //!    non-first fragment (which has no L4 header). A first fragment does
 //!    carry its ports and is hashed with them. A frame too short for a field
 //!    simply hashes what it has (only the MACs, say); nothing panics.
-//! 3. [`FlowKey::mix_hash`], a multiply-xor mixer, turns the fields into 32
-//!    bits; it measured faster than CRC32C over the same fields
-//!    ([`FlowKey::crc32c_hash`], kept for comparison), see
-//!    `BENCHMARKS-hash.md`.
+//! 3. [`FlowKey::mix_hash`], a multiply-xor mixer (two 64x64->128-bit
+//!    multiplies for IPv4 and L2 frames, four for IPv6), turns the fields
+//!    into 32 bits. On the benchmark machine it costs about the same as the
+//!    SSE4.2 CRC32C over the same fields ([`FlowKey::crc32c_hash`], kept for
+//!    comparison), is several times faster than the table CRC32C that builds
+//!    without SSE4.2 get, and gives the same port whatever the build target;
+//!    see `BENCHMARKS-hash.md`.
 //! 4. [`SourcePortRange::map`] maps the hash into the port range by
 //!    multiply-high, `min + (hash * span) >> 32`, whose bias is below
 //!    `span / 2^32` (under 0.002 % for the full 16-bit range).

@@ -166,17 +166,29 @@ const MAX_VLAN_TAGS: usize = 2;
 /// IPv6 extension headers skipped to reach the upper layer.
 const MAX_IPV6_EXT: usize = 4;
 
-/// `N` bytes of `frame` at `off`, or `None` if the frame is too short.
+/// The `N` bytes of `frame` at `off`, as an array reference (no copy), or
+/// `None` if the frame is too short.
 #[inline(always)]
-fn read<const N: usize>(frame: &[u8], off: usize) -> Option<[u8; N]> {
+fn array_at<const N: usize>(frame: &[u8], off: usize) -> Option<&[u8; N]> {
     let end = off.checked_add(N)?;
-    let bytes = frame.get(off..end)?;
-    bytes.try_into().ok()
+    frame.get(off..end)?.try_into().ok()
 }
 
+/// Little-endian `u64` at the constant offset `at` of a fixed-size array
+/// (callers pass `at + 8 <= N`, so the compiler drops the bounds check).
 #[inline(always)]
-fn read_u16(frame: &[u8], off: usize) -> Option<u16> {
-    read::<2>(frame, off).map(u16::from_be_bytes)
+fn le64<const N: usize>(b: &[u8; N], at: usize) -> u64 {
+    let mut x = [0u8; 8];
+    x.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(x)
+}
+
+/// Little-endian `u32` at the constant offset `at` of a fixed-size array.
+#[inline(always)]
+fn le32<const N: usize>(b: &[u8; N], at: usize) -> u32 {
+    let mut x = [0u8; 4];
+    x.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(x)
 }
 
 #[inline(always)]
@@ -211,22 +223,24 @@ impl FlowKey {
     /// destination MAC on). Never panics: fields the frame is too short to
     /// hold, or that do not apply, stay zero.
     #[must_use]
+    #[inline(always)]
     pub fn extract(frame: &[u8]) -> Self {
         let mut words = [0u64; 8];
 
-        let mut macs = [0u8; 12];
-        let n = frame.len().min(12);
-        if let (Some(dst), Some(src)) = (macs.get_mut(..n), frame.get(..n)) {
-            dst.copy_from_slice(src);
-        }
-        let [m0, m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11] = macs;
-        words[0] = u64::from_le_bytes([m0, m1, m2, m3, m4, m5, m6, m7]);
-        let mut tail = u64::from(u32::from_le_bytes([m8, m9, m10, m11]));
-
-        let Some(mut ethertype) = read_u16(frame, 12) else {
-            words[1] = tail;
+        let Some(eth) = array_at::<14>(frame, 0) else {
+            // Shorter than an Ethernet header: hash the bytes that are there.
+            let mut macs = [0u8; 12];
+            for (d, s) in macs.iter_mut().zip(frame) {
+                *d = *s;
+            }
+            words[0] = le64(&macs, 0);
+            words[1] = u64::from(le32(&macs, 8));
             return Self { words };
         };
+        words[0] = le64(eth, 0);
+        let mut tail = u64::from(le32(eth, 8));
+        let mut ethertype = u16::from_be_bytes([eth[12], eth[13]]);
+
         let mut off = 14;
         let mut tags = 0;
         while matches!(
@@ -235,8 +249,8 @@ impl FlowKey {
         ) && tags < MAX_VLAN_TAGS
         {
             // The tag's TCI is at `off`, the next EtherType at `off + 2`.
-            match read_u16(frame, off + 2) {
-                Some(t) => ethertype = t,
+            match array_at::<4>(frame, off) {
+                Some(tag) => ethertype = u16::from_be_bytes([tag[2], tag[3]]),
                 None => break,
             }
             off += 4;
@@ -246,36 +260,39 @@ impl FlowKey {
 
         match ethertype {
             ETHERTYPE_IPV4 => {
-                if let Some(h) = read::<20>(frame, off) {
+                if let Some(h) = array_at::<20>(frame, off) {
                     let ihl = usize::from(h[0] & 0x0f) * 4;
                     if h[0] >> 4 == 4 && ihl >= 20 {
                         let proto = h[9];
                         tail |= u64::from(proto) << 48;
-                        words[2] = u64::from_le_bytes([
-                            h[12], h[13], h[14], h[15], h[16], h[17], h[18], h[19],
-                        ]);
+                        words[2] = le64(h, 12);
                         let frag_offset = u16::from_be_bytes([h[6], h[7]]) & 0x1fff;
                         if frag_offset == 0 && has_ports(proto) {
-                            if let Some(p) = read::<4>(frame, off + ihl) {
-                                words[6] = u64::from(u32::from_le_bytes(p));
+                            if let Some(p) = array_at::<4>(frame, off + ihl) {
+                                words[6] = u64::from(le32(p, 0));
                             }
                         }
                     }
                 }
             }
             ETHERTYPE_IPV6 => {
-                if let Some(h) = read::<40>(frame, off) {
+                if let Some(h) = array_at::<40>(frame, off) {
                     if h[0] >> 4 == 6 {
-                        for (w, a) in words[2..6].iter_mut().zip(h[8..40].chunks_exact(8)) {
-                            let mut b = [0u8; 8];
-                            b.copy_from_slice(a);
-                            *w = u64::from_le_bytes(b);
-                        }
-                        let (proto, l4, first) = ipv6_upper_layer(frame, h[6], off + 40);
+                        words[2] = le64(h, 8);
+                        words[3] = le64(h, 16);
+                        words[4] = le64(h, 24);
+                        words[5] = le64(h, 32);
+                        let (proto, l4, first) = match h[6] {
+                            // Extension headers: walk them (out of line).
+                            IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS
+                            | IPPROTO_FRAGMENT => ipv6_upper_layer(frame, h[6], off + 40),
+                            // The common case: the upper layer follows at once.
+                            next => (next, off + 40, true),
+                        };
                         tail |= u64::from(proto) << 48;
                         if first && has_ports(proto) {
-                            if let Some(p) = read::<4>(frame, l4) {
-                                words[6] = u64::from(u32::from_le_bytes(p));
+                            if let Some(p) = array_at::<4>(frame, l4) {
+                                words[6] = u64::from(le32(p, 0));
                             }
                         }
                     }
@@ -304,20 +321,24 @@ impl FlowKey {
         out
     }
 
-    /// The multiply-xor hash used by [`flow_hash`] and [`source_port`]:
-    /// four independent 64x64->128-bit folded multiplies of word pairs, each
-    /// pair XORed with its own constants, combined and mixed once more.
+    /// The multiply-xor hash used by [`flow_hash`] and [`source_port`].
+    ///
+    /// Words are paired, each XORed with its own constant, and each pair
+    /// goes through a 64x64->128-bit multiply whose halves are XORed
+    /// ("folded multiply"); the products are XORed together and the two
+    /// 32-bit halves of the result XORed into the hash. Pairs: (0, 1) and
+    /// (2, 6), plus (3, 4) and (5, constant) only when any of words 3-5 is
+    /// non-zero (IPv6), so IPv4 and L2-only frames cost two multiplies. The
+    /// independent multiplies overlap in the CPU.
     #[inline]
     #[must_use]
     pub fn mix_hash(&self) -> u32 {
         let w = &self.words;
-        let a = fold_mul(w[0] ^ K[0], w[1] ^ K[1]);
-        let b = fold_mul(w[2] ^ K[2], w[3] ^ K[3]);
-        let c = fold_mul(w[4] ^ K[4], w[5] ^ K[5]);
-        let d = fold_mul(w[6] ^ K[6], w[7] ^ K[7]);
-        let s = a ^ b.rotate_left(16) ^ c.rotate_left(32) ^ d.rotate_left(48);
-        let f = fold_mul(s ^ K[8], K[9]);
-        let [b0, b1, b2, b3, b4, b5, b6, b7] = f.to_le_bytes();
+        let mut s = fold_mul(w[0] ^ K[0], w[1] ^ K[1]) ^ fold_mul(w[2] ^ K[2], w[6] ^ K[3]);
+        if w[3] | w[4] | w[5] != 0 {
+            s ^= fold_mul(w[3] ^ K[4], w[4] ^ K[5]) ^ fold_mul(w[5] ^ K[6], w[7] ^ K[7]);
+        }
+        let [b0, b1, b2, b3, b4, b5, b6, b7] = s.to_le_bytes();
         u32::from_le_bytes([b0, b1, b2, b3]) ^ u32::from_le_bytes([b4, b5, b6, b7])
     }
 
@@ -334,19 +355,20 @@ impl FlowKey {
 /// Header) at `off`. Returns the upper-layer protocol (or the last header
 /// that could not be skipped), its offset, and `false` for a non-first
 /// fragment.
+#[inline(never)]
 fn ipv6_upper_layer(frame: &[u8], mut next: u8, mut off: usize) -> (u8, usize, bool) {
     let mut first = true;
     for _ in 0..MAX_IPV6_EXT {
         match next {
             IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS => {
-                let Some([nh, len]) = read::<2>(frame, off) else {
+                let Some(&[nh, len]) = array_at::<2>(frame, off) else {
                     break;
                 };
                 next = nh;
                 off += (usize::from(len) + 1) * 8;
             }
             IPPROTO_FRAGMENT => {
-                let Some([nh, _, o0, o1]) = read::<4>(frame, off) else {
+                let Some(&[nh, _, o0, o1]) = array_at::<4>(frame, off) else {
                     break;
                 };
                 next = nh;
@@ -362,8 +384,8 @@ fn ipv6_upper_layer(frame: &[u8], mut next: u8, mut off: usize) -> (u8, usize, b
 }
 
 /// Per-position constants for [`FlowKey::mix_hash`] (odd, with roughly half
-/// of their bits set).
-const K: [u64; 10] = [
+/// of their bits set: the hex digits of pi, low bit forced to 1).
+const K: [u64; 8] = [
     0x243f_6a88_85a3_08d3,
     0x1319_8a2e_0370_7345,
     0xa409_3822_299f_31d1,
@@ -372,8 +394,6 @@ const K: [u64; 10] = [
     0xbe54_66cf_34e9_0c6d,
     0xc0ac_29b7_c97c_50dd,
     0x3f84_d5b5_b547_0917,
-    0x9216_d5d9_8979_fb1b,
-    0xd1b5_4a32_d192_ed03,
 ];
 
 /// 64x64->128-bit multiply, high and low halves XORed together.
