@@ -37,6 +37,55 @@ const fn make_tables() -> [[u32; 256]; 8] {
     t
 }
 
+/// Bytes per lane in the three-lane loop of [`crc32c_hw`].
+#[cfg(target_arch = "x86_64")]
+const LANE: usize = 128;
+
+/// `SHIFT[0]` advances a raw CRC state over `LANE` zero bytes, `SHIFT[1]`
+/// over `2 * LANE`: `shift(s) = t[0][s.byte0] ^ t[1][s.byte1] ^ ...`, which
+/// holds because the CRC of zeros is linear in the starting state. Used to
+/// join the three lanes of [`crc32c_hw`] (8 KiB).
+#[cfg(target_arch = "x86_64")]
+static SHIFT: [[[u32; 256]; 4]; 2] = [make_shift(LANE), make_shift(2 * LANE)];
+
+#[cfg(target_arch = "x86_64")]
+const fn make_shift(zeros: usize) -> [[u32; 256]; 4] {
+    let t0 = make_tables()[0];
+    // basis[i]: the state 1 << i after `zeros` zero bytes.
+    let mut basis = [0u32; 32];
+    let mut i = 0;
+    while i < 32 {
+        let mut st = 1u32 << i;
+        let mut n = 0;
+        while n < zeros {
+            st = (st >> 8) ^ t0[low_byte(st)];
+            n += 1;
+        }
+        basis[i] = st;
+        i += 1;
+    }
+    let mut t = [[0u32; 256]; 4];
+    let mut k = 0;
+    while k < 4 {
+        let mut v = 1usize;
+        while v < 256 {
+            let low = v.trailing_zeros() as usize; // < 8
+            t[k][v] = t[k][v & (v - 1)] ^ basis[8 * k + low];
+            v += 1;
+        }
+        k += 1;
+    }
+    t
+}
+
+/// Applies a [`SHIFT`] table to a raw CRC state.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn shift(t: &[[u32; 256]; 4], state: u32) -> u32 {
+    let [b0, b1, b2, b3] = state.to_le_bytes();
+    t[0][usize::from(b0)] ^ t[1][usize::from(b1)] ^ t[2][usize::from(b2)] ^ t[3][usize::from(b3)]
+}
+
 /// The least significant byte of `x` as a table index.
 #[inline(always)]
 const fn low_byte(x: u32) -> usize {
@@ -151,13 +200,41 @@ pub unsafe fn crc32c_hw(crc: u32, data: &[u8]) -> u32 {
 
     let mut c = u64::from(!crc);
     let mut rest = data;
+    // Three independent lanes of `LANE` bytes hide the instruction's
+    // 3-cycle latency; the lane states are then joined with `SHIFT`.
+    while let Some((block, tail)) = rest.split_first_chunk::<{ 3 * LANE }>() {
+        let (mut x, mut y, mut z) = (c, 0u64, 0u64);
+        let mut i = 0;
+        while i < LANE {
+            let wx = le64(block, i);
+            let wy = le64(block, LANE + i);
+            let wz = le64(block, 2 * LANE + i);
+            // `allow`: the intrinsic is a safe call inside this
+            // `target_feature` function on Rust >= 1.87 but still needs
+            // `unsafe` on the MSRV.
+            #[allow(unused_unsafe)]
+            // SAFETY: this function is compiled with SSE4.2 enabled and its
+            // caller guarantees (per `# Safety`) that the CPU supports it;
+            // the intrinsic reads no memory.
+            let next = unsafe {
+                (
+                    _mm_crc32_u64(x, wx),
+                    _mm_crc32_u64(y, wy),
+                    _mm_crc32_u64(z, wz),
+                )
+            };
+            (x, y, z) = next;
+            i += 8;
+        }
+        // `crc32 r64` zero-extends a 32-bit CRC: the high halves are zero.
+        let [x, y, z] = [x, y, z].map(|v| u32::try_from(v).unwrap_or_default());
+        c = u64::from(shift(&SHIFT[1], x) ^ shift(&SHIFT[0], y) ^ z);
+        rest = tail;
+    }
     while let Some((chunk, tail)) = rest.split_first_chunk::<8>() {
-        // `allow`: the intrinsic is a safe call inside this `target_feature`
-        // function on Rust >= 1.87 but still needs `unsafe` on the MSRV.
         #[allow(unused_unsafe)]
-        // SAFETY: this function is compiled with SSE4.2 enabled and its
-        // caller guarantees (per `# Safety`) that the CPU supports it; the
-        // intrinsic reads no memory.
+        // SAFETY: as above: SSE4.2 is enabled and guaranteed by the caller;
+        // no memory is read.
         let next = unsafe { _mm_crc32_u64(c, u64::from_le_bytes(*chunk)) };
         c = next;
         rest = tail;
@@ -172,6 +249,15 @@ pub unsafe fn crc32c_hw(crc: u32, data: &[u8]) -> u32 {
         c32 = next;
     }
     !c32
+}
+
+/// Little-endian `u64` at offset `at` (`at + 8 <= N`) of a fixed-size array.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn le64<const N: usize>(b: &[u8; N], at: usize) -> u64 {
+    let mut x = [0u8; 8];
+    x.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(x)
 }
 
 #[cfg(test)]
@@ -220,6 +306,26 @@ mod tests {
             // SAFETY: SSE4.2 was detected at run time just above.
             let c = unsafe { crc32c_hw(0, b"123456789") };
             assert_eq!(c, 0xE306_9283);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn hw_lane_boundaries() {
+        if !std::is_x86_feature_detected!("sse4.2") {
+            return;
+        }
+        let data: Vec<u8> = (0..3000u32)
+            .map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes()[3])
+            .collect();
+        for len in [
+            0, 1, 7, 8, 9, 383, 384, 385, 391, 392, 767, 768, 769, 1500, 3000,
+        ] {
+            let d = &data[..len];
+            // SAFETY: SSE4.2 was detected at run time above.
+            let hw = unsafe { crc32c_hw(0x1234_5678, d) };
+            assert_eq!(hw, crc32c_portable(0x1234_5678, d), "len {len}");
+            assert_eq!(crc32c_portable(0, d), crc32c_bitwise(d), "len {len}");
         }
     }
 
