@@ -243,10 +243,14 @@ impl FlowKey {
 
         let mut off = 14;
         let mut tags = 0;
-        while matches!(
-            ethertype,
-            ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD
-        ) && tags < MAX_VLAN_TAGS
+        // The loop condition is checked first for the common untagged IP
+        // case, which then skips the three TPID comparisons.
+        while !matches!(ethertype, ETHERTYPE_IPV4 | ETHERTYPE_IPV6)
+            && matches!(
+                ethertype,
+                ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD
+            )
+            && tags < MAX_VLAN_TAGS
         {
             // The tag's TCI is at `off`, the next EtherType at `off + 2`.
             match array_at::<4>(frame, off) {
@@ -355,7 +359,7 @@ impl FlowKey {
 /// Header) at `off`. Returns the upper-layer protocol (or the last header
 /// that could not be skipped), its offset, and `false` for a non-first
 /// fragment.
-#[inline(never)]
+#[inline(always)]
 fn ipv6_upper_layer(frame: &[u8], mut next: u8, mut off: usize) -> (u8, usize, bool) {
     let mut first = true;
     for _ in 0..MAX_IPV6_EXT {
