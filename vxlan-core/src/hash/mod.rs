@@ -89,11 +89,11 @@
 //!    simply hashes what it has (only the MACs, say); nothing panics.
 //! 3. [`FlowKey::mix_hash`], a multiply-xor mixer (two 64x64->128-bit
 //!    multiplies for IPv4 and L2 frames, four for IPv6), turns the fields
-//!    into 32 bits. On the benchmark machine it costs about the same as the
+//!    into 32 bits. On the benchmark machine it was somewhat faster than the
 //!    SSE4.2 CRC32C over the same fields ([`FlowKey::crc32c_hash`], kept for
-//!    comparison), is several times faster than the table CRC32C that builds
-//!    without SSE4.2 get, and gives the same port whatever the build target;
-//!    see `BENCHMARKS-hash.md`.
+//!    comparison), about 5x faster than the table CRC32C that builds without
+//!    SSE4.2 get, and it gives the same port whatever the build target; see
+//!    `BENCHMARKS-hash.md`.
 //! 4. [`SourcePortRange::map`] maps the hash into the port range by
 //!    multiply-high, `min + (hash * span) >> 32`, whose bias is below
 //!    `span / 2^32` (under 0.002 % for the full 16-bit range).
