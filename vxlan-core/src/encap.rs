@@ -33,6 +33,7 @@ use core::net::IpAddr;
 
 use crate::ecn::{self, Ecn};
 use crate::frame::{Frame, FrameError};
+use crate::hash::{source_port, SourcePortRange};
 use crate::wire::ethernet::{HEADER_LEN as ETH_LEN, VLAN_TAG_LEN};
 use crate::wire::vxlan::{self, GpeNextProtocol, MAX_VNI};
 use crate::wire::{checksum, EtherType, IpPair, IpProtocol, MacAddr};
@@ -133,6 +134,8 @@ pub struct EncapConfig {
     pub kind: TunnelKind,
     /// The underlay's IP MTU: the largest outer IP packet.
     pub underlay_mtu: u16,
+    /// The UDP source ports [`EncapTemplate::encap_flow`] maps flows into.
+    pub src_ports: SourcePortRange,
 }
 
 impl EncapConfig {
@@ -157,6 +160,7 @@ impl EncapConfig {
             udp_checksum: UdpChecksumMode::Default,
             kind: TunnelKind::Vxlan,
             underlay_mtu: 1500,
+            src_ports: SourcePortRange::DEFAULT,
         }
     }
 }
@@ -308,6 +312,7 @@ pub struct EncapTemplate {
     df: DfPolicy,
     udp_checksum: bool,
     underlay_mtu: u16,
+    src_ports: SourcePortRange,
     /// IPv4: sum of the header with TOS, total length, flags, TTL and the
     /// checksum zeroed. IPv6: sum of the UDP pseudo-header's addresses and
     /// next header.
@@ -417,6 +422,7 @@ impl EncapTemplate {
             df: cfg.df,
             udp_checksum,
             underlay_mtu: cfg.underlay_mtu,
+            src_ports: cfg.src_ports,
             base_sum,
             remote: cfg.remote_ip,
         })
@@ -559,6 +565,16 @@ impl EncapTemplate {
                 .copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
         }
         Ok(())
+    }
+
+    /// Encapsulates `frame` for `vni` with the UDP source port RFC 7348
+    /// section 5 asks for: a hash of the inner flow (Ethernet addresses,
+    /// and the IP 5-tuple when there is one), or the NIC's RSS hash when
+    /// the frame carries one, mapped into the configured port range.
+    #[inline]
+    pub fn encap_flow<F: Frame>(&self, frame: &mut F, vni: u32) -> Result<(), EncapDrop> {
+        let port = source_port(frame.data(), frame.rss_hash(), self.src_ports);
+        self.encap(frame, vni, port)
     }
 
     /// Encapsulates a burst of frames for the same remote and VNI; one
@@ -786,6 +802,47 @@ mod tests {
                 ..v4_cfg()
             }),
             Err(EncapConfigError::MtuTooSmall(99))
+        );
+    }
+
+    #[test]
+    fn flow_source_ports() {
+        let range = SourcePortRange::new(50000, 50099).unwrap();
+        let t = EncapTemplate::new(&EncapConfig {
+            src_ports: range,
+            ..v4_cfg()
+        })
+        .unwrap();
+        let sport = |inner: &[u8], rss: Option<u32>| {
+            let mut storage = vec![0u8; 2048];
+            let mut f = BufFrame::with_data(&mut storage[..], 128, inner).unwrap();
+            f.set_rss_hash(rss);
+            t.encap_flow(&mut f, 1).unwrap();
+            u16::from_be_bytes([f.data()[34], f.data()[35]])
+        };
+        let a = inner_v4(0, 64, true, 100);
+        let mut b = a.clone();
+        b[14 + 20] ^= 0x55; // another inner source port: another flow
+        let pa = sport(&a, None);
+        assert_eq!(pa, sport(&a, None), "same flow, same port");
+        assert!((50000..=50099).contains(&pa));
+        let many: std::collections::BTreeSet<u16> = (0..64u8)
+            .map(|i| {
+                let mut f = a.clone();
+                f[14 + 21] = i;
+                sport(&f, None)
+            })
+            .collect();
+        assert!(
+            many.len() > 20,
+            "flows spread over the range: {}",
+            many.len()
+        );
+        assert_ne!(sport(&b, None), pa);
+        assert_eq!(
+            sport(&a, Some(7)),
+            sport(&b, Some(7)),
+            "the NIC's hash wins"
         );
     }
 
