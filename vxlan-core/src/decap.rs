@@ -246,7 +246,11 @@ fn check(
     let inner_bytes = inner.bytes();
     let mut rewrite = None;
     let mut ecn_marked = false;
-    if let Some(i) = inner_ip(inner_bytes) {
+    // An outer Not-ECT leaves the inner field as it is (the first column of
+    // the RFC 6040 table), so only a marked outer header needs the inner
+    // IP header found.
+    let outer_marked = outer_tos & 0x03 != 0;
+    if let Some(i) = inner_ip(inner_bytes).filter(|_| outer_marked) {
         let inner_ecn = Ecn::from_bits(i.tos);
         match ecn::decapsulate(inner_ecn, Ecn::from_bits(outer_tos)) {
             None => return Err(DecapDrop::EcnCeOnNotEct),
