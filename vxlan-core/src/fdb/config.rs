@@ -39,7 +39,8 @@ pub struct FdbConfig {
     pub refresh_ticks: u32,
     /// Move dampening.
     pub dampening: Dampening,
-    /// The longest probe sequence, in slots (at least 1).
+    /// The longest probe sequence, in slots (at least 1; capped at the slot
+    /// count).
     pub max_probe: u32,
 }
 
@@ -72,7 +73,7 @@ pub enum FdbConfigError {
     BadMaxEntries,
     /// A tick span is at or above [`MAX_TICK_SPAN`], or `refresh_ticks` is 0.
     BadTickSpan,
-    /// `max_probe` is 0 or above the slot count.
+    /// `max_probe` is 0.
     BadMaxProbe,
 }
 
@@ -84,7 +85,7 @@ impl fmt::Display for FdbConfigError {
             FdbConfigError::BadBridgeDomainCount => "bridge-domain count must be 1..=4096",
             FdbConfigError::BadMaxEntries => "max_entries must be 1..=7/8 of the slots",
             FdbConfigError::BadTickSpan => "tick spans must be below 2^23 and refresh >= 1",
-            FdbConfigError::BadMaxProbe => "max_probe must be 1..=slot count",
+            FdbConfigError::BadMaxProbe => "max_probe must be at least 1",
         })
     }
 }
@@ -121,7 +122,7 @@ pub(crate) fn validate(
         return Err(FdbConfigError::BadTickSpan);
     }
     let probe = usize::try_from(cfg.max_probe).unwrap_or(usize::MAX);
-    if probe == 0 || probe > slots {
+    if probe == 0 {
         return Err(FdbConfigError::BadMaxProbe);
     }
     Ok(())

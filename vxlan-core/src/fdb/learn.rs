@@ -288,7 +288,7 @@ impl Fdb<'_> {
             let to = Location::decode(loc);
             events.emit(Event { kind: EventKind::Moved, bd, mac, location: to, previous: Some(from) });
             let mut frozen = false;
-            if self.count_move(i, now, thaw) && self.freeze(i, nv, now) {
+            if self.count_move(i, now, thaw) && self.freeze(i, nv) {
                 frozen = true;
                 bump(&self.counters.freezes);
                 events.emit(Event { kind: EventKind::Frozen, bd, mac, location: to, previous: None });
@@ -328,8 +328,7 @@ impl Fdb<'_> {
 
     /// Sets the frozen bit on slot `i` if it still holds a learned entry at
     /// `nv`'s location.
-    fn freeze(&self, i: usize, nv: u64, now: u32) -> bool {
-        let _ = now;
+    fn freeze(&self, i: usize, nv: u64) -> bool {
         let s = self.slot(i);
         let mut cur = nv;
         loop {

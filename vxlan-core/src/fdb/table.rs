@@ -149,7 +149,7 @@ impl<'a> Fdb<'a> {
             bds,
             mask: slots.len() - 1,
             shift,
-            max_probe: usize::try_from(config.max_probe).unwrap_or(usize::MAX),
+            max_probe: usize::try_from(config.max_probe).unwrap_or(usize::MAX).min(slots.len()),
             cfg: config,
             live: CachePadded(AtomicU32::new(0)),
             counters: CachePadded(Counters::default()),
