@@ -40,7 +40,10 @@ fn random_key(rng: &mut Rng) -> (u16, MacAddr) {
     let x = rng.next();
     let b = x.to_be_bytes();
     let bd = u16::try_from(x >> 60).unwrap() % BDS;
-    (bd, MacAddr([(b[2] & 0xfc) | 0x02, b[3], b[4], b[5], b[6], b[7]]))
+    (
+        bd,
+        MacAddr([(b[2] & 0xfc) | 0x02, b[3], b[4], b[5], b[6], b[7]]),
+    )
 }
 
 fn word(bd: u16, mac: MacAddr) -> u64 {
@@ -53,18 +56,64 @@ struct Storage {
     bds: Vec<BdCounter>,
 }
 
+/// Asks Linux to back `v`'s buffer with transparent huge pages (the
+/// machine's THP mode is `madvise`), as an appliance would use hugepages.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn advise_huge<T>(v: &Vec<T>) {
+    const HUGE: usize = 2 << 20;
+    let start = v.as_ptr() as usize;
+    let end = start + v.capacity() * std::mem::size_of::<T>();
+    let (a, b) = ((start + HUGE - 1) & !(HUGE - 1), end & !(HUGE - 1));
+    if b > a {
+        // SAFETY: madvise(2) (syscall 28) with MADV_HUGEPAGE (14) on whole
+        // pages inside our own live allocation only changes how the kernel
+        // backs them; it reads and writes no memory. rcx and r11 are
+        // clobbered by `syscall`, declared below.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                inlateout("rax") 28usize => _,
+                in("rdi") a,
+                in("rsi") b - a,
+                in("rdx") 14usize,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+fn advise_huge<T>(_: &Vec<T>) {}
+
 impl Storage {
     fn new(entries: usize) -> Storage {
+        Storage::with_pages(entries, false)
+    }
+
+    fn with_pages(entries: usize, huge: bool) -> Storage {
         let n = Fdb::slots_for(entries);
+        let mut slots = Vec::with_capacity(n);
+        let mut cold = Vec::with_capacity(n);
+        if huge {
+            advise_huge(&slots);
+            advise_huge(&cold);
+        }
+        slots.extend((0..n).map(|_| Slot::new()));
+        cold.extend((0..n).map(|_| ColdSlot::new()));
         Storage {
-            slots: (0..n).map(|_| Slot::new()).collect(),
-            cold: (0..n).map(|_| ColdSlot::new()).collect(),
+            slots,
+            cold,
             bds: (0..BDS).map(|_| BdCounter::new()).collect(),
         }
     }
 
     fn fdb(&self, entries: usize) -> Fdb<'_> {
-        let cfg = FdbConfig { age_time: 0, ..FdbConfig::new(u32::try_from(entries).unwrap()) };
+        let cfg = FdbConfig {
+            age_time: 0,
+            ..FdbConfig::new(u32::try_from(entries).unwrap())
+        };
         Fdb::new(&self.slots, &self.cold, &self.bds, cfg).unwrap()
     }
 }
@@ -97,7 +146,11 @@ fn data(entries: usize) -> Data {
             misses.push(k);
         }
     }
-    Data { present, hits, misses }
+    Data {
+        present,
+        hits,
+        misses,
+    }
 }
 
 fn sizes() -> [(usize, &'static str); 3] {
@@ -109,10 +162,16 @@ fn lookups(c: &mut Criterion) {
         let d = data(n);
         let st = Storage::new(n);
         let fdb = st.fdb(n);
+        let huge = Storage::with_pages(n, true);
+        let fdb_huge = huge.fdb(n);
         let mut hb: HashMap<u64, u64> = HashMap::with_capacity(n);
         for &(bd, mac) in &d.present {
             let k = word(bd, mac);
-            assert_eq!(fdb.learn(bd, mac, loc_of(k), 1, &mut NoEvents), LearnOutcome::Learned);
+            assert_eq!(
+                fdb.learn(bd, mac, loc_of(k), 1, &mut NoEvents),
+                LearnOutcome::Learned
+            );
+            fdb_huge.learn(bd, mac, loc_of(k), 1, &mut NoEvents);
             hb.insert(k, k & 0xffff);
         }
         for (what, qs) in [("hit", &d.hits), ("miss", &d.misses)] {
@@ -138,6 +197,17 @@ fn lookups(c: &mut Criterion) {
                     i = (i + BATCH) % QUERIES;
                 })
             });
+            if n == 1 << 20 {
+                g.bench_function(BenchmarkId::new("fdb_batch32_thp", name), |b| {
+                    let mut i = 0;
+                    let mut out: [Option<Entry>; BATCH] = [None; BATCH];
+                    b.iter(|| {
+                        fdb_huge.lookup_batch(&keys[i..i + BATCH], &mut out);
+                        black_box(&out);
+                        i = (i + BATCH) % QUERIES;
+                    })
+                });
+            }
             g.bench_function(BenchmarkId::new("hashbrown", name), |b| {
                 let mut i = 0;
                 b.iter(|| {
@@ -181,7 +251,7 @@ fn learns(c: &mut Criterion) {
                 let st = Storage::new(n);
                 let fdb = st.fdb(n);
                 let t = Instant::now();
-                for &(bd, mac) in &d.present[..round as usize] {
+                for &(bd, mac) in &d.present[..usize::try_from(round).unwrap()] {
                     black_box(fdb.learn(bd, mac, Location::port(1), 1, &mut NoEvents));
                 }
                 total += t.elapsed();
@@ -198,7 +268,7 @@ fn learns(c: &mut Criterion) {
                 let round = left.min(n as u64);
                 let mut hb: HashMap<u64, u64> = HashMap::with_capacity(n);
                 let t = Instant::now();
-                for &(bd, mac) in &d.present[..round as usize] {
+                for &(bd, mac) in &d.present[..usize::try_from(round).unwrap()] {
                     hb.insert(word(bd, mac), 1);
                 }
                 total += t.elapsed();
@@ -246,7 +316,8 @@ fn mix(c: &mut Criterion) {
         }
         let words: Vec<u64> = d.hits.iter().map(|&(b, m)| word(b, m)).collect();
         // Query index for (thread, i): threads walk different halves.
-        let q = |t: usize, i: u64| t * (QUERIES / 2) + (i as usize & (QUERIES / 2 - 1));
+        let half = QUERIES / 2;
+        let q = |t: usize, i: u64| t * half + usize::try_from(i % half as u64).unwrap();
         let is_learn = |i: u64| i % 20 == 19;
         let mut g = c.benchmark_group("fdb_mix_95_5_2threads");
         g.throughput(Throughput::Elements(2));

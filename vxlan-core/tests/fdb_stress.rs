@@ -28,11 +28,20 @@ fn mac_id(m: MacAddr) -> u32 {
 
 /// The two locations MAC `i` is ever learned at.
 fn locs(i: u32) -> [Location; 2] {
-    [Location::Local { port: u16::try_from(i & 0xff).unwrap(), vlan: 1 }, Location::Remote(i)]
+    [
+        Location::Local {
+            port: u16::try_from(i & 0xff).unwrap(),
+            vlan: 1,
+        },
+        Location::Remote(i),
+    ]
 }
 
 fn static_loc(i: u32) -> Location {
-    Location::Local { port: 4000 + u16::try_from(i - STATIC_BASE).unwrap(), vlan: 2 }
+    Location::Local {
+        port: 4000 + u16::try_from(i - STATIC_BASE).unwrap(),
+        vlan: 2,
+    }
 }
 
 struct Rng(u64);
@@ -68,13 +77,19 @@ fn check_entry(id: u32, e: vxlan_core::fdb::Entry) {
         assert_eq!(e.location, static_loc(id), "torn static entry");
     } else {
         assert_eq!(e.kind, Kind::Learned);
-        assert!(locs(id).contains(&e.location), "torn entry for mac {id}: {e:?}");
+        assert!(
+            locs(id).contains(&e.location),
+            "torn entry for mac {id}: {e:?}"
+        );
     }
 }
 
 fn worker(fdb: &Fdb<'_>, t: u32, ops: u64, barrier: &Barrier) -> Tally {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (u64::from(t) + 1) * 0x1234_5678_9abc_def1);
-    let mut tally = Tally { last: vec![None; OWN as usize], ..Tally::default() };
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((u64::from(t) + 1) * 0x1234_5678_9abc_def1));
+    let mut tally = Tally {
+        last: vec![None; OWN as usize],
+        ..Tally::default()
+    };
     let own_base = SHARED + t * OWN;
     let mut batch_keys = Vec::new();
     let mut batch_out = vec![None; 32];
@@ -83,7 +98,11 @@ fn worker(fdb: &Fdb<'_>, t: u32, ops: u64, barrier: &Barrier) -> Tally {
         let now = u32::try_from(n / 20_000).unwrap();
         let r = rng.below(1000);
         if r < 600 {
-            let id = if rng.below(2) == 0 { rng.below(SHARED) } else { SHARED + rng.below(2 * OWN) };
+            let id = if rng.below(2) == 0 {
+                rng.below(SHARED)
+            } else {
+                SHARED + rng.below(2 * OWN)
+            };
             if let Some(e) = fdb.lookup(0, mac(id)) {
                 check_entry(id, e);
                 tally.lookups_hit += 1;
@@ -124,7 +143,11 @@ fn worker(fdb: &Fdb<'_>, t: u32, ops: u64, barrier: &Barrier) -> Tally {
                 tally.static_created += 1;
             }
         } else if t == 0 && r < 985 {
-            let id = if rng.below(4) == 0 { STATIC_BASE + rng.below(STATICS) } else { rng.below(SHARED + 2 * OWN) };
+            let id = if rng.below(4) == 0 {
+                STATIC_BASE + rng.below(STATICS)
+            } else {
+                rng.below(SHARED + 2 * OWN)
+            };
             if fdb.remove(0, mac(id)) {
                 tally.removed += 1;
             }
@@ -145,7 +168,11 @@ fn run(ops: u64) {
     let cfg = FdbConfig {
         age_time: 4,
         refresh_ticks: 1,
-        dampening: Dampening { moves: 5, window: 3, hold: 2 },
+        dampening: Dampening {
+            moves: 5,
+            window: 3,
+            hold: 2,
+        },
         max_probe: 64,
         ..FdbConfig::new(2500)
     };
@@ -170,13 +197,21 @@ fn run(ops: u64) {
     for r in &dump {
         check_entry(mac_id(r.mac), r.entry);
     }
-    assert_eq!(st.learns, a.learned + b.learned, "learn counter vs outcomes");
+    assert_eq!(
+        st.learns,
+        a.learned + b.learned,
+        "learn counter vs outcomes"
+    );
     assert_eq!(st.moves, a.moved + b.moved, "move counter vs outcomes");
     assert_eq!(st.ages, a.aged, "age counter vs sweeps");
     assert_eq!(st.busy, a.busy + b.busy);
     let created = a.learned + b.learned + a.static_created;
     let gone = a.removed + a.aged + a.flushed;
-    assert_eq!(live, created - gone, "entries = created - removed - aged - flushed");
+    assert_eq!(
+        live,
+        created - gone,
+        "entries = created - removed - aged - flushed"
+    );
     // Thread-exclusive MACs: still live ones sit where their thread last
     // saw them.
     for (t, tally) in [(0u32, &a), (1, &b)] {
@@ -188,14 +223,24 @@ fn run(ops: u64) {
         }
     }
     // The run exercised what it is meant to.
-    assert!(st.learns > 1000 && st.moves > 100 && st.ages > 100, "{st:?}");
+    assert!(
+        st.learns > 1000 && st.moves > 100 && st.ages > 100,
+        "{st:?}"
+    );
     assert!(a.removed > 0 && a.flushed > 0 && a.lookups_hit > 0 && b.lookups_hit > 0);
-    eprintln!("stress: {} ops/thread, {st:?}, busy a={} b={}", ops, a.busy, b.busy);
+    eprintln!(
+        "stress: {} ops/thread, {st:?}, busy a={} b={}",
+        ops, a.busy, b.busy
+    );
 }
 
 #[test]
 fn two_threads_mixed_operations_reconcile() {
-    run(if cfg!(debug_assertions) { 1_000_000 } else { 5_000_000 });
+    run(if cfg!(debug_assertions) {
+        1_000_000
+    } else {
+        5_000_000
+    });
 }
 
 #[test]

@@ -8,8 +8,8 @@ use super::config::AgeReport;
 use super::events::{Event, EventKind, EventSink};
 use super::table::{bump, Fdb};
 use super::word::{
-    elapsed, split_key, value_frozen, value_kind, value_loc, value_tick, with_frozen, Cold,
-    Kind, Location, KEY_BLOCKED, KEY_EMPTY, VAL_DEAD, VAL_RESERVED,
+    elapsed, split_key, value_frozen, value_kind, value_loc, value_tick, with_frozen, Cold, Kind,
+    Location, KEY_BLOCKED, KEY_EMPTY, VAL_DEAD, VAL_RESERVED,
 };
 
 /// Trims at most this many dead slots backwards from one visited slot.

@@ -20,7 +20,11 @@ pub struct Dampening {
 
 impl Dampening {
     /// RFC 7432's default: 5 moves in 180 s; held for 180 s.
-    pub const DEFAULT: Dampening = Dampening { moves: 5, window: 180, hold: 180 };
+    pub const DEFAULT: Dampening = Dampening {
+        moves: 5,
+        window: 180,
+        hold: 180,
+    };
 }
 
 /// FDB parameters. Ticks are whatever unit the caller's clock uses

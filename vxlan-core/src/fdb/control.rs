@@ -9,8 +9,7 @@ use super::config::{FdbError, LearnOutcome};
 use super::learn::{Insert, Revive};
 use super::table::{Fdb, Probe};
 use super::word::{
-    key_word, make_value, split_key, value_kind, value_loc, Cold, Kind, KindSet, Location,
-    VAL_DEAD,
+    key_word, make_value, split_key, value_kind, value_loc, Cold, Kind, KindSet, Location, VAL_DEAD,
 };
 
 /// Which entries a flush removes; `None` fields match everything.
@@ -28,8 +27,12 @@ pub struct FlushFilter {
 
 impl FlushFilter {
     /// Every dynamic (learned and external) entry.
-    pub const DYNAMIC: FlushFilter =
-        FlushFilter { bd: None, port: None, remote: None, kinds: KindSet::DYNAMIC };
+    pub const DYNAMIC: FlushFilter = FlushFilter {
+        bd: None,
+        port: None,
+        remote: None,
+        kinds: KindSet::DYNAMIC,
+    };
 
     fn matches(&self, bd: u16, kind: Kind, loc: Location) -> bool {
         if !self.kinds.contains(kind) || self.bd.is_some_and(|b| b != bd) {
@@ -128,7 +131,12 @@ impl Fdb<'_> {
         let key = key_word(bd, mac);
         let home = self.home(key);
         let value = make_value(loc, 0, kind, false);
-        let fresh_cold = Cold { seq: seq.unwrap_or(0), window_start: 0, moves: 0 }.pack();
+        let fresh_cold = Cold {
+            seq: seq.unwrap_or(0),
+            window_start: 0,
+            moves: 0,
+        }
+        .pack();
         for _ in 0..4 {
             let i = match self.probe(key, home) {
                 Probe::Found(i) => i,
@@ -175,7 +183,12 @@ impl Fdb<'_> {
                     return Err(FdbError::Busy);
                 }
                 self.reserve(bd, false).map_err(busy_or)?;
-                let cold = Cold { seq: seq.unwrap_or(0), window_start: 0, moves: 0 }.pack();
+                let cold = Cold {
+                    seq: seq.unwrap_or(0),
+                    window_start: 0,
+                    moves: 0,
+                }
+                .pack();
                 match self.revive(i, value, cold) {
                     Revive::Done => return Ok(()),
                     Revive::Raced => {
@@ -194,10 +207,17 @@ impl Fdb<'_> {
                     return Err(FdbError::StaleSequence);
                 }
             }
-            let new_cold = Cold { seq: seq.unwrap_or(old.seq), window_start: 0, moves: 0 };
+            let new_cold = Cold {
+                seq: seq.unwrap_or(old.seq),
+                window_start: 0,
+                moves: 0,
+            };
             // AcqRel: Release publishes the new value; Acquire orders our
             // cold store after any racing mover's cold update.
-            if s.value.compare_exchange(v, value, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            if s.value
+                .compare_exchange(v, value, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
                 // Relaxed: bookkeeping; a racing move may interleave, which
                 // only affects its own window count.
                 cw.store(new_cold.pack(), Ordering::Relaxed);
@@ -262,16 +282,25 @@ impl Fdb<'_> {
     /// Removes the dynamic (learned and external) entries of bridge domain
     /// `bd`.
     pub fn flush_bd(&self, bd: u16) -> usize {
-        self.flush(FlushFilter { bd: Some(bd), ..FlushFilter::DYNAMIC })
+        self.flush(FlushFilter {
+            bd: Some(bd),
+            ..FlushFilter::DYNAMIC
+        })
     }
 
     /// Removes the dynamic entries behind remote VTEP `vtep`.
     pub fn flush_remote(&self, vtep: u32) -> usize {
-        self.flush(FlushFilter { remote: Some(vtep), ..FlushFilter::DYNAMIC })
+        self.flush(FlushFilter {
+            remote: Some(vtep),
+            ..FlushFilter::DYNAMIC
+        })
     }
 
     /// Removes the dynamic entries on local port `port`.
     pub fn flush_port(&self, port: u16) -> usize {
-        self.flush(FlushFilter { port: Some(port), ..FlushFilter::DYNAMIC })
+        self.flush(FlushFilter {
+            port: Some(port),
+            ..FlushFilter::DYNAMIC
+        })
     }
 }

@@ -69,13 +69,17 @@ impl EventSlot {
     /// An empty cell.
     #[cfg(not(loom))]
     pub const fn new() -> EventSlot {
-        EventSlot { words: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)] }
+        EventSlot {
+            words: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+        }
     }
 
     /// An empty cell.
     #[cfg(loom)]
     pub fn new() -> EventSlot {
-        EventSlot { words: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)] }
+        EventSlot {
+            words: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+        }
     }
 }
 
@@ -250,7 +254,11 @@ impl EventConsumer<'_, '_> {
             bd,
             mac,
             location: Location::decode(loc),
-            previous: if meta & 0x100 != 0 { Some(Location::decode(prev)) } else { None },
+            previous: if meta & 0x100 != 0 {
+                Some(Location::decode(prev))
+            } else {
+                None
+            },
         })
     }
 }

@@ -53,7 +53,12 @@ impl Iterator for Iter<'_, '_> {
             }
             if let Some(entry) = decode_entry(v) {
                 let (bd, mac) = split_key(k);
-                return Some(Record { bd, mac, entry, seq: cold.seq });
+                return Some(Record {
+                    bd,
+                    mac,
+                    entry,
+                    seq: cold.seq,
+                });
             }
         }
         None

@@ -39,7 +39,14 @@ impl Fdb<'_> {
     /// that every slot from `e - 1` down to `home` is neither EMPTY nor
     /// BLOCKED (a concurrent trim could otherwise strand the key behind a
     /// hole), then store the cold word and Release-store the value.
-    pub(crate) fn insert_at(&self, e: usize, home: usize, key: u64, value: u64, cold: u64) -> Insert {
+    pub(crate) fn insert_at(
+        &self,
+        e: usize,
+        home: usize,
+        key: u64,
+        value: u64,
+        cold: u64,
+    ) -> Insert {
         let s = self.slot(e);
         // AcqRel on success. Acquire: if the slot was trimmed, this reads
         // the ager's Release store of EMPTY (directly, or as the head of
@@ -49,7 +56,8 @@ impl Fdb<'_> {
         // the ager read when they look at this slot.
         // Acquire on failure: we may go on to read the winner's value.
         if let Err(actual) =
-            s.key.compare_exchange(KEY_EMPTY, key, Ordering::AcqRel, Ordering::Acquire)
+            s.key
+                .compare_exchange(KEY_EMPTY, key, Ordering::AcqRel, Ordering::Acquire)
         {
             return Insert::Lost(actual);
         }
@@ -165,7 +173,12 @@ impl Fdb<'_> {
                         return o;
                     }
                     let value = make_value(loc, now, Kind::Learned, false);
-                    let cold = Cold { seq: 0, window_start: now, moves: 0 }.pack();
+                    let cold = Cold {
+                        seq: 0,
+                        window_start: now,
+                        moves: 0,
+                    }
+                    .pack();
                     match self.insert_at(e, home, key, value, cold) {
                         Insert::Done => {
                             bump(&self.counters.learns);
@@ -223,7 +236,12 @@ impl Fdb<'_> {
                     return o;
                 }
                 let value = make_value(loc, now, Kind::Learned, false);
-                let cold = Cold { seq: 0, window_start: now, moves: 0 }.pack();
+                let cold = Cold {
+                    seq: 0,
+                    window_start: now,
+                    moves: 0,
+                }
+                .pack();
                 match self.revive(i, value, cold) {
                     Revive::Done => {
                         bump(&self.counters.learns);
@@ -244,9 +262,7 @@ impl Fdb<'_> {
             };
             let old = value_loc(v);
             if old == loc {
-                if kind != Kind::Learned
-                    || elapsed(now, value_tick(v)) < self.cfg.refresh_ticks
-                {
+                if kind != Kind::Learned || elapsed(now, value_tick(v)) < self.cfg.refresh_ticks {
                     // The common case for a hot MAC: no write at all.
                     return LearnOutcome::Unchanged;
                 }
@@ -280,18 +296,33 @@ impl Fdb<'_> {
             // AcqRel: Release publishes the new location (readers Acquire
             // it); Acquire orders our cold-word update after the previous
             // mover's.
-            if s.value.compare_exchange(v, nv, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+            if s.value
+                .compare_exchange(v, nv, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+            {
                 continue;
             }
             bump(&self.counters.moves);
             let from = Location::decode(old);
             let to = Location::decode(loc);
-            events.emit(Event { kind: EventKind::Moved, bd, mac, location: to, previous: Some(from) });
+            events.emit(Event {
+                kind: EventKind::Moved,
+                bd,
+                mac,
+                location: to,
+                previous: Some(from),
+            });
             let mut frozen = false;
             if self.count_move(i, now, thaw) && self.freeze(i, nv) {
                 frozen = true;
                 bump(&self.counters.freezes);
-                events.emit(Event { kind: EventKind::Frozen, bd, mac, location: to, previous: None });
+                events.emit(Event {
+                    kind: EventKind::Frozen,
+                    bd,
+                    mac,
+                    location: to,
+                    previous: None,
+                });
             }
             return LearnOutcome::Moved { from, frozen };
         }

@@ -15,10 +15,24 @@ use crate::sync::Ordering;
 use crate::wire::MacAddr;
 
 fn new_fdb() -> &'static Fdb<'static> {
-    let slots: &'static [Slot] = Box::leak((0..8).map(|_| Slot::new()).collect::<Vec<_>>().into_boxed_slice());
-    let cold: &'static [ColdSlot] = Box::leak((0..8).map(|_| ColdSlot::new()).collect::<Vec<_>>().into_boxed_slice());
+    let slots: &'static [Slot] = Box::leak(
+        (0..8)
+            .map(|_| Slot::new())
+            .collect::<Vec<_>>()
+            .into_boxed_slice(),
+    );
+    let cold: &'static [ColdSlot] = Box::leak(
+        (0..8)
+            .map(|_| ColdSlot::new())
+            .collect::<Vec<_>>()
+            .into_boxed_slice(),
+    );
     let bds: &'static [BdCounter] = Box::leak(Box::new([BdCounter::new()]));
-    let cfg = FdbConfig { age_time: 10, max_probe: 8, ..FdbConfig::new(7) };
+    let cfg = FdbConfig {
+        age_time: 10,
+        max_probe: 8,
+        ..FdbConfig::new(7)
+    };
     Box::leak(Box::new(Fdb::new(slots, cold, bds, cfg).unwrap()))
 }
 
@@ -28,7 +42,10 @@ fn mac(i: u8) -> MacAddr {
 
 /// A MAC (index >= `from`) whose home slot is `home`.
 fn mac_with_home(fdb: &Fdb<'_>, home: usize, from: u8) -> MacAddr {
-    (from..=250).map(mac).find(|m| fdb.home(word::key_word(0, *m)) == home).unwrap()
+    (from..=250)
+        .map(mac)
+        .find(|m| fdb.home(word::key_word(0, *m)) == home)
+        .unwrap()
 }
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
@@ -57,7 +74,10 @@ fn racing_inserts_of_one_mac_make_one_entry() {
         let t = thread::spawn(move || fdb.learn(0, m, Location::port(1), 1, &mut NoEvents));
         let a = fdb.learn(0, m, Location::port(1), 1, &mut NoEvents);
         let b = t.join().unwrap();
-        let learned = [a, b].iter().filter(|o| **o == LearnOutcome::Learned).count();
+        let learned = [a, b]
+            .iter()
+            .filter(|o| **o == LearnOutcome::Learned)
+            .count();
         assert!(learned <= 1, "{a:?} {b:?}");
         assert_eq!(fdb.stats().learns, u64::try_from(learned).unwrap());
         consistent(fdb);
@@ -73,7 +93,10 @@ fn lookup_racing_a_move_sees_old_or_new() {
         let fdb = new_fdb();
         let m = mac(1);
         let (old, new) = (Location::port(1), Location::Remote(9));
-        assert_eq!(fdb.learn(0, m, old, 1, &mut NoEvents), LearnOutcome::Learned);
+        assert_eq!(
+            fdb.learn(0, m, old, 1, &mut NoEvents),
+            LearnOutcome::Learned
+        );
         let t = thread::spawn(move || fdb.learn(0, m, new, 2, &mut NoEvents));
         let seen = fdb.lookup(0, m).expect("a move never hides the entry");
         assert!(seen.location == old || seen.location == new, "{seen:?}");
@@ -114,7 +137,11 @@ fn delete_racing_learn_and_lookup() {
         let removed = fdb.remove(0, m);
         let out = t.join().unwrap();
         let (seen, seen_other) = r.join().unwrap();
-        assert_eq!(seen_other.unwrap().location, Location::port(7), "a neighbour never disappears");
+        assert_eq!(
+            seen_other.unwrap().location,
+            Location::port(7),
+            "a neighbour never disappears"
+        );
         if let Some(e) = seen {
             assert!(e.location == Location::port(1) || e.location == Location::port(2));
         }
@@ -122,7 +149,9 @@ fn delete_racing_learn_and_lookup() {
         // Either the learn moved the entry and then it was removed, or it
         // was removed and the learn re-inserted it.
         match out {
-            LearnOutcome::Learned => assert_eq!(fdb.lookup(0, m).unwrap().location, Location::port(2)),
+            LearnOutcome::Learned => {
+                assert_eq!(fdb.lookup(0, m).unwrap().location, Location::port(2))
+            }
             LearnOutcome::Moved { .. } => assert_eq!(fdb.lookup(0, m), None),
             LearnOutcome::Busy => {}
             o => panic!("{o:?}"),
@@ -141,7 +170,10 @@ fn trim_racing_insert_never_strands_a_key() {
         let home = 3;
         let x = mac_with_home(fdb, home, 0);
         let y = mac_with_home(fdb, home, x.0[5] + 1);
-        assert_eq!(fdb.learn(0, x, Location::port(1), 0, &mut NoEvents), LearnOutcome::Learned);
+        assert_eq!(
+            fdb.learn(0, x, Location::port(1), 0, &mut NoEvents),
+            LearnOutcome::Learned
+        );
         assert!(fdb.remove(0, x)); // slot 3 dead, slot 4 empty
         fdb.age_cursor.store(home, Ordering::Relaxed);
         let t = thread::spawn(move || fdb.learn(0, y, Location::port(2), 1, &mut NoEvents));
@@ -149,9 +181,17 @@ fn trim_racing_insert_never_strands_a_key() {
         let out = t.join().unwrap();
         match out {
             LearnOutcome::Learned => {
-                assert_eq!(fdb.lookup(0, y).unwrap().location, Location::port(2), "trimmed={}", r.trimmed);
+                assert_eq!(
+                    fdb.lookup(0, y).unwrap().location,
+                    Location::port(2),
+                    "trimmed={}",
+                    r.trimmed
+                );
                 // And learning it again finds the same entry.
-                assert_eq!(fdb.learn(0, y, Location::port(2), 1, &mut NoEvents), LearnOutcome::Unchanged);
+                assert_eq!(
+                    fdb.learn(0, y, Location::port(2), 1, &mut NoEvents),
+                    LearnOutcome::Unchanged
+                );
             }
             LearnOutcome::Busy => assert_eq!(fdb.lookup(0, y), None),
             o => panic!("{o:?}"),
@@ -178,7 +218,9 @@ fn trim_racing_revive() {
         let t = thread::spawn(move || fdb.learn(0, x, Location::port(2), 1, &mut NoEvents));
         fdb.age_step(1, 1, &mut NoEvents);
         match t.join().unwrap() {
-            LearnOutcome::Learned => assert_eq!(fdb.lookup(0, x).unwrap().location, Location::port(2)),
+            LearnOutcome::Learned => {
+                assert_eq!(fdb.lookup(0, x).unwrap().location, Location::port(2))
+            }
             LearnOutcome::Busy => assert_eq!(fdb.lookup(0, x), None),
             o => panic!("{o:?}"),
         }

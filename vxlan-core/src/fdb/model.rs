@@ -46,7 +46,13 @@ pub struct Model {
 impl Model {
     /// An empty model with `bds` bridge domains.
     pub fn new(cfg: FdbConfig, bds: u16) -> Model {
-        Model { cfg, bds, bd_limits: BTreeMap::new(), map: BTreeMap::new(), stats: FdbStats::default() }
+        Model {
+            cfg,
+            bds,
+            bd_limits: BTreeMap::new(),
+            map: BTreeMap::new(),
+            stats: FdbStats::default(),
+        }
     }
 
     fn bd_count(&self, bd: u16) -> u32 {
@@ -72,7 +78,14 @@ impl Model {
     }
 
     /// Mirrors [`Fdb::learn`].
-    pub fn learn(&mut self, bd: u16, mac: MacAddr, loc: Location, now: u32, ev: &mut Vec<Event>) -> LearnOutcome {
+    pub fn learn(
+        &mut self,
+        bd: u16,
+        mac: MacAddr,
+        loc: Location,
+        now: u32,
+        ev: &mut Vec<Event>,
+    ) -> LearnOutcome {
         if !mac.is_learnable() {
             return LearnOutcome::NotLearnable;
         }
@@ -92,10 +105,24 @@ impl Model {
             }
             self.map.insert(
                 (bd, mac),
-                MEntry { loc, kind: Kind::Learned, last_seen: now & MASK, frozen: false, seq: 0, window_start: now & MASK, moves: 0 },
+                MEntry {
+                    loc,
+                    kind: Kind::Learned,
+                    last_seen: now & MASK,
+                    frozen: false,
+                    seq: 0,
+                    window_start: now & MASK,
+                    moves: 0,
+                },
             );
             self.stats.learns += 1;
-            ev.push(Event { kind: EventKind::Learned, bd, mac, location: loc, previous: None });
+            ev.push(Event {
+                kind: EventKind::Learned,
+                bd,
+                mac,
+                location: loc,
+                previous: None,
+            });
             return LearnOutcome::Learned;
         };
         if e.loc == loc {
@@ -130,23 +157,50 @@ impl Model {
         }
         e.seq = e.seq.wrapping_add(1);
         self.stats.moves += 1;
-        ev.push(Event { kind: EventKind::Moved, bd, mac, location: loc, previous: Some(from) });
+        ev.push(Event {
+            kind: EventKind::Moved,
+            bd,
+            mac,
+            location: loc,
+            previous: Some(from),
+        });
         let frozen = d.moves != 0 && e.moves >= d.moves;
         if frozen {
             e.window_start = now & MASK;
             e.frozen = true;
             self.stats.freezes += 1;
-            ev.push(Event { kind: EventKind::Frozen, bd, mac, location: loc, previous: None });
+            ev.push(Event {
+                kind: EventKind::Frozen,
+                bd,
+                mac,
+                location: loc,
+                previous: None,
+            });
         }
         LearnOutcome::Moved { from, frozen }
     }
 
     /// Mirrors the control-plane adds (`seq` is `Some` for external).
-    pub fn install(&mut self, bd: u16, mac: MacAddr, loc: Location, kind: Kind, seq: Option<u32>) -> Result<(), FdbError> {
+    pub fn install(
+        &mut self,
+        bd: u16,
+        mac: MacAddr,
+        loc: Location,
+        kind: Kind,
+        seq: Option<u32>,
+    ) -> Result<(), FdbError> {
         if !mac.is_learnable() || bd >= self.bds || loc.encode().is_none() {
             return Err(FdbError::Invalid);
         }
-        let fresh = MEntry { loc, kind, last_seen: 0, frozen: false, seq: seq.unwrap_or(0), window_start: 0, moves: 0 };
+        let fresh = MEntry {
+            loc,
+            kind,
+            last_seen: 0,
+            frozen: false,
+            seq: seq.unwrap_or(0),
+            window_start: 0,
+            moves: 0,
+        };
         match self.map.get_mut(&(bd, mac)) {
             None => {
                 if self.live() >= self.cfg.max_entries {
@@ -164,7 +218,10 @@ impl Model {
                         return Err(FdbError::StaleSequence);
                     }
                 }
-                *e = MEntry { seq: seq.unwrap_or(e.seq), ..fresh };
+                *e = MEntry {
+                    seq: seq.unwrap_or(e.seq),
+                    ..fresh
+                };
             }
         }
         Ok(())
@@ -180,9 +237,10 @@ impl Model {
         let before = self.map.len();
         self.map.retain(|&(bd, _), e| {
             let hit = f.kinds.contains(e.kind)
-                && f.bd.is_none_or(|b| b == bd)
-                && f.port.is_none_or(|p| matches!(e.loc, Location::Local { port, .. } if port == p))
-                && f.remote.is_none_or(|r| e.loc == Location::Remote(r));
+                && f.bd.map_or(true, |b| b == bd)
+                && f.port
+                    .map_or(true, |p| matches!(e.loc, Location::Local { port, .. } if port == p))
+                && f.remote.map_or(true, |r| e.loc == Location::Remote(r));
             !hit
         });
         before - self.map.len()
@@ -197,7 +255,13 @@ impl Model {
                 return true;
             }
             if age != 0 && elapsed(now, e.last_seen) >= age {
-                ev.push(Event { kind: EventKind::Aged, bd, mac, location: e.loc, previous: None });
+                ev.push(Event {
+                    kind: EventKind::Aged,
+                    bd,
+                    mac,
+                    location: e.loc,
+                    previous: None,
+                });
                 aged += 1;
                 return false;
             }
@@ -212,7 +276,12 @@ impl Model {
 
     /// Mirrors [`Fdb::lookup`].
     pub fn lookup(&self, bd: u16, mac: MacAddr) -> Option<Entry> {
-        self.map.get(&(bd, mac)).map(|e| Entry { location: e.loc, kind: e.kind, last_seen: e.last_seen, frozen: e.frozen })
+        self.map.get(&(bd, mac)).map(|e| Entry {
+            location: e.loc,
+            kind: e.kind,
+            last_seen: e.last_seen,
+            frozen: e.frozen,
+        })
     }
 
     /// The dump, sorted by (bd, mac).
@@ -222,7 +291,12 @@ impl Model {
             .map(|(&(bd, mac), e)| Record {
                 bd,
                 mac,
-                entry: Entry { location: e.loc, kind: e.kind, last_seen: e.last_seen, frozen: e.frozen },
+                entry: Entry {
+                    location: e.loc,
+                    kind: e.kind,
+                    last_seen: e.last_seen,
+                    frozen: e.frozen,
+                },
                 seq: e.seq,
             })
             .collect()
@@ -230,7 +304,10 @@ impl Model {
 
     /// Counters (entries filled in).
     pub fn stats(&self) -> FdbStats {
-        FdbStats { entries: self.live(), ..self.stats }
+        FdbStats {
+            entries: self.live(),
+            ..self.stats
+        }
     }
 }
 
@@ -305,9 +382,15 @@ pub fn mac_of(i: u8) -> MacAddr {
 /// and one unencodable VLAN.
 pub fn loc_of(i: u8) -> Location {
     match i % 9 {
-        0..=3 => Location::Local { port: u16::from(i % 4), vlan: 10 },
+        0..=3 => Location::Local {
+            port: u16::from(i % 4),
+            vlan: 10,
+        },
         4..=7 => Location::Remote(u32::from(i % 4)),
-        _ => Location::Local { port: 0, vlan: 5000 },
+        _ => Location::Local {
+            port: 0,
+            vlan: 5000,
+        },
     }
 }
 
@@ -347,25 +430,56 @@ pub fn check(cfg: FdbConfig, slots: usize, bds: u16, macs: u8, ops: &[Op]) {
                 let b = model.learn(bd, m, l, now, &mut want);
                 assert_eq!(a, b, "step {step}: {op:?}");
             }
-            Op::Add { bd, mac, loc, kind, seq } => {
+            Op::Add {
+                bd,
+                mac,
+                loc,
+                kind,
+                seq,
+            } => {
                 let (m, l) = (mac_of(mac), loc_of(loc));
                 let (a, b) = match kind {
-                    0 => (fdb.add_static(bd, m, l), model.install(bd, m, l, Kind::Static, None)),
-                    1 => (fdb.add_sticky(bd, m, l), model.install(bd, m, l, Kind::Sticky, None)),
-                    _ => (fdb.add_external(bd, m, l, seq), model.install(bd, m, l, Kind::External, Some(seq))),
+                    0 => (
+                        fdb.add_static(bd, m, l),
+                        model.install(bd, m, l, Kind::Static, None),
+                    ),
+                    1 => (
+                        fdb.add_sticky(bd, m, l),
+                        model.install(bd, m, l, Kind::Sticky, None),
+                    ),
+                    _ => (
+                        fdb.add_external(bd, m, l, seq),
+                        model.install(bd, m, l, Kind::External, Some(seq)),
+                    ),
                 };
                 assert_eq!(a, b, "step {step}: {op:?}");
             }
             Op::Remove { bd, mac } => {
-                assert_eq!(fdb.remove(bd, mac_of(mac)), model.remove(bd, mac_of(mac)), "step {step}: {op:?}");
+                assert_eq!(
+                    fdb.remove(bd, mac_of(mac)),
+                    model.remove(bd, mac_of(mac)),
+                    "step {step}: {op:?}"
+                );
             }
             Op::Flush { which, arg } => {
                 let f = match which % 5 {
-                    0 => FlushFilter { bd: Some(arg % bds.max(1)), ..FlushFilter::DYNAMIC },
-                    1 => FlushFilter { port: Some(arg % 4), ..FlushFilter::DYNAMIC },
-                    2 => FlushFilter { remote: Some(u32::from(arg % 4)), ..FlushFilter::DYNAMIC },
+                    0 => FlushFilter {
+                        bd: Some(arg % bds.max(1)),
+                        ..FlushFilter::DYNAMIC
+                    },
+                    1 => FlushFilter {
+                        port: Some(arg % 4),
+                        ..FlushFilter::DYNAMIC
+                    },
+                    2 => FlushFilter {
+                        remote: Some(u32::from(arg % 4)),
+                        ..FlushFilter::DYNAMIC
+                    },
                     3 => FlushFilter::DYNAMIC,
-                    _ => FlushFilter { kinds: KindSet::ALL, ..FlushFilter::DYNAMIC },
+                    _ => FlushFilter {
+                        kinds: KindSet::ALL,
+                        ..FlushFilter::DYNAMIC
+                    },
                 };
                 assert_eq!(fdb.flush(f), model.flush(f), "step {step}: {op:?}");
             }
@@ -390,7 +504,11 @@ pub fn check(cfg: FdbConfig, slots: usize, bds: u16, macs: u8, ops: &[Op]) {
         let mut keys = Vec::new();
         for bd in 0..bds {
             for m in 0..macs {
-                assert_eq!(fdb.lookup(bd, mac_of(m)), model.lookup(bd, mac_of(m)), "step {step}: lookup {bd}/{m}");
+                assert_eq!(
+                    fdb.lookup(bd, mac_of(m)),
+                    model.lookup(bd, mac_of(m)),
+                    "step {step}: lookup {bd}/{m}"
+                );
                 keys.push(FdbKey::new(bd, mac_of(m)));
             }
         }
@@ -405,9 +523,17 @@ pub fn check(cfg: FdbConfig, slots: usize, bds: u16, macs: u8, ops: &[Op]) {
         assert_eq!(dump, model.records(), "step {step}: dump after {op:?}");
         let s = fdb.stats();
         assert_eq!(s.busy, 0, "single-threaded runs are never busy");
-        assert_eq!(FdbStats { busy: 0, ..s }, model.stats(), "step {step}: stats after {op:?}");
+        assert_eq!(
+            FdbStats { busy: 0, ..s },
+            model.stats(),
+            "step {step}: stats after {op:?}"
+        );
         for bd in 0..bds {
-            assert_eq!(fdb.bd_entries(bd), model.bd_count(bd), "step {step}: bd {bd} count");
+            assert_eq!(
+                fdb.bd_entries(bd),
+                model.bd_count(bd),
+                "step {step}: bd {bd} count"
+            );
         }
     }
 }

@@ -33,13 +33,19 @@ impl Slot {
     /// An empty slot.
     #[cfg(not(loom))]
     pub const fn new() -> Slot {
-        Slot { key: AtomicU64::new(0), value: AtomicU64::new(0) }
+        Slot {
+            key: AtomicU64::new(0),
+            value: AtomicU64::new(0),
+        }
     }
 
     /// An empty slot.
     #[cfg(loom)]
     pub fn new() -> Slot {
-        Slot { key: AtomicU64::new(0), value: AtomicU64::new(0) }
+        Slot {
+            key: AtomicU64::new(0),
+            value: AtomicU64::new(0),
+        }
     }
 }
 
@@ -64,13 +70,17 @@ impl ColdSlot {
     /// A zeroed cold cell.
     #[cfg(not(loom))]
     pub const fn new() -> ColdSlot {
-        ColdSlot { word: AtomicU64::new(0) }
+        ColdSlot {
+            word: AtomicU64::new(0),
+        }
     }
 
     /// A zeroed cold cell.
     #[cfg(loom)]
     pub fn new() -> ColdSlot {
-        ColdSlot { word: AtomicU64::new(0) }
+        ColdSlot {
+            word: AtomicU64::new(0),
+        }
     }
 }
 
@@ -95,13 +105,19 @@ impl BdCounter {
     /// A zeroed counter (no entries, default limit).
     #[cfg(not(loom))]
     pub const fn new() -> BdCounter {
-        BdCounter { entries: AtomicU32::new(0), limit: AtomicU32::new(0) }
+        BdCounter {
+            entries: AtomicU32::new(0),
+            limit: AtomicU32::new(0),
+        }
     }
 
     /// A zeroed counter (no entries, default limit).
     #[cfg(loom)]
     pub fn new() -> BdCounter {
-        BdCounter { entries: AtomicU32::new(0), limit: AtomicU32::new(0) }
+        BdCounter {
+            entries: AtomicU32::new(0),
+            limit: AtomicU32::new(0),
+        }
     }
 }
 

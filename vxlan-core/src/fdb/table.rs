@@ -12,6 +12,9 @@ use super::word::{decode_entry, key_word, Entry, KEY_BLOCKED, KEY_EMPTY};
 /// The largest batch [`Fdb::lookup_batch`] pipelines at once.
 pub const BATCH: usize = 32;
 
+/// How many keys ahead [`Fdb::lookup_batch`] prefetches.
+const PREFETCH_AHEAD: usize = 12;
+
 /// A (bridge domain, MAC) key, pre-encoded for [`Fdb::lookup_batch`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FdbKey(pub(crate) u64);
@@ -149,7 +152,9 @@ impl<'a> Fdb<'a> {
             bds,
             mask: slots.len() - 1,
             shift,
-            max_probe: usize::try_from(config.max_probe).unwrap_or(usize::MAX).min(slots.len()),
+            max_probe: usize::try_from(config.max_probe)
+                .unwrap_or(usize::MAX)
+                .min(slots.len()),
             cfg: config,
             live: CachePadded(AtomicU32::new(0)),
             counters: CachePadded(Counters::default()),
@@ -219,40 +224,30 @@ impl<'a> Fdb<'a> {
         Probe::Exhausted
     }
 
-    /// Reads slot `i` for `key`: the entry if the slot still holds `key`
-    /// and is live.
-    #[inline(always)]
-    fn read_slot(&self, i: usize, key: u64) -> Option<Entry> {
-        let s = self.slot(i);
-        // Acquire: pairs with the Release store (or CAS) that published this
-        // value, so (a) it is whole and (b) the key re-check below sees any
-        // key change the writer made before publishing it.
-        let v = s.value.load(Ordering::Acquire);
-        // Relaxed is enough: the Acquire above keeps this load after it.
-        // A different key means the slot was trimmed and reused between
-        // our two key loads; the value may be the new key's, so drop it.
-        // (The old key was dead at that moment, so a miss is correct.)
-        if s.key.load(Ordering::Relaxed) != key {
-            return None;
-        }
-        decode_entry(v)
-    }
-
     #[inline(always)]
     fn lookup_from(&self, key: u64, home: usize) -> Option<Entry> {
-        let mut i = home;
-        for _ in 0..self.max_probe {
+        // Locals, so the Acquire loads below do not force reloads of the
+        // table's fields on every probe step.
+        let (slots, mask) = (self.slots, self.mask);
+        let mut i = home & mask;
+        let mut left = self.max_probe;
+        loop {
+            let s = &slots[i];
             // Acquire: see `probe`.
-            let k = self.slot(i).key.load(Ordering::Acquire);
+            let k = s.key.load(Ordering::Acquire);
             if k == key {
-                return self.read_slot(i, key);
+                return read_slot(s, key);
             }
-            if k == KEY_EMPTY || k == KEY_BLOCKED {
+            // EMPTY (0) or BLOCKED (u64::MAX): the key is absent.
+            if k.wrapping_add(1) <= 1 {
                 return None;
             }
-            i = i.wrapping_add(1);
+            left -= 1;
+            if left == 0 {
+                return None;
+            }
+            i = (i + 1) & mask;
         }
-        None
     }
 
     /// The entry for `mac` in bridge domain `bd`, if live. Never blocks,
@@ -292,15 +287,34 @@ impl<'a> Fdb<'a> {
             let mut homes = [0usize; BATCH];
             for (h, k) in homes.iter_mut().zip(keys) {
                 *h = self.home(k.0);
-                prefetch(self.slot(*h));
             }
-            for ((o, k), h) in out.iter_mut().zip(keys).zip(homes) {
+            let homes = &homes[..keys.len()];
+            // Rolling prefetch: keep PREFETCH_AHEAD lines in flight instead of
+            // issuing the whole batch at once (which stalls once the core's
+            // miss buffers are full).
+            for &h in homes.iter().take(PREFETCH_AHEAD) {
+                self.prefetch_home(h);
+            }
+            for (j, ((o, k), &h)) in out.iter_mut().zip(keys).zip(homes).enumerate() {
+                if let Some(&ahead) = homes.get(j + PREFETCH_AHEAD) {
+                    self.prefetch_home(ahead);
+                }
                 *o = if k.0 == KEY_EMPTY || k.0 == KEY_BLOCKED {
                     None
                 } else {
                     self.lookup_from(k.0, h)
                 };
             }
+        }
+    }
+
+    #[inline(always)]
+    fn prefetch_home(&self, h: usize) {
+        prefetch(self.slot(h));
+        if h & 3 == 3 {
+            // Home is the last slot of its line: the probe likely spills
+            // into the next line.
+            prefetch(self.slot(h + 1));
         }
     }
 
@@ -359,7 +373,9 @@ impl<'a> Fdb<'a> {
 
     /// Entries in bridge domain `bd` (in-flight insertions included).
     pub fn bd_entries(&self, bd: u16) -> u32 {
-        self.bds.get(usize::from(bd)).map_or(0, |c| c.entries.load(Ordering::Relaxed))
+        self.bds
+            .get(usize::from(bd))
+            .map_or(0, |c| c.entries.load(Ordering::Relaxed))
     }
 
     /// A snapshot of the counters.
@@ -384,6 +400,24 @@ impl<'a> Fdb<'a> {
     pub fn slot_count(&self) -> usize {
         self.slots.len()
     }
+}
+
+/// Reads `s` for `key`: the entry if the slot still holds `key` and is
+/// live.
+#[inline(always)]
+fn read_slot(s: &Slot, key: u64) -> Option<Entry> {
+    // Acquire: pairs with the Release store (or CAS) that published this
+    // value, so (a) it is whole and (b) the key re-check below sees any key
+    // change the writer made before publishing it.
+    let v = s.value.load(Ordering::Acquire);
+    // Relaxed is enough: the Acquire above keeps this load after it. A
+    // different key means the slot was trimmed and reused between our two
+    // key loads; the value may be the new key's, so drop it. (The old key
+    // was dead at that moment, so a miss is correct.)
+    if s.key.load(Ordering::Relaxed) != key {
+        return None;
+    }
+    decode_entry(v)
 }
 
 /// Hints the CPU to fetch `slot`'s line. A hint only: no effect on

@@ -27,7 +27,11 @@ fn test_cfg(max: u32) -> FdbConfig {
     FdbConfig {
         age_time: 300,
         refresh_ticks: 1,
-        dampening: Dampening { moves: 3, window: 100, hold: 150 },
+        dampening: Dampening {
+            moves: 3,
+            window: 100,
+            hold: 150,
+        },
         ..FdbConfig::new(max)
     }
 }
@@ -35,15 +39,39 @@ fn test_cfg(max: u32) -> FdbConfig {
 #[test]
 fn config_is_validated() {
     let (s, c, b) = storage(64, 4);
-    assert_eq!(Fdb::new(&s[..63], &c[..63], &b, test_cfg(8)).unwrap_err(), FdbConfigError::SlotsNotPowerOfTwo);
-    assert_eq!(Fdb::new(&s, &c[..32], &b, test_cfg(8)).unwrap_err(), FdbConfigError::ColdLengthMismatch);
-    assert_eq!(Fdb::new(&s, &c, &b[..0], test_cfg(8)).unwrap_err(), FdbConfigError::BadBridgeDomainCount);
-    assert_eq!(Fdb::new(&s, &c, &b, test_cfg(57)).unwrap_err(), FdbConfigError::BadMaxEntries);
+    assert_eq!(
+        Fdb::new(&s[..63], &c[..63], &b, test_cfg(8)).unwrap_err(),
+        FdbConfigError::SlotsNotPowerOfTwo
+    );
+    assert_eq!(
+        Fdb::new(&s, &c[..32], &b, test_cfg(8)).unwrap_err(),
+        FdbConfigError::ColdLengthMismatch
+    );
+    assert_eq!(
+        Fdb::new(&s, &c, &b[..0], test_cfg(8)).unwrap_err(),
+        FdbConfigError::BadBridgeDomainCount
+    );
+    assert_eq!(
+        Fdb::new(&s, &c, &b, test_cfg(57)).unwrap_err(),
+        FdbConfigError::BadMaxEntries
+    );
     assert!(Fdb::new(&s, &c, &b, test_cfg(56)).is_ok());
-    let cfg = FdbConfig { age_time: MAX_TICK_SPAN, ..test_cfg(8) };
-    assert_eq!(Fdb::new(&s, &c, &b, cfg).unwrap_err(), FdbConfigError::BadTickSpan);
-    let cfg = FdbConfig { max_probe: 0, ..test_cfg(8) };
-    assert_eq!(Fdb::new(&s, &c, &b, cfg).unwrap_err(), FdbConfigError::BadMaxProbe);
+    let cfg = FdbConfig {
+        age_time: MAX_TICK_SPAN,
+        ..test_cfg(8)
+    };
+    assert_eq!(
+        Fdb::new(&s, &c, &b, cfg).unwrap_err(),
+        FdbConfigError::BadTickSpan
+    );
+    let cfg = FdbConfig {
+        max_probe: 0,
+        ..test_cfg(8)
+    };
+    assert_eq!(
+        Fdb::new(&s, &c, &b, cfg).unwrap_err(),
+        FdbConfigError::BadMaxProbe
+    );
 }
 
 #[test]
@@ -54,21 +82,49 @@ fn learn_refresh_move_and_events() {
     let mut ring = EventRing::new(&cells);
     let (mut tx, mut rx) = ring.split();
     let m = mac(1);
-    assert_eq!(fdb.learn(1, m, Location::port(1), 10, &mut tx), LearnOutcome::Learned);
-    let before = s.iter().map(|x| x.value.load(crate::sync::Ordering::Relaxed)).collect::<Vec<_>>();
-    assert_eq!(fdb.learn(1, m, Location::port(1), 10, &mut tx), LearnOutcome::Unchanged);
-    let after = s.iter().map(|x| x.value.load(crate::sync::Ordering::Relaxed)).collect::<Vec<_>>();
+    assert_eq!(
+        fdb.learn(1, m, Location::port(1), 10, &mut tx),
+        LearnOutcome::Learned
+    );
+    let before = s
+        .iter()
+        .map(|x| x.value.load(crate::sync::Ordering::Relaxed))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        fdb.learn(1, m, Location::port(1), 10, &mut tx),
+        LearnOutcome::Unchanged
+    );
+    let after = s
+        .iter()
+        .map(|x| x.value.load(crate::sync::Ordering::Relaxed))
+        .collect::<Vec<_>>();
     assert_eq!(before, after, "an unchanged refresh writes nothing");
-    assert_eq!(fdb.learn(1, m, Location::port(1), 11, &mut tx), LearnOutcome::Refreshed);
+    assert_eq!(
+        fdb.learn(1, m, Location::port(1), 11, &mut tx),
+        LearnOutcome::Refreshed
+    );
     assert_eq!(fdb.lookup(1, m).unwrap().last_seen, 11);
     assert_eq!(
         fdb.learn(1, m, Location::Remote(5), 12, &mut tx),
-        LearnOutcome::Moved { from: Location::port(1), frozen: false }
+        LearnOutcome::Moved {
+            from: Location::port(1),
+            frozen: false
+        }
     );
     let e = rx.pop().unwrap();
-    assert_eq!((e.kind, e.bd, e.mac, e.location), (EventKind::Learned, 1, m, Location::port(1)));
+    assert_eq!(
+        (e.kind, e.bd, e.mac, e.location),
+        (EventKind::Learned, 1, m, Location::port(1))
+    );
     let e = rx.pop().unwrap();
-    assert_eq!((e.kind, e.location, e.previous), (EventKind::Moved, Location::Remote(5), Some(Location::port(1))));
+    assert_eq!(
+        (e.kind, e.location, e.previous),
+        (
+            EventKind::Moved,
+            Location::Remote(5),
+            Some(Location::port(1))
+        )
+    );
     assert_eq!(rx.pop(), None);
     assert_eq!(fdb.lookup(0, m), None);
     let st = fdb.stats();
@@ -81,12 +137,25 @@ fn learn_refresh_move_and_events() {
 fn never_learns_group_or_zero_macs() {
     let (s, c, b) = storage(64, 1);
     let fdb = Fdb::new(&s, &c, &b, test_cfg(32)).unwrap();
-    for m in [MacAddr::BROADCAST, MacAddr::ZERO, MacAddr([0x01, 0, 0x5e, 1, 2, 3])] {
-        assert_eq!(fdb.learn(0, m, Location::port(1), 1, &mut NoEvents), LearnOutcome::NotLearnable);
-        assert_eq!(fdb.add_static(0, m, Location::port(1)), Err(FdbError::Invalid));
+    for m in [
+        MacAddr::BROADCAST,
+        MacAddr::ZERO,
+        MacAddr([0x01, 0, 0x5e, 1, 2, 3]),
+    ] {
+        assert_eq!(
+            fdb.learn(0, m, Location::port(1), 1, &mut NoEvents),
+            LearnOutcome::NotLearnable
+        );
+        assert_eq!(
+            fdb.add_static(0, m, Location::port(1)),
+            Err(FdbError::Invalid)
+        );
     }
     assert_eq!(fdb.stats().entries, 0);
-    assert_eq!(fdb.learn(1, mac(1), Location::port(1), 1, &mut NoEvents), LearnOutcome::Invalid);
+    assert_eq!(
+        fdb.learn(1, mac(1), Location::port(1), 1, &mut NoEvents),
+        LearnOutcome::Invalid
+    );
 }
 
 #[test]
@@ -96,16 +165,43 @@ fn dampening_freezes_then_thaws() {
     let m = mac(7);
     let (p, q) = (Location::port(1), Location::port(2));
     fdb.learn(0, m, p, 0, &mut NoEvents);
-    assert_eq!(fdb.learn(0, m, q, 1, &mut NoEvents), LearnOutcome::Moved { from: p, frozen: false });
-    assert_eq!(fdb.learn(0, m, p, 2, &mut NoEvents), LearnOutcome::Moved { from: q, frozen: false });
-    assert_eq!(fdb.learn(0, m, q, 3, &mut NoEvents), LearnOutcome::Moved { from: p, frozen: true });
+    assert_eq!(
+        fdb.learn(0, m, q, 1, &mut NoEvents),
+        LearnOutcome::Moved {
+            from: p,
+            frozen: false
+        }
+    );
+    assert_eq!(
+        fdb.learn(0, m, p, 2, &mut NoEvents),
+        LearnOutcome::Moved {
+            from: q,
+            frozen: false
+        }
+    );
+    assert_eq!(
+        fdb.learn(0, m, q, 3, &mut NoEvents),
+        LearnOutcome::Moved {
+            from: p,
+            frozen: true
+        }
+    );
     assert!(fdb.lookup(0, m).unwrap().frozen);
     assert_eq!(fdb.learn(0, m, p, 4, &mut NoEvents), LearnOutcome::Frozen);
     assert_eq!(fdb.lookup(0, m).unwrap().location, q);
     // Refreshes at the frozen location still work.
-    assert_eq!(fdb.learn(0, m, q, 100, &mut NoEvents), LearnOutcome::Refreshed);
+    assert_eq!(
+        fdb.learn(0, m, q, 100, &mut NoEvents),
+        LearnOutcome::Refreshed
+    );
     assert_eq!(fdb.learn(0, m, p, 152, &mut NoEvents), LearnOutcome::Frozen);
-    assert_eq!(fdb.learn(0, m, p, 153, &mut NoEvents), LearnOutcome::Moved { from: q, frozen: false });
+    assert_eq!(
+        fdb.learn(0, m, p, 153, &mut NoEvents),
+        LearnOutcome::Moved {
+            from: q,
+            frozen: false
+        }
+    );
     let st = fdb.stats();
     assert_eq!((st.freezes, st.frozen_refused, st.moves), (1, 2, 4));
     // Moves spread beyond the window never freeze.
@@ -113,7 +209,10 @@ fn dampening_freezes_then_thaws() {
     fdb.learn(0, m2, p, 1000, &mut NoEvents);
     for k in 1..10u32 {
         let to = if k % 2 == 1 { q } else { p };
-        assert!(matches!(fdb.learn(0, m2, to, 1000 + k * 60, &mut NoEvents), LearnOutcome::Moved { frozen: false, .. }));
+        assert!(matches!(
+            fdb.learn(0, m2, to, 1000 + k * 60, &mut NoEvents),
+            LearnOutcome::Moved { frozen: false, .. }
+        ));
     }
 }
 
@@ -123,9 +222,15 @@ fn static_survives_full_table_and_never_ages() {
     let fdb = Fdb::new(&s, &c, &b, test_cfg(4)).unwrap();
     fdb.add_static(0, mac(100), Location::port(3)).unwrap();
     for i in 0..3 {
-        assert_eq!(fdb.learn(0, mac(i), Location::port(1), 0, &mut NoEvents), LearnOutcome::Learned);
+        assert_eq!(
+            fdb.learn(0, mac(i), Location::port(1), 0, &mut NoEvents),
+            LearnOutcome::Learned
+        );
     }
-    assert_eq!(fdb.learn(0, mac(50), Location::port(1), 0, &mut NoEvents), LearnOutcome::TableFull);
+    assert_eq!(
+        fdb.learn(0, mac(50), Location::port(1), 0, &mut NoEvents),
+        LearnOutcome::TableFull
+    );
     assert_eq!(fdb.stats().refused_table_full, 1);
     assert_eq!(fdb.lookup(0, mac(100)).unwrap().kind, Kind::Static);
     let r = fdb.age_step(10_000, 16, &mut NoEvents);
@@ -135,19 +240,46 @@ fn static_survives_full_table_and_never_ages() {
     // Dead slots were trimmed back to empty where possible, and the table
     // learns again.
     assert!(r.trimmed > 0);
-    assert_eq!(fdb.learn(0, mac(50), Location::port(1), 10_000, &mut NoEvents), LearnOutcome::Learned);
+    assert_eq!(
+        fdb.learn(0, mac(50), Location::port(1), 10_000, &mut NoEvents),
+        LearnOutcome::Learned
+    );
 }
 
 #[test]
 fn bd_limit_refuses_and_counts() {
     let (s, c, b) = storage(64, 2);
-    let fdb = Fdb::new(&s, &c, &b, FdbConfig { bd_limit: 2, ..test_cfg(32) }).unwrap();
-    assert_eq!(fdb.learn(0, mac(1), Location::port(1), 0, &mut NoEvents), LearnOutcome::Learned);
-    assert_eq!(fdb.learn(0, mac(2), Location::port(1), 0, &mut NoEvents), LearnOutcome::Learned);
-    assert_eq!(fdb.learn(0, mac(3), Location::port(1), 0, &mut NoEvents), LearnOutcome::BdLimit);
-    assert_eq!(fdb.learn(1, mac(3), Location::port(1), 0, &mut NoEvents), LearnOutcome::Learned);
+    let fdb = Fdb::new(
+        &s,
+        &c,
+        &b,
+        FdbConfig {
+            bd_limit: 2,
+            ..test_cfg(32)
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        fdb.learn(0, mac(1), Location::port(1), 0, &mut NoEvents),
+        LearnOutcome::Learned
+    );
+    assert_eq!(
+        fdb.learn(0, mac(2), Location::port(1), 0, &mut NoEvents),
+        LearnOutcome::Learned
+    );
+    assert_eq!(
+        fdb.learn(0, mac(3), Location::port(1), 0, &mut NoEvents),
+        LearnOutcome::BdLimit
+    );
+    assert_eq!(
+        fdb.learn(1, mac(3), Location::port(1), 0, &mut NoEvents),
+        LearnOutcome::Learned
+    );
     fdb.set_bd_limit(0, 3);
-    assert_eq!(fdb.learn(0, mac(3), Location::port(1), 0, &mut NoEvents), LearnOutcome::Learned);
+    assert_eq!(
+        fdb.learn(0, mac(3), Location::port(1), 0, &mut NoEvents),
+        LearnOutcome::Learned
+    );
     assert_eq!(fdb.stats().refused_bd_limit, 1);
 }
 
@@ -158,13 +290,22 @@ fn external_sequence_numbers_follow_rfc7432() {
     let m = mac(9);
     fdb.learn(0, m, Location::port(1), 0, &mut NoEvents);
     fdb.learn(0, m, Location::port(2), 1, &mut NoEvents); // local move: seq 1
-    assert_eq!(fdb.add_external(0, m, Location::Remote(1), 0), Err(FdbError::StaleSequence));
+    assert_eq!(
+        fdb.add_external(0, m, Location::Remote(1), 0),
+        Err(FdbError::StaleSequence)
+    );
     fdb.add_external(0, m, Location::Remote(1), 1).unwrap();
     let r = fdb.iter().next().unwrap();
     assert_eq!((r.entry.kind, r.seq), (Kind::External, 1));
     fdb.add_sticky(0, m, Location::port(4)).unwrap();
-    assert_eq!(fdb.add_external(0, m, Location::Remote(1), 99), Err(FdbError::Pinned));
-    assert_eq!(fdb.learn(0, m, Location::port(5), 2, &mut NoEvents), LearnOutcome::Pinned);
+    assert_eq!(
+        fdb.add_external(0, m, Location::Remote(1), 99),
+        Err(FdbError::Pinned)
+    );
+    assert_eq!(
+        fdb.learn(0, m, Location::port(5), 2, &mut NoEvents),
+        LearnOutcome::Pinned
+    );
 }
 
 #[test]
@@ -173,15 +314,23 @@ fn flushes_select_by_bd_port_and_remote() {
     let fdb = Fdb::new(&s, &c, &b, test_cfg(64)).unwrap();
     for i in 0..30u32 {
         let bd = u16::try_from(i % 3).unwrap();
-        let loc = if i % 2 == 0 { Location::port(u16::try_from(i % 4).unwrap()) } else { Location::Remote(i % 5) };
+        let loc = if i % 2 == 0 {
+            Location::port(u16::try_from(i % 4).unwrap())
+        } else {
+            Location::Remote(i % 5)
+        };
         fdb.learn(bd, mac(i), loc, 0, &mut NoEvents);
     }
     fdb.add_static(0, mac(1000), Location::Remote(1)).unwrap();
     let n = fdb.flush_remote(1);
     assert!(n > 0);
-    assert!(fdb.iter().all(|r| r.entry.location != Location::Remote(1) || r.entry.kind == Kind::Static));
+    assert!(fdb
+        .iter()
+        .all(|r| r.entry.location != Location::Remote(1) || r.entry.kind == Kind::Static));
     fdb.flush_port(2);
-    assert!(fdb.iter().all(|r| !matches!(r.entry.location, Location::Local { port: 2, .. })));
+    assert!(fdb
+        .iter()
+        .all(|r| !matches!(r.entry.location, Location::Local { port: 2, .. })));
     fdb.flush_bd(1);
     assert!(fdb.iter().all(|r| r.bd != 1));
     assert_eq!(fdb.bd_entries(1), 0);

@@ -287,13 +287,23 @@ mod tests {
     fn location_round_trips_and_rejects_out_of_range() {
         for loc in [
             Location::port(0),
-            Location::Local { port: 65535, vlan: 4095 },
+            Location::Local {
+                port: 65535,
+                vlan: 4095,
+            },
             Location::Remote(0),
             Location::Remote(0x7fff_ffff),
         ] {
             assert_eq!(Location::decode(loc.encode().unwrap()), loc);
         }
-        assert_eq!(Location::Local { port: 1, vlan: 4096 }.encode(), None);
+        assert_eq!(
+            Location::Local {
+                port: 1,
+                vlan: 4096
+            }
+            .encode(),
+            None
+        );
         assert_eq!(Location::Remote(1 << 31).encode(), None);
     }
 
@@ -308,7 +318,11 @@ mod tests {
         assert_eq!(value_tick(with_tick(v, 7)), 7);
         assert_eq!(value_kind(VAL_DEAD), None);
         assert_eq!(value_kind(VAL_RESERVED), None);
-        let c = Cold { seq: u32::MAX, window_start: 0x12_3456, moves: 200 };
+        let c = Cold {
+            seq: u32::MAX,
+            window_start: 0x12_3456,
+            moves: 200,
+        };
         assert_eq!(Cold::unpack(c.pack()), c);
     }
 
