@@ -35,7 +35,7 @@ enum FuzzOp {
 
 #[derive(Arbitrary, Debug)]
 struct Input {
-    small_table: bool,
+    slots: u8,
     refresh: u8,
     max_entries: u8,
     bd_limit: u8,
@@ -61,7 +61,8 @@ fn bd(b: u8) -> u16 {
 }
 
 fuzz_target!(|input: Input| {
-    let slots = if input.small_table { 128 } else { 256 };
+    // 97..=352 slots: odd sizes and long clusters (72 distinct keys).
+    let slots = 97 + usize::from(input.slots);
     let cfg = FdbConfig {
         refresh_ticks: u32::from(input.refresh % 4) + 1,
         bd_limit: u32::from(input.bd_limit % 40) + 1,

@@ -11,7 +11,7 @@ use vxlan_core::fdb::{
 };
 use vxlan_core::wire::MacAddr;
 
-const SLOTS: usize = 4096;
+const SLOTS: usize = 4000; // not a power of two on purpose
 const SHARED: u32 = 400; // MACs both threads learn (moves race)
 const OWN: u32 = 1200; // MACs only one thread learns (per thread)
 const STATIC_BASE: u32 = 100_000; // MACs only thread 0 installs statically

@@ -62,11 +62,11 @@ impl Fdb<'_> {
             return report;
         }
         // Relaxed: only the sweeper touches the cursor; `sweeping` orders it.
-        let mut cursor = self.age_cursor.load(Ordering::Relaxed) & self.mask;
+        let mut cursor = self.age_cursor.load(Ordering::Relaxed) % self.slots.len();
         for _ in 0..budget.min(self.slots.len()) {
             self.visit(cursor, now, &mut report, events);
             report.visited += 1;
-            cursor = (cursor + 1) & self.mask;
+            cursor = self.next(cursor);
             if cursor == 0 {
                 report.wrapped = true;
             }
@@ -144,7 +144,7 @@ impl Fdb<'_> {
                 return;
             }
             report.trimmed += 1;
-            i = i.wrapping_sub(1) & self.mask;
+            i = self.prev(i);
         }
     }
 
@@ -156,7 +156,7 @@ impl Fdb<'_> {
     /// 3. Store `i`'s key EMPTY, then unblock `i + 1`, both Release.
     fn trim(&self, i: usize) -> bool {
         let s = self.slot(i);
-        let next = self.slot(i.wrapping_add(1));
+        let next = self.slot(self.next(i));
         // Cheap pre-checks (Relaxed: the CASes below decide).
         if s.value.load(Ordering::Relaxed) != VAL_DEAD
             || next.key.load(Ordering::Relaxed) != KEY_EMPTY

@@ -67,8 +67,8 @@ impl FdbConfig {
 /// Why [`Fdb::new`](super::Fdb::new) refused its storage or configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FdbConfigError {
-    /// The slot count is not a power of two of at least 8.
-    SlotsNotPowerOfTwo,
+    /// Fewer than 8 slots.
+    TooFewSlots,
     /// The cold array's length differs from the slot array's.
     ColdLengthMismatch,
     /// Zero, or more than [`MAX_BRIDGE_DOMAINS`], bridge-domain counters.
@@ -84,7 +84,7 @@ pub enum FdbConfigError {
 impl fmt::Display for FdbConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            FdbConfigError::SlotsNotPowerOfTwo => "slot count must be a power of two >= 8",
+            FdbConfigError::TooFewSlots => "need at least 8 slots",
             FdbConfigError::ColdLengthMismatch => "cold array length must equal slot count",
             FdbConfigError::BadBridgeDomainCount => "bridge-domain count must be 1..=4096",
             FdbConfigError::BadMaxEntries => "max_entries must be 1..=7/8 of the slots",
@@ -103,8 +103,8 @@ pub(crate) fn validate(
     bds: usize,
     cfg: &FdbConfig,
 ) -> Result<(), FdbConfigError> {
-    if slots < 8 || !slots.is_power_of_two() {
-        return Err(FdbConfigError::SlotsNotPowerOfTwo);
+    if slots < 8 {
+        return Err(FdbConfigError::TooFewSlots);
     }
     if cold != slots {
         return Err(FdbConfigError::ColdLengthMismatch);
@@ -113,7 +113,7 @@ pub(crate) fn validate(
         return Err(FdbConfigError::BadBridgeDomainCount);
     }
     let max = usize::try_from(cfg.max_entries).unwrap_or(usize::MAX);
-    if max == 0 || max > slots / 8 * 7 {
+    if max == 0 || max > slots / 8 * 7 + (slots % 8) * 7 / 8 {
         return Err(FdbConfigError::BadMaxEntries);
     }
     let d = cfg.dampening;

@@ -62,8 +62,8 @@ impl Fdb<'_> {
             return Insert::Lost(actual);
         }
         let mut j = e;
-        while j != home & self.mask {
-            j = j.wrapping_sub(1) & self.mask;
+        while j != home {
+            j = self.prev(j);
             // Acquire: reading a key written by another inserter's CAS or
             // by the ager makes everything that writer saw (earlier trims
             // further down the chain) visible to the next iterations. See

@@ -238,8 +238,10 @@ impl Model {
         self.map.retain(|&(bd, _), e| {
             let hit = f.kinds.contains(e.kind)
                 && f.bd.map_or(true, |b| b == bd)
-                && f.port
-                    .map_or(true, |p| matches!(e.loc, Location::Local { port, .. } if port == p))
+                && f.port.map_or(
+                    true,
+                    |p| matches!(e.loc, Location::Local { port, .. } if port == p),
+                )
                 && f.remote.map_or(true, |r| e.loc == Location::Remote(r));
             !hit
         });

@@ -92,7 +92,7 @@ pub(crate) enum Probe {
 /// ```
 #[derive(Debug)]
 pub struct Fdb<'a> {
-    /// The hash table. Invariant: length is a power of two >= 8; see the
+    /// The hash table. Invariant: at least 8 slots; see the
     /// module documentation for the per-slot protocol.
     pub(crate) slots: &'a [Slot],
     /// Parallel cold array. Invariant: same length as `slots`.
@@ -100,10 +100,8 @@ pub struct Fdb<'a> {
     /// Per-bridge-domain counters; its length is the number of bridge
     /// domains. Invariant: 1..=4096 long.
     pub(crate) bds: &'a [BdCounter],
-    /// `slots.len() - 1`.
-    pub(crate) mask: usize,
-    /// `64 - log2(slots.len())`.
-    shift: u32,
+    /// `slots.len()` as a `u64`, the range the hash is mapped onto.
+    n: u64,
     /// Longest probe sequence. Invariant: no key is ever stored further
     /// than `max_probe - 1` slots from its home.
     pub(crate) max_probe: usize,
@@ -133,8 +131,8 @@ fn mix(key: u64) -> u64 {
 }
 
 impl<'a> Fdb<'a> {
-    /// An FDB over caller-provided storage: `slots` (a power of two, at
-    /// least 8/7 of `config.max_entries`), `cold` (same length) and one
+    /// An FDB over caller-provided storage: `slots` (any count of at least
+    /// 8, and at least 8/7 of `config.max_entries`), `cold` (same length) and one
     /// [`BdCounter`] per bridge domain (at most 4096). The storage must be
     /// empty (all-zero); it is not cleared here, so hugepage memory is not
     /// touched up front.
@@ -145,13 +143,11 @@ impl<'a> Fdb<'a> {
         config: FdbConfig,
     ) -> Result<Fdb<'a>, FdbConfigError> {
         validate(slots.len(), cold.len(), bds.len(), &config)?;
-        let shift = 64 - slots.len().trailing_zeros();
         Ok(Fdb {
             slots,
             cold,
             bds,
-            mask: slots.len() - 1,
-            shift,
+            n: u64::try_from(slots.len()).unwrap_or(u64::MAX),
             max_probe: usize::try_from(config.max_probe)
                 .unwrap_or(usize::MAX)
                 .min(slots.len()),
@@ -163,14 +159,15 @@ impl<'a> Fdb<'a> {
         })
     }
 
-    /// Slots needed for `entries` entries at a load factor of at most 1/2
-    /// (the next power of two of `2 * entries`, at least 8).
+    /// Slots for `entries` entries at a load factor of 3/4 (4/3 slots per
+    /// entry, at least 8): short probe sequences for hits and misses. Any
+    /// count of at least `entries * 8 / 7` is accepted by [`Fdb::new`].
     pub const fn slots_for(entries: usize) -> usize {
-        let n = entries.saturating_mul(2);
+        let n = entries.saturating_add(entries / 3).saturating_add(1);
         if n <= 8 {
             8
         } else {
-            n.next_power_of_two()
+            n
         }
     }
 
@@ -184,22 +181,48 @@ impl<'a> Fdb<'a> {
         self.bds.len()
     }
 
+    /// The home slot of `key`: the hash mapped onto `0..slots.len()` by a
+    /// multiply-high (no power-of-two size needed).
     #[inline(always)]
     pub(crate) fn home(&self, key: u64) -> usize {
-        // Truncation impossible: the shifted hash is below slots.len().
+        let h = (u128::from(mix(key)) * u128::from(self.n)) >> 64;
+        // Truncation impossible: `h < n = slots.len()`, a usize.
         #[allow(clippy::cast_possible_truncation)]
-        let h = (mix(key) >> self.shift) as usize;
+        let h = h as usize;
         h
     }
 
+    /// The slot after `i`, wrapping at the end of the table.
     #[inline(always)]
-    pub(crate) fn slot(&self, i: usize) -> &Slot {
-        &self.slots[i & self.mask]
+    pub(crate) fn next(&self, i: usize) -> usize {
+        let j = i + 1;
+        if j == self.slots.len() {
+            0
+        } else {
+            j
+        }
     }
 
+    /// The slot before `i`, wrapping at the start of the table.
+    #[inline(always)]
+    pub(crate) fn prev(&self, i: usize) -> usize {
+        if i == 0 {
+            self.slots.len() - 1
+        } else {
+            i - 1
+        }
+    }
+
+    /// Slot `i` (`i < slots.len()`).
+    #[inline(always)]
+    pub(crate) fn slot(&self, i: usize) -> &Slot {
+        &self.slots[i]
+    }
+
+    /// Cold cell `i` (`i < slots.len()`).
     #[inline(always)]
     pub(crate) fn cold(&self, i: usize) -> &ColdSlot {
-        &self.cold[i & self.mask]
+        &self.cold[i]
     }
 
     /// Walks `key`'s probe sequence from its home.
@@ -211,15 +234,15 @@ impl<'a> Fdb<'a> {
             // the value we read next is at least the reservation.
             let k = self.slot(i).key.load(Ordering::Acquire);
             if k == key {
-                return Probe::Found(i & self.mask);
+                return Probe::Found(i);
             }
             if k == KEY_EMPTY {
-                return Probe::Vacant(i & self.mask);
+                return Probe::Vacant(i);
             }
             if k == KEY_BLOCKED {
                 return Probe::Blocked;
             }
-            i = i.wrapping_add(1);
+            i = self.next(i);
         }
         Probe::Exhausted
     }
@@ -228,8 +251,8 @@ impl<'a> Fdb<'a> {
     fn lookup_from(&self, key: u64, home: usize) -> Option<Entry> {
         // Locals, so the Acquire loads below do not force reloads of the
         // table's fields on every probe step.
-        let (slots, mask) = (self.slots, self.mask);
-        let mut i = home & mask;
+        let slots = self.slots;
+        let mut i = home;
         let mut left = self.max_probe;
         loop {
             let s = &slots[i];
@@ -246,7 +269,10 @@ impl<'a> Fdb<'a> {
             if left == 0 {
                 return None;
             }
-            i = (i + 1) & mask;
+            i += 1;
+            if i == slots.len() {
+                i = 0;
+            }
         }
     }
 
@@ -310,11 +336,12 @@ impl<'a> Fdb<'a> {
 
     #[inline(always)]
     fn prefetch_home(&self, h: usize) {
-        prefetch(self.slot(h));
-        if h & 3 == 3 {
+        let s = self.slot(h);
+        prefetch(s);
+        if (core::ptr::from_ref(s) as usize) & 63 == 48 {
             // Home is the last slot of its line: the probe likely spills
             // into the next line.
-            prefetch(self.slot(h + 1));
+            prefetch(self.slot(self.next(h)));
         }
     }
 

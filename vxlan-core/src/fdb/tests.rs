@@ -40,8 +40,14 @@ fn test_cfg(max: u32) -> FdbConfig {
 fn config_is_validated() {
     let (s, c, b) = storage(64, 4);
     assert_eq!(
-        Fdb::new(&s[..63], &c[..63], &b, test_cfg(8)).unwrap_err(),
-        FdbConfigError::SlotsNotPowerOfTwo
+        Fdb::new(&s[..7], &c[..7], &b, test_cfg(6)).unwrap_err(),
+        FdbConfigError::TooFewSlots
+    );
+    // Any slot count works, not only powers of two; at most 7/8 live.
+    assert!(Fdb::new(&s[..63], &c[..63], &b, test_cfg(55)).is_ok());
+    assert_eq!(
+        Fdb::new(&s[..63], &c[..63], &b, test_cfg(56)).unwrap_err(),
+        FdbConfigError::BadMaxEntries
     );
     assert_eq!(
         Fdb::new(&s, &c[..32], &b, test_cfg(8)).unwrap_err(),
@@ -410,7 +416,7 @@ proptest! {
     #[test]
     fn matches_reference_model(
         ops in proptest::collection::vec(op_strategy(3, 24), 1..200),
-        small in any::<bool>(),
+        slots in prop_oneof![Just(97usize), Just(128), Just(200), Just(256)],
         refresh in 1u32..4,
         max in 20u32..56,
     ) {
@@ -419,8 +425,9 @@ proptest! {
             bd_limit: 12,
             ..test_cfg(max)
         };
-        // 3 bridge domains x 24 MACs = 72 keys: in 128 slots clusters are
-        // long and dead slots plentiful, which exercises probing and trims.
-        check(cfg, if small { 128 } else { 256 }, 3, 24, &ops);
+        // 3 bridge domains x 24 MACs = 72 keys: in 97 or 128 slots clusters
+        // are long and dead slots plentiful, which exercises probing, wrap
+        // around and trims; odd sizes exercise the multiply-high mapping.
+        check(cfg, slots, 3, 24, &ops);
     }
 }

@@ -14,8 +14,6 @@
 
 use core::fmt;
 
-
-
 /// Why a buffer could not be read as a header.
 ///
 /// Small and `Copy` so it costs nothing on the packet path.
@@ -85,7 +83,10 @@ pub type Result<T> = core::result::Result<T, Error>;
 #[inline(always)]
 pub(crate) fn check(buf: &[u8], needed: usize) -> Result<()> {
     if buf.len() < needed {
-        Err(Error::Truncated { needed, available: buf.len() })
+        Err(Error::Truncated {
+            needed,
+            available: buf.len(),
+        })
     } else {
         Ok(())
     }
