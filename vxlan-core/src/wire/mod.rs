@@ -14,6 +14,8 @@
 
 use core::fmt;
 
+
+
 /// Why a buffer could not be read as a header.
 ///
 /// Small and `Copy` so it costs nothing on the packet path.
@@ -83,10 +85,7 @@ pub type Result<T> = core::result::Result<T, Error>;
 #[inline(always)]
 pub(crate) fn check(buf: &[u8], needed: usize) -> Result<()> {
     if buf.len() < needed {
-        Err(Error::Truncated {
-            needed,
-            available: buf.len(),
-        })
+        Err(Error::Truncated { needed, available: buf.len() })
     } else {
         Ok(())
     }
