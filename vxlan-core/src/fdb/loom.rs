@@ -167,14 +167,14 @@ fn delete_racing_learn_and_lookup() {
 fn trim_racing_insert_never_strands_a_key() {
     model(|| {
         let fdb = new_fdb();
-        let home = 3;
+        let home = 4;
         let x = mac_with_home(fdb, home, 0);
         let y = mac_with_home(fdb, home, x.0[5] + 1);
         assert_eq!(
             fdb.learn(0, x, Location::port(1), 0, &mut NoEvents),
             LearnOutcome::Learned
         );
-        assert!(fdb.remove(0, x)); // slot 3 dead, slot 4 empty
+        assert!(fdb.remove(0, x)); // slot 4 dead, slot 5 empty
         fdb.age_cursor.store(home, Ordering::Relaxed);
         let t = thread::spawn(move || fdb.learn(0, y, Location::port(2), 1, &mut NoEvents));
         let r = fdb.age_step(1, 1, &mut NoEvents);
@@ -211,10 +211,10 @@ fn trim_racing_insert_never_strands_a_key() {
 fn trim_racing_revive() {
     model(|| {
         let fdb = new_fdb();
-        let x = mac_with_home(fdb, 5, 0);
+        let x = mac_with_home(fdb, 0, 0);
         fdb.learn(0, x, Location::port(1), 0, &mut NoEvents);
         assert!(fdb.remove(0, x));
-        fdb.age_cursor.store(5, Ordering::Relaxed);
+        fdb.age_cursor.store(0, Ordering::Relaxed);
         let t = thread::spawn(move || fdb.learn(0, x, Location::port(2), 1, &mut NoEvents));
         fdb.age_step(1, 1, &mut NoEvents);
         match t.join().unwrap() {

@@ -100,8 +100,12 @@ pub struct Fdb<'a> {
     /// Per-bridge-domain counters; its length is the number of bridge
     /// domains. Invariant: 1..=4096 long.
     pub(crate) bds: &'a [BdCounter],
-    /// `slots.len()` as a `u64`, the range the hash is mapped onto.
-    n: u64,
+    /// Number of 4-slot buckets homes are spread over.
+    buckets: u64,
+    /// Index of the first slot on a 64-byte boundary (0..4): every home is
+    /// `base + 4 * bucket`, the first slot of a cache line, so a probe's
+    /// first line holds the four slots most keys live in.
+    base: usize,
     /// Longest probe sequence. Invariant: no key is ever stored further
     /// than `max_probe - 1` slots from its home.
     pub(crate) max_probe: usize,
@@ -122,6 +126,16 @@ pub struct Fdb<'a> {
     /// consecutive sweeps (even on different threads) see each other's
     /// cursor and trims.
     pub(crate) sweeping: AtomicBool,
+}
+
+/// Slots to skip from the start of `slots` to reach a 64-byte boundary
+/// (0 under loom, whose runs must not depend on addresses).
+fn line_offset(slots: &[Slot]) -> usize {
+    if cfg!(loom) || core::mem::size_of::<Slot>() != 16 {
+        return 0;
+    }
+    let addr = slots.as_ptr() as usize;
+    ((64 - addr % 64) % 64) / 16
 }
 
 #[inline(always)]
@@ -147,7 +161,8 @@ impl<'a> Fdb<'a> {
             slots,
             cold,
             bds,
-            n: u64::try_from(slots.len()).unwrap_or(u64::MAX),
+            buckets: u64::try_from((slots.len() - line_offset(slots)) / 4).unwrap_or(u64::MAX),
+            base: line_offset(slots),
             max_probe: usize::try_from(config.max_probe)
                 .unwrap_or(usize::MAX)
                 .min(slots.len()),
@@ -159,11 +174,12 @@ impl<'a> Fdb<'a> {
         })
     }
 
-    /// Slots for `entries` entries at a load factor of 3/4 (4/3 slots per
-    /// entry, at least 8): short probe sequences for hits and misses. Any
-    /// count of at least `entries * 8 / 7` is accepted by [`Fdb::new`].
+    /// Slots for `entries` entries at a load factor of 1/2 (two slots per
+    /// entry, at least 8): most hits and misses then resolve in the home
+    /// cache line. Any count of at least `entries * 8 / 7` is accepted by
+    /// [`Fdb::new`].
     pub const fn slots_for(entries: usize) -> usize {
-        let n = entries.saturating_add(entries / 3).saturating_add(1);
+        let n = entries.saturating_mul(2);
         if n <= 8 {
             8
         } else {
@@ -181,15 +197,17 @@ impl<'a> Fdb<'a> {
         self.bds.len()
     }
 
-    /// The home slot of `key`: the hash mapped onto `0..slots.len()` by a
-    /// multiply-high (no power-of-two size needed).
+    /// The home slot of `key`: the first slot of a 4-slot, line-aligned
+    /// bucket, chosen by mapping the hash onto the bucket count with a
+    /// multiply-high (so any table size works). Probing then runs linearly
+    /// from there, across bucket boundaries, wrapping at the end.
     #[inline(always)]
     pub(crate) fn home(&self, key: u64) -> usize {
-        let h = (u128::from(mix(key)) * u128::from(self.n)) >> 64;
-        // Truncation impossible: `h < n = slots.len()`, a usize.
+        let b = (u128::from(mix(key)) * u128::from(self.buckets)) >> 64;
+        // Truncation impossible: `b < buckets <= slots.len() / 4`, a usize.
         #[allow(clippy::cast_possible_truncation)]
-        let h = h as usize;
-        h
+        let b = b as usize;
+        self.base + 4 * b
     }
 
     /// The slot after `i`, wrapping at the end of the table.
@@ -252,8 +270,45 @@ impl<'a> Fdb<'a> {
         // Locals, so the Acquire loads below do not force reloads of the
         // table's fields on every probe step.
         let slots = self.slots;
-        let mut i = home;
-        let mut left = self.max_probe;
+        // Fast path: the home bucket (4 slots, one cache line) without
+        // data-dependent branches per slot, so a hit costs one predictable
+        // branch and consecutive lookups overlap their cache misses. Reading
+        // the four keys and acting on the first that is ours or a
+        // terminator decides exactly as the slot-by-slot walk would.
+        if let Some(b) = slots.get(home..home + 4) {
+            // Acquire (each): see `probe`.
+            let k = [
+                b[0].key.load(Ordering::Acquire),
+                b[1].key.load(Ordering::Acquire),
+                b[2].key.load(Ordering::Acquire),
+                b[3].key.load(Ordering::Acquire),
+            ];
+            let mut hit = 0u32;
+            let mut stop = 0u32;
+            for (j, &kj) in k.iter().enumerate() {
+                hit |= u32::from(kj == key) << j;
+                // EMPTY (0) or BLOCKED (u64::MAX) ends the probe.
+                stop |= u32::from(kj.wrapping_add(1) <= 1) << j;
+            }
+            let first = (hit | stop).trailing_zeros();
+            if first < 4 {
+                if hit & (1 << first) == 0 {
+                    return None;
+                }
+                return b.get(first as usize).and_then(|s| read_slot(s, key));
+            }
+            if self.max_probe <= 4 {
+                return None;
+            }
+            return self.walk(key, self.next(home + 3), self.max_probe - 4);
+        }
+        self.walk(key, home, self.max_probe)
+    }
+
+    /// The slot-by-slot probe from `i`, at most `left` slots.
+    #[inline]
+    fn walk(&self, key: u64, mut i: usize, mut left: usize) -> Option<Entry> {
+        let slots = self.slots;
         loop {
             let s = &slots[i];
             // Acquire: see `probe`.
@@ -336,13 +391,7 @@ impl<'a> Fdb<'a> {
 
     #[inline(always)]
     fn prefetch_home(&self, h: usize) {
-        let s = self.slot(h);
-        prefetch(s);
-        if (core::ptr::from_ref(s) as usize) & 63 == 48 {
-            // Home is the last slot of its line: the probe likely spills
-            // into the next line.
-            prefetch(self.slot(self.next(h)));
-        }
+        prefetch(self.slot(h));
     }
 
     /// Takes one unit of the global budget and, for learned entries, one of
