@@ -10,10 +10,9 @@
 //! All storage is the caller's (a `Vec` in tests, a `static`, or zeroed
 //! hugepage memory in an appliance); all-zero is the empty state.
 //!
-//! * `slots: &[Slot]`, a power of two long: open addressing with linear
-//!   probing. A [`Slot`] is two `AtomicU64`, 16 bytes, 16-byte aligned, four
-//!   per cache line, so a lookup touches one line (two when its probe
-//!   crosses a line):
+//! * `slots: &[Slot]`, any length of at least 8: open addressing with
+//!   linear probing. A [`Slot`] is two `AtomicU64`, 16 bytes, 16-byte
+//!   aligned, four per cache line:
 //!   * key word: `bd << 48 | mac` (bridge domain 0..4096, MAC in the low 48
 //!     bits). `0` is an empty slot (the all-zero MAC is never stored);
 //!     `u64::MAX` is an empty slot blocked by the ager (no bridge domain
@@ -24,6 +23,14 @@
 //!     frozen (bit 59). Two non-live values: `0` = reserved (an insertion,
 //!     revival or trim owns the slot) and `1` = dead (deleted; the key stays
 //!     until the ager trims the slot).
+//!
+//!   A key's home is the first slot of a 64-byte-aligned group of four
+//!   (the hash mapped onto the number of groups by a multiply-high, so the
+//!   table size need not be a power of two); probing runs slot by slot from
+//!   there, across groups, wrapping at the end. A lookup reads the four
+//!   keys of its home line and picks the first that is its key or empty
+//!   without a branch per slot; at load 1/2 nearly every hit and most misses
+//!   end in that one line.
 //! * `cold: &[ColdSlot]`, parallel, 8 bytes per slot: MAC-mobility sequence
 //!   number (32 bits), dampening window start / freeze time (24-bit tick),
 //!   moves in the window (8 bits). Touched only by moves, control-plane
@@ -31,15 +38,18 @@
 //! * `bds: &[BdCounter]`, one per bridge domain (at most 4096): entry count
 //!   and learned-entry limit, 8 bytes each.
 //!
-//! **Memory per entry: 24 bytes per slot** (16 hot + 8 cold). Load-factor
-//! slack comes on top: at most 7/8 of the slots may be live
-//! (`max_entries`); [`Fdb::slots_for`] sizes for a load factor of 1/2,
-//! i.e. 48 bytes per entry at full configured capacity with that sizing,
-//! 27.4 bytes at 7/8. 4 Mi entries at 7/8 load need 2^23 slots = 192 MiB.
+//! **Memory per entry: 24 bytes per slot** (16 hot + 8 cold), i.e. 24 bytes
+//! per entry at full capacity. Load-factor slack comes on top: at most 7/8
+//! of the slots may be live (`max_entries`), 27.4 bytes per entry at that
+//! load; [`Fdb::slots_for`] sizes for load 1/2, 48 bytes per entry (the
+//! size the benchmarks use). 4 Mi entries at load 7/8 need 4.8 Mi slots =
+//! 115 MiB; at load 1/2, 192 MiB.
 //!
 //! # Atomic protocol
 //!
-//! Single-word atomics only; no seqlock, no lock.
+//! Single-word atomics only; no seqlock, no lock, no fence. (The one flag,
+//! `sweeping`, is a try-flag: a second sweeper returns at once, nobody
+//! waits.)
 //!
 //! **Key transitions.** A key word changes only EMPTY -> key (an inserter's
 //! CAS), key -> EMPTY (the ager's trim of a dead slot) and EMPTY <-> BLOCKED
@@ -73,6 +83,19 @@
 //! the hole, or, reading a later key written by an inserter whose CAS read
 //! the unblock, the release sequence carries the same edge down the chain.
 //! Otherwise the block CAS fails. Hence the descending, Acquire re-check.
+//! The loom test `trim_racing_insert_never_strands_a_key` fails if either
+//! the re-check or the Release on the unblock store is removed.
+//!
+//! **Refresh and move.** A refresh whose location matches and whose tick is
+//! within `refresh_ticks` writes nothing (a hot MAC's line stays shared in
+//! every core's cache). Otherwise one CAS replaces the value word (Release,
+//! so readers Acquiring it see a whole value); the cold word is updated
+//! after a successful move CAS. Losers of a CAS re-read and re-decide.
+//!
+//! **Counters.** Relaxed atomics: they order no data. The global and
+//! per-bridge-domain entry counts are budgets taken (fetch_add) before an
+//! entry is published and returned after it stops being live, so a full
+//! table refuses learns without ever evicting anything.
 //!
 //! **Lookup.** Acquire-load the key; on a match Acquire-load the value and
 //! re-load the key (Relaxed; the Acquire keeps it after the value load).

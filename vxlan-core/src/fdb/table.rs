@@ -13,7 +13,7 @@ use super::word::{decode_entry, key_word, Entry, KEY_BLOCKED, KEY_EMPTY};
 pub const BATCH: usize = 32;
 
 /// How many keys ahead [`Fdb::lookup_batch`] prefetches.
-const PREFETCH_AHEAD: usize = 12;
+const PREFETCH_AHEAD: usize = 16;
 
 /// A (bridge domain, MAC) key, pre-encoded for [`Fdb::lookup_batch`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -333,7 +333,7 @@ impl<'a> Fdb<'a> {
 
     /// The entry for `mac` in bridge domain `bd`, if live. Never blocks,
     /// never writes shared memory.
-    #[inline]
+    #[inline(always)]
     pub fn lookup(&self, bd: u16, mac: MacAddr) -> Option<Entry> {
         let key = key_word(bd, mac);
         if key == KEY_EMPTY || key == KEY_BLOCKED {
