@@ -1,1 +1,194 @@
-//! The lock-free forwarding database (work in progress).
+//! The lock-free forwarding database (FDB): learning, ageing and VM
+//! mobility.
+//!
+//! Many packet cores look up and learn at once while one control thread
+//! adds, deletes and flushes, and one thread (any) runs the ageing sweep.
+//! Nothing blocks, nothing allocates, and the packet path has no panics.
+//!
+//! # Memory layout
+//!
+//! All storage is the caller's (a `Vec` in tests, a `static`, or zeroed
+//! hugepage memory in an appliance); all-zero is the empty state.
+//!
+//! * `slots: &[Slot]`, any length of at least 8: open addressing with
+//!   linear probing. A [`Slot`] is two `AtomicU64`, 16 bytes, 16-byte
+//!   aligned, four per cache line:
+//!   * key word: `bd << 48 | mac` (bridge domain 0..4096, MAC in the low 48
+//!     bits). `0` is an empty slot (the all-zero MAC is never stored);
+//!     `u64::MAX` is an empty slot blocked by the ager (no bridge domain
+//!     reaches `0xffff`).
+//!   * value word: location (bits 0..32: local port and VLAN, or remote VTEP
+//!     index), last-seen tick (bits 32..56, 24 bits, compared modulo 2^24),
+//!     kind (bits 56..59: learned, static, sticky, external; 0 = not live),
+//!     frozen (bit 59). Two non-live values: `0` = reserved (an insertion,
+//!     revival or trim owns the slot) and `1` = dead (deleted; the key stays
+//!     until the ager trims the slot).
+//!
+//!   A key's home is the first slot of a 64-byte-aligned group of four
+//!   (the hash mapped onto the number of groups by a multiply-high, so the
+//!   table size need not be a power of two); probing runs slot by slot from
+//!   there, across groups, wrapping at the end. A lookup reads the four
+//!   keys of its home line and picks the first that is its key or empty
+//!   without a branch per slot; at load 1/2 nearly every hit and most misses
+//!   end in that one line.
+//! * `cold: &[ColdSlot]`, parallel, 8 bytes per slot: MAC-mobility sequence
+//!   number (32 bits), dampening window start / freeze time (24-bit tick),
+//!   moves in the window (8 bits). Touched only by moves, control-plane
+//!   updates, the sweep and dumps, so it stays out of the lookup's lines.
+//! * `bds: &[BdCounter]`, one per bridge domain (at most 4096): entry count
+//!   and learned-entry limit, 8 bytes each.
+//!
+//! **Memory per entry: 24 bytes per slot** (16 hot + 8 cold), i.e. 24 bytes
+//! per entry at full capacity. Load-factor slack comes on top: at most 7/8
+//! of the slots may be live (`max_entries`), 27.4 bytes per entry at that
+//! load; [`Fdb::slots_for`] sizes for load 1/2, 48 bytes per entry (the
+//! size the benchmarks use). 4 Mi entries at load 7/8 need 4.8 Mi slots =
+//! 115 MiB; at load 1/2, 192 MiB.
+//!
+//! # Atomic protocol
+//!
+//! Single-word atomics only; no seqlock, no lock, no fence. (The one flag,
+//! `sweeping`, is a try-flag: a second sweeper returns at once, nobody
+//! waits.)
+//!
+//! **Key transitions.** A key word changes only EMPTY -> key (an inserter's
+//! CAS), key -> EMPTY (the ager's trim of a dead slot) and EMPTY <-> BLOCKED
+//! (the ager, around a trim). Keys never move between slots, so a given key
+//! is found by walking from its home slot until the key, an EMPTY or a
+//! BLOCKED slot (both mean "absent"), or `max_probe` slots.
+//!
+//! **Value transitions.** Every change of a published value is a CAS from
+//! the value the writer read, so concurrent learners, the control thread
+//! and the ager never lose each other's transitions. Whoever moves a value
+//! to reserved (`0`) owns the slot until it stores a live or dead value;
+//! nobody else writes a reserved value.
+//!
+//! **Insert.** Reserve the budget (global and bridge-domain counters,
+//! Relaxed), CAS the first empty slot `e` of the probe EMPTY -> key
+//! (AcqRel), re-check the probe slots `e-1` down to home with Acquire loads
+//! (withdraw, marking `e` dead, if one is EMPTY or BLOCKED: a concurrent
+//! trim opened a hole), store the cold word (Relaxed) and Release-store the
+//! value. Two cores inserting the same key race on the same first empty
+//! slot; the CAS loser sees the winner's key and treats it as existing.
+//!
+//! **Trim** (ager only, one at a time). A dead slot `i` becomes empty only
+//! if slot `i+1` is empty: CAS `i+1` EMPTY -> BLOCKED (no inserter can
+//! claim it now), CAS `i`'s value dead -> reserved (no learner can revive
+//! it now), Release-store `i`'s key EMPTY, Release-store `i+1` EMPTY.
+//! Why no live key is ever stranded behind a hole: a trim of a slot in key
+//! K's probe (inserted at `e`) needs, inductively, a trim of `e-1`, which
+//! needs `e` empty. If the ager's block CAS on `e` came before K's CAS in
+//! `e`'s modification order, K's CAS read the ager's unblock store (Release
+//! -> Acquire), so the trim happened before K's re-check, which then sees
+//! the hole, or, reading a later key written by an inserter whose CAS read
+//! the unblock, the release sequence carries the same edge down the chain.
+//! Otherwise the block CAS fails. Hence the descending, Acquire re-check.
+//! The loom test `trim_racing_insert_never_strands_a_key` fails if either
+//! the re-check or the Release on the unblock store is removed.
+//!
+//! **Refresh and move.** A refresh whose location matches and whose tick is
+//! within `refresh_ticks` writes nothing (a hot MAC's line stays shared in
+//! every core's cache). Otherwise one CAS replaces the value word (Release,
+//! so readers Acquiring it see a whole value); the cold word is updated
+//! after a successful move CAS. Losers of a CAS re-read and re-decide.
+//!
+//! **Counters.** Relaxed atomics: they order no data. The global and
+//! per-bridge-domain entry counts are budgets taken (fetch_add) before an
+//! entry is published and returned after it stops being live, so a full
+//! table refuses learns without ever evicting anything.
+//!
+//! **Lookup.** Acquire-load the key; on a match Acquire-load the value and
+//! re-load the key (Relaxed; the Acquire keeps it after the value load).
+//! Every value store and CAS is Release, so if the value belongs to a key
+//! written into the slot after ours was trimmed, that key store is visible
+//! to the re-load and the lookup discards the value.
+//!
+//! # What a reader can observe
+//!
+//! * During a move (one CAS of the value word) a concurrent lookup returns
+//!   the old location or the new one: never a mix, never another key's
+//!   value (the value is one word; the key re-check rejects recycled
+//!   slots).
+//! * During an insert or revive: a miss until the value is published.
+//! * During a delete, flush or ageing: the entry, or a miss.
+//! * A miss is always safe for the caller: the frame is flooded.
+//! * The one theoretical exception: a lookup preempted between its key and
+//!   value loads while the same slot is trimmed, re-filled, trimmed and
+//!   re-filled with the original key again could pair the key with an
+//!   older value of that key (ABA on the key). It needs two full
+//!   trim/insert cycles of one slot inside one lookup; the value is still a
+//!   value of the right key.
+//!
+//! # Learning rules
+//!
+//! * Multicast, broadcast and all-zero source MACs are never learned.
+//! * A refresh writes only when at least `refresh_ticks` passed, so a hot
+//!   MAC does not bounce its line between cores.
+//! * Static and sticky entries never move; external (EVPN) entries move by
+//!   learning (a local move bumps the sequence number); control-plane
+//!   updates are not dampened and clear dampening state.
+//! * Move dampening (RFC 7432 section 15.1): the `moves`-th move within
+//!   `window` ticks freezes the MAC at its new location; further moves are
+//!   refused (counted) until `hold` ticks passed (checked by the next move
+//!   attempt and by the ageing sweep).
+//! * Limits: `max_entries` globally (all kinds) and a per-bridge-domain
+//!   limit on learned entries. Nothing is ever evicted to make room; a
+//!   refused learn is counted and the caller floods.
+//!
+//! # Example
+//!
+//! ```
+//! use vxlan_core::fdb::*;
+//! use vxlan_core::wire::MacAddr;
+//!
+//! let n = Fdb::slots_for(1000);
+//! let slots: Vec<Slot> = (0..n).map(|_| Slot::new()).collect();
+//! let cold: Vec<ColdSlot> = (0..n).map(|_| ColdSlot::new()).collect();
+//! let bds: Vec<BdCounter> = (0..4).map(|_| BdCounter::new()).collect();
+//! let fdb = Fdb::new(&slots, &cold, &bds, FdbConfig::new(1000)).unwrap();
+//!
+//! let cells: Vec<EventSlot> = (0..64).map(|_| EventSlot::new()).collect();
+//! let mut ring = EventRing::new(&cells);
+//! let (mut tx, mut rx) = ring.split();
+//!
+//! let vm = MacAddr([0x02, 0, 0, 0, 0, 1]);
+//! fdb.learn(1, vm, Location::port(4), 100, &mut tx);
+//! fdb.learn(1, vm, Location::Remote(9), 101, &mut tx); // live migration
+//! assert_eq!(rx.pop().unwrap().kind, EventKind::Learned);
+//! let moved = rx.pop().unwrap();
+//! assert_eq!(moved.kind, EventKind::Moved);
+//! assert_eq!(moved.previous, Some(Location::port(4)));
+//! assert_eq!(fdb.stats().moves, 1);
+//! ```
+
+mod age;
+mod config;
+mod control;
+mod events;
+mod iter;
+mod learn;
+mod slot;
+mod table;
+mod word;
+
+#[cfg(any(test, fuzzing))]
+pub mod model;
+
+#[cfg(all(test, not(loom)))]
+mod tests;
+
+#[cfg(all(test, loom))]
+mod loom;
+
+pub use config::{
+    AgeReport, Dampening, FdbConfig, FdbConfigError, FdbError, FdbStats, LearnOutcome,
+    MAX_BRIDGE_DOMAINS,
+};
+pub use control::FlushFilter;
+pub use events::{
+    Event, EventConsumer, EventKind, EventProducer, EventRing, EventSink, EventSlot, NoEvents,
+};
+pub use iter::{Iter, Record};
+pub use slot::{BdCounter, CachePadded, ColdSlot, Slot};
+pub use table::{Fdb, FdbKey, BATCH};
+pub use word::{Entry, Kind, KindSet, Location, MAX_TICK_SPAN};

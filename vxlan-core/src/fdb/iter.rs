@@ -1,0 +1,73 @@
+//! Iteration for dumps.
+
+use crate::sync::Ordering;
+use crate::wire::MacAddr;
+
+use super::table::Fdb;
+use super::word::{decode_entry, split_key, Cold, Entry, KEY_BLOCKED, KEY_EMPTY};
+
+/// One live entry as a dump sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Record {
+    /// Bridge domain.
+    pub bd: u16,
+    /// The MAC.
+    pub mac: MacAddr,
+    /// The entry.
+    pub entry: Entry,
+    /// Its MAC-mobility sequence number.
+    pub seq: u32,
+}
+
+/// Iterator over the live entries, in slot order. Each record is one
+/// consistent snapshot of its entry; the dump as a whole is not a snapshot
+/// of the table (entries inserted or removed during the walk may or may not
+/// appear).
+#[derive(Debug)]
+pub struct Iter<'f, 'a> {
+    fdb: &'f Fdb<'a>,
+    next: usize,
+}
+
+impl Iterator for Iter<'_, '_> {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        while self.next < self.fdb.slots.len() {
+            let i = self.next;
+            self.next += 1;
+            let s = self.fdb.slot(i);
+            // Acquire: pairs with the inserter's key CAS.
+            let k = s.key.load(Ordering::Acquire);
+            if k == KEY_EMPTY || k == KEY_BLOCKED {
+                continue;
+            }
+            // Acquire: pairs with the Release that published the value (and
+            // the cold word with it).
+            let v = s.value.load(Ordering::Acquire);
+            // Relaxed: the cold word was published with `v`.
+            let cold = Cold::unpack(self.fdb.cold(i).word.load(Ordering::Relaxed));
+            // Relaxed: kept after the Acquire above; see `read_slot`.
+            if s.key.load(Ordering::Relaxed) != k {
+                continue;
+            }
+            if let Some(entry) = decode_entry(v) {
+                let (bd, mac) = split_key(k);
+                return Some(Record {
+                    bd,
+                    mac,
+                    entry,
+                    seq: cold.seq,
+                });
+            }
+        }
+        None
+    }
+}
+
+impl<'a> Fdb<'a> {
+    /// Iterates over the live entries (for dumps).
+    pub fn iter(&self) -> Iter<'_, 'a> {
+        Iter { fdb: self, next: 0 }
+    }
+}

@@ -1,0 +1,516 @@
+//! The [`Fdb`] itself: construction, hashing, probing, reservations,
+//! lookups and statistics. Learning, control-plane operations and ageing are
+//! in sibling modules as further `impl Fdb` blocks.
+
+use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use crate::wire::MacAddr;
+
+use super::config::{validate, FdbConfig, FdbConfigError, FdbStats, LearnOutcome};
+use super::slot::{BdCounter, CachePadded, ColdSlot, Slot};
+use super::word::{decode_entry, key_word, Entry, KEY_BLOCKED, KEY_EMPTY};
+
+/// The largest batch [`Fdb::lookup_batch`] pipelines at once.
+pub const BATCH: usize = 32;
+
+/// How many keys ahead [`Fdb::lookup_batch`] prefetches.
+const PREFETCH_AHEAD: usize = 16;
+
+/// A (bridge domain, MAC) key, pre-encoded for [`Fdb::lookup_batch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FdbKey(pub(crate) u64);
+
+impl FdbKey {
+    /// The key of `mac` in bridge domain `bd`.
+    #[inline(always)]
+    pub fn new(bd: u16, mac: MacAddr) -> FdbKey {
+        FdbKey(key_word(bd, mac))
+    }
+}
+
+/// Relaxed event counters. They are bumped only on rare paths (inserts,
+/// moves, refusals, ageing), never on lookups or plain refreshes, so one
+/// cache-padded block is enough.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) learns: AtomicU64,
+    pub(crate) moves: AtomicU64,
+    pub(crate) ages: AtomicU64,
+    pub(crate) refused_table_full: AtomicU64,
+    pub(crate) refused_bd_limit: AtomicU64,
+    pub(crate) freezes: AtomicU64,
+    pub(crate) frozen_refused: AtomicU64,
+    pub(crate) pinned_refused: AtomicU64,
+    pub(crate) busy: AtomicU64,
+}
+
+#[inline(always)]
+pub(crate) fn bump(c: &AtomicU64) {
+    // Relaxed: a statistic; orders nothing.
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Result of walking a key's probe sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Probe {
+    /// The slot holding the key (live, reserved or dead).
+    Found(usize),
+    /// The first empty slot: the key is absent.
+    Vacant(usize),
+    /// A slot the ager has blocked: retry later.
+    Blocked,
+    /// `max_probe` slots without the key or an empty slot.
+    Exhausted,
+}
+
+/// The lock-free forwarding database. See the [module documentation](super)
+/// for the layout and the atomic protocol.
+///
+/// ```
+/// use vxlan_core::fdb::{
+///     BdCounter, ColdSlot, Fdb, FdbConfig, Kind, LearnOutcome, Location, NoEvents, Slot,
+/// };
+/// use vxlan_core::wire::MacAddr;
+///
+/// let slots: Vec<Slot> = (0..1024).map(|_| Slot::new()).collect();
+/// let cold: Vec<ColdSlot> = (0..1024).map(|_| ColdSlot::new()).collect();
+/// let bds: Vec<BdCounter> = (0..16).map(|_| BdCounter::new()).collect();
+/// let fdb = Fdb::new(&slots, &cold, &bds, FdbConfig::new(512)).unwrap();
+///
+/// let mac = MacAddr([0x02, 0, 0, 0, 0, 0x42]);
+/// let now = 10;
+/// assert_eq!(fdb.learn(3, mac, Location::port(1), now, &mut NoEvents), LearnOutcome::Learned);
+/// let entry = fdb.lookup(3, mac).unwrap();
+/// assert_eq!(entry.location, Location::port(1));
+/// assert_eq!(entry.kind, Kind::Learned);
+/// // The VM migrated behind remote VTEP 7:
+/// assert!(matches!(
+///     fdb.learn(3, mac, Location::Remote(7), now + 1, &mut NoEvents),
+///     LearnOutcome::Moved { .. }
+/// ));
+/// assert_eq!(fdb.lookup(3, mac).unwrap().location, Location::Remote(7));
+/// assert_eq!(fdb.lookup(4, mac), None); // another bridge domain
+/// ```
+#[derive(Debug)]
+pub struct Fdb<'a> {
+    /// The hash table. Invariant: at least 8 slots; see the
+    /// module documentation for the per-slot protocol.
+    pub(crate) slots: &'a [Slot],
+    /// Parallel cold array. Invariant: same length as `slots`.
+    pub(crate) cold: &'a [ColdSlot],
+    /// Per-bridge-domain counters; its length is the number of bridge
+    /// domains. Invariant: 1..=4096 long.
+    pub(crate) bds: &'a [BdCounter],
+    /// Number of 4-slot buckets homes are spread over.
+    buckets: u64,
+    /// Index of the first slot on a 64-byte boundary (0..4): every home is
+    /// `base + 4 * bucket`, the first slot of a cache line, so a probe's
+    /// first line holds the four slots most keys live in.
+    base: usize,
+    /// Longest probe sequence. Invariant: no key is ever stored further
+    /// than `max_probe - 1` slots from its home.
+    pub(crate) max_probe: usize,
+    /// Immutable after construction.
+    pub(crate) cfg: FdbConfig,
+    /// Live entries plus in-flight reservations (the global capacity).
+    /// Invariant: incremented before an entry is published, decremented
+    /// after it stops being live. Relaxed: it is a budget, not a guard for
+    /// any data (the slot CASes order the data).
+    pub(crate) live: CachePadded<AtomicU32>,
+    /// Statistics.
+    pub(crate) counters: CachePadded<Counters>,
+    /// Next slot the ageing sweep visits. Written only by the thread
+    /// holding `sweeping`.
+    pub(crate) age_cursor: AtomicUsize,
+    /// True while one thread runs `age_step`: the trim protocol needs a
+    /// single trimmer. Acquire on taking it, Release on leaving, so
+    /// consecutive sweeps (even on different threads) see each other's
+    /// cursor and trims.
+    pub(crate) sweeping: AtomicBool,
+}
+
+/// Slots to skip from the start of `slots` to reach a 64-byte boundary
+/// (0 under loom, whose runs must not depend on addresses).
+fn line_offset(slots: &[Slot]) -> usize {
+    if cfg!(loom) || core::mem::size_of::<Slot>() != 16 {
+        return 0;
+    }
+    let addr = slots.as_ptr() as usize;
+    ((64 - addr % 64) % 64) / 16
+}
+
+#[inline(always)]
+fn mix(key: u64) -> u64 {
+    let h = key.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9)
+}
+
+impl<'a> Fdb<'a> {
+    /// An FDB over caller-provided storage: `slots` (any count of at least
+    /// 8, and at least 8/7 of `config.max_entries`), `cold` (same length) and one
+    /// [`BdCounter`] per bridge domain (at most 4096). The storage must be
+    /// empty (all-zero); it is not cleared here, so hugepage memory is not
+    /// touched up front.
+    pub fn new(
+        slots: &'a [Slot],
+        cold: &'a [ColdSlot],
+        bds: &'a [BdCounter],
+        config: FdbConfig,
+    ) -> Result<Fdb<'a>, FdbConfigError> {
+        validate(slots.len(), cold.len(), bds.len(), &config)?;
+        Ok(Fdb {
+            slots,
+            cold,
+            bds,
+            buckets: u64::try_from((slots.len() - line_offset(slots)) / 4).unwrap_or(u64::MAX),
+            base: line_offset(slots),
+            max_probe: usize::try_from(config.max_probe)
+                .unwrap_or(usize::MAX)
+                .min(slots.len()),
+            cfg: config,
+            live: CachePadded(AtomicU32::new(0)),
+            counters: CachePadded(Counters::default()),
+            age_cursor: AtomicUsize::new(0),
+            sweeping: AtomicBool::new(false),
+        })
+    }
+
+    /// Slots for `entries` entries at a load factor of 1/2 (two slots per
+    /// entry, at least 8): most hits and misses then resolve in the home
+    /// cache line. Any count of at least `entries * 8 / 7` is accepted by
+    /// [`Fdb::new`].
+    pub const fn slots_for(entries: usize) -> usize {
+        let n = entries.saturating_mul(2);
+        if n <= 8 {
+            8
+        } else {
+            n
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &FdbConfig {
+        &self.cfg
+    }
+
+    /// Number of bridge domains.
+    pub fn bridge_domains(&self) -> usize {
+        self.bds.len()
+    }
+
+    /// The home slot of `key`: the first slot of a 4-slot, line-aligned
+    /// bucket, chosen by mapping the hash onto the bucket count with a
+    /// multiply-high (so any table size works). Probing then runs linearly
+    /// from there, across bucket boundaries, wrapping at the end.
+    #[inline(always)]
+    pub(crate) fn home(&self, key: u64) -> usize {
+        let b = (u128::from(mix(key)) * u128::from(self.buckets)) >> 64;
+        // Truncation impossible: `b < buckets <= slots.len() / 4`, a usize.
+        #[allow(clippy::cast_possible_truncation)]
+        let b = b as usize;
+        self.base + 4 * b
+    }
+
+    /// The slot after `i`, wrapping at the end of the table.
+    #[inline(always)]
+    pub(crate) fn next(&self, i: usize) -> usize {
+        let j = i + 1;
+        if j == self.slots.len() {
+            0
+        } else {
+            j
+        }
+    }
+
+    /// The slot before `i`, wrapping at the start of the table.
+    #[inline(always)]
+    pub(crate) fn prev(&self, i: usize) -> usize {
+        if i == 0 {
+            self.slots.len() - 1
+        } else {
+            i - 1
+        }
+    }
+
+    /// Slot `i` (`i < slots.len()`).
+    #[inline(always)]
+    pub(crate) fn slot(&self, i: usize) -> &Slot {
+        &self.slots[i]
+    }
+
+    /// Cold cell `i` (`i < slots.len()`).
+    #[inline(always)]
+    pub(crate) fn cold(&self, i: usize) -> &ColdSlot {
+        &self.cold[i]
+    }
+
+    /// Walks `key`'s probe sequence from its home.
+    #[inline]
+    pub(crate) fn probe(&self, key: u64, home: usize) -> Probe {
+        let mut i = home;
+        for _ in 0..self.max_probe {
+            // Acquire: if this is our key, pairs with the inserter's CAS so
+            // the value we read next is at least the reservation.
+            let k = self.slot(i).key.load(Ordering::Acquire);
+            if k == key {
+                return Probe::Found(i);
+            }
+            if k == KEY_EMPTY {
+                return Probe::Vacant(i);
+            }
+            if k == KEY_BLOCKED {
+                return Probe::Blocked;
+            }
+            i = self.next(i);
+        }
+        Probe::Exhausted
+    }
+
+    #[inline(always)]
+    fn lookup_from(&self, key: u64, home: usize) -> Option<Entry> {
+        // Locals, so the Acquire loads below do not force reloads of the
+        // table's fields on every probe step.
+        let slots = self.slots;
+        // Fast path: the home bucket (4 slots, one cache line) without
+        // data-dependent branches per slot, so a hit costs one predictable
+        // branch and consecutive lookups overlap their cache misses. Reading
+        // the four keys and acting on the first that is ours or a
+        // terminator decides exactly as the slot-by-slot walk would.
+        if let Some(b) = slots.get(home..home + 4) {
+            // Acquire (each): see `probe`.
+            let k = [
+                b[0].key.load(Ordering::Acquire),
+                b[1].key.load(Ordering::Acquire),
+                b[2].key.load(Ordering::Acquire),
+                b[3].key.load(Ordering::Acquire),
+            ];
+            let mut hit = 0u32;
+            let mut stop = 0u32;
+            for (j, &kj) in k.iter().enumerate() {
+                hit |= u32::from(kj == key) << j;
+                // EMPTY (0) or BLOCKED (u64::MAX) ends the probe.
+                stop |= u32::from(kj.wrapping_add(1) <= 1) << j;
+            }
+            let first = (hit | stop).trailing_zeros();
+            if first < 4 {
+                if hit & (1 << first) == 0 {
+                    return None;
+                }
+                return b.get(first as usize).and_then(|s| read_slot(s, key));
+            }
+            if self.max_probe <= 4 {
+                return None;
+            }
+            return self.walk(key, self.next(home + 3), self.max_probe - 4);
+        }
+        self.walk(key, home, self.max_probe)
+    }
+
+    /// The slot-by-slot probe from `i`, at most `left` slots.
+    #[inline]
+    fn walk(&self, key: u64, mut i: usize, mut left: usize) -> Option<Entry> {
+        let slots = self.slots;
+        loop {
+            let s = &slots[i];
+            // Acquire: see `probe`.
+            let k = s.key.load(Ordering::Acquire);
+            if k == key {
+                return read_slot(s, key);
+            }
+            // EMPTY (0) or BLOCKED (u64::MAX): the key is absent.
+            if k.wrapping_add(1) <= 1 {
+                return None;
+            }
+            left -= 1;
+            if left == 0 {
+                return None;
+            }
+            i += 1;
+            if i == slots.len() {
+                i = 0;
+            }
+        }
+    }
+
+    /// The entry for `mac` in bridge domain `bd`, if live. Never blocks,
+    /// never writes shared memory.
+    #[inline(always)]
+    pub fn lookup(&self, bd: u16, mac: MacAddr) -> Option<Entry> {
+        let key = key_word(bd, mac);
+        if key == KEY_EMPTY || key == KEY_BLOCKED {
+            return None;
+        }
+        self.lookup_from(key, self.home(key))
+    }
+
+    /// Looks up `keys[i]` into `out[i]` for `i < min(keys.len(), out.len())`,
+    /// [`BATCH`] keys at a time: first every key's home slot is hashed and
+    /// prefetched, then the probes run, so the cache misses overlap.
+    ///
+    /// ```
+    /// # use vxlan_core::fdb::*;
+    /// # use vxlan_core::wire::MacAddr;
+    /// # let slots: Vec<Slot> = (0..64).map(|_| Slot::new()).collect();
+    /// # let cold: Vec<ColdSlot> = (0..64).map(|_| ColdSlot::new()).collect();
+    /// # let bds = [BdCounter::new()];
+    /// let fdb = Fdb::new(&slots, &cold, &bds, FdbConfig::new(32)).unwrap();
+    /// let a = MacAddr([2, 0, 0, 0, 0, 1]);
+    /// fdb.add_static(0, a, Location::port(9)).unwrap();
+    /// let keys = [FdbKey::new(0, a), FdbKey::new(0, MacAddr([2, 0, 0, 0, 0, 2]))];
+    /// let mut out = [None; 2];
+    /// fdb.lookup_batch(&keys, &mut out);
+    /// assert_eq!(out[0].unwrap().location, Location::port(9));
+    /// assert_eq!(out[1], None);
+    /// ```
+    pub fn lookup_batch(&self, keys: &[FdbKey], out: &mut [Option<Entry>]) {
+        let n = keys.len().min(out.len());
+        let (keys, out) = (&keys[..n], &mut out[..n]);
+        for (keys, out) in keys.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
+            let mut homes = [0usize; BATCH];
+            for (h, k) in homes.iter_mut().zip(keys) {
+                *h = self.home(k.0);
+            }
+            let homes = &homes[..keys.len()];
+            // Rolling prefetch: keep PREFETCH_AHEAD lines in flight instead of
+            // issuing the whole batch at once (which stalls once the core's
+            // miss buffers are full).
+            for &h in homes.iter().take(PREFETCH_AHEAD) {
+                self.prefetch_home(h);
+            }
+            for (j, ((o, k), &h)) in out.iter_mut().zip(keys).zip(homes).enumerate() {
+                if let Some(&ahead) = homes.get(j + PREFETCH_AHEAD) {
+                    self.prefetch_home(ahead);
+                }
+                *o = if k.0 == KEY_EMPTY || k.0 == KEY_BLOCKED {
+                    None
+                } else {
+                    self.lookup_from(k.0, h)
+                };
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn prefetch_home(&self, h: usize) {
+        prefetch(self.slot(h));
+    }
+
+    /// Takes one unit of the global budget and, for learned entries, one of
+    /// the bridge domain's; undone on refusal.
+    pub(crate) fn reserve(&self, bd: u16, learned: bool) -> Result<(), LearnOutcome> {
+        // Relaxed: a counter used as a budget (see `live`).
+        if self.live.fetch_add(1, Ordering::Relaxed) >= self.cfg.max_entries {
+            self.live.fetch_sub(1, Ordering::Relaxed);
+            bump(&self.counters.refused_table_full);
+            return Err(LearnOutcome::TableFull);
+        }
+        let Some(c) = self.bds.get(usize::from(bd)) else {
+            self.live.fetch_sub(1, Ordering::Relaxed);
+            return Err(LearnOutcome::Invalid);
+        };
+        let before = c.entries.fetch_add(1, Ordering::Relaxed);
+        if learned && before >= self.bd_limit(bd) {
+            c.entries.fetch_sub(1, Ordering::Relaxed);
+            self.live.fetch_sub(1, Ordering::Relaxed);
+            bump(&self.counters.refused_bd_limit);
+            return Err(LearnOutcome::BdLimit);
+        }
+        Ok(())
+    }
+
+    /// Returns what `reserve` took (an entry stopped being live, or a
+    /// reservation was abandoned).
+    pub(crate) fn unreserve(&self, bd: u16) {
+        if let Some(c) = self.bds.get(usize::from(bd)) {
+            c.entries.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.live.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The learned-entry limit of bridge domain `bd`.
+    pub fn bd_limit(&self, bd: u16) -> u32 {
+        match self.bds.get(usize::from(bd)) {
+            // Relaxed: a configuration value; a learner racing a change may
+            // use either limit.
+            Some(c) => match c.limit.load(Ordering::Relaxed) {
+                0 => self.cfg.bd_limit,
+                l => l,
+            },
+            None => 0,
+        }
+    }
+
+    /// Sets bridge domain `bd`'s learned-entry limit (0 restores the
+    /// configured default). Existing entries are not evicted.
+    pub fn set_bd_limit(&self, bd: u16, limit: u32) {
+        if let Some(c) = self.bds.get(usize::from(bd)) {
+            c.limit.store(limit, Ordering::Relaxed);
+        }
+    }
+
+    /// Entries in bridge domain `bd` (in-flight insertions included).
+    pub fn bd_entries(&self, bd: u16) -> u32 {
+        self.bds
+            .get(usize::from(bd))
+            .map_or(0, |c| c.entries.load(Ordering::Relaxed))
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> FdbStats {
+        let c = &self.counters;
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        FdbStats {
+            entries: self.live.load(Ordering::Relaxed),
+            learns: r(&c.learns),
+            moves: r(&c.moves),
+            ages: r(&c.ages),
+            refused_table_full: r(&c.refused_table_full),
+            refused_bd_limit: r(&c.refused_bd_limit),
+            freezes: r(&c.freezes),
+            frozen_refused: r(&c.frozen_refused),
+            pinned_refused: r(&c.pinned_refused),
+            busy: r(&c.busy),
+        }
+    }
+
+    /// Slots in the table.
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+}
+
+/// Reads `s` for `key`: the entry if the slot still holds `key` and is
+/// live.
+#[inline(always)]
+fn read_slot(s: &Slot, key: u64) -> Option<Entry> {
+    // Acquire: pairs with the Release store (or CAS) that published this
+    // value, so (a) it is whole and (b) the key re-check below sees any key
+    // change the writer made before publishing it.
+    let v = s.value.load(Ordering::Acquire);
+    // Relaxed is enough: the Acquire above keeps this load after it. A
+    // different key means the slot was trimmed and reused between our two
+    // key loads; the value may be the new key's, so drop it. (The old key
+    // was dead at that moment, so a miss is correct.)
+    if s.key.load(Ordering::Relaxed) != key {
+        return None;
+    }
+    decode_entry(v)
+}
+
+/// Hints the CPU to fetch `slot`'s line. A hint only: no effect on
+/// semantics.
+#[inline(always)]
+fn prefetch(slot: &Slot) {
+    #[cfg(all(target_arch = "x86_64", not(loom)))]
+    {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = core::ptr::from_ref(slot).cast::<i8>();
+        // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has; a
+        // prefetch never faults and does not dereference `p` in the Rust
+        // sense, and `p` points into a live `&Slot` anyway.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p) };
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(loom))))]
+    {
+        let _ = slot;
+    }
+}

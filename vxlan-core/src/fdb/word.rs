@@ -1,0 +1,343 @@
+//! Bit layouts of the key word, the hot value word and the cold word, and
+//! the public value types they encode ([`Location`], [`Kind`], [`Entry`]).
+//!
+//! Everything here is plain arithmetic on `u64`; no atomics.
+
+use crate::wire::MacAddr;
+
+/// Key word of a slot that never held a key (or was trimmed back to empty).
+/// No real key is zero because the all-zero MAC is never stored.
+pub(crate) const KEY_EMPTY: u64 = 0;
+/// Key word of an empty slot the ager has blocked while it trims the slot
+/// before it. No real key has bridge domain `0xffff` (at most 4096 bridge
+/// domains), so this never matches one.
+pub(crate) const KEY_BLOCKED: u64 = u64::MAX;
+
+/// Value word of a slot whose key is claimed but whose value is not yet
+/// published (insertion or revival in progress), and of every empty slot.
+pub(crate) const VAL_RESERVED: u64 = 0;
+/// Value word of a slot whose key stays but whose entry was removed (deleted,
+/// flushed, aged). Only the same key can revive it; only the ager trims it.
+pub(crate) const VAL_DEAD: u64 = 1;
+
+const TICK_SHIFT: u32 = 32;
+const KIND_SHIFT: u32 = 56;
+const KIND_MASK: u64 = 0b111;
+const FROZEN_BIT: u64 = 1 << 59;
+
+/// Ticks are stored in 24 bits; differences are taken modulo 2^24.
+pub(crate) const TICK_MASK: u32 = 0x00ff_ffff;
+/// The largest tick span (age time, dampening window, hold time) the
+/// wrapping 24-bit arithmetic can compare.
+pub const MAX_TICK_SPAN: u32 = 1 << 23;
+
+/// Ticks elapsed from the stored 24-bit tick `then` to `now`.
+#[inline(always)]
+pub(crate) fn elapsed(now: u32, then: u32) -> u32 {
+    now.wrapping_sub(then) & TICK_MASK
+}
+
+/// The key word for (bridge domain, MAC): `bd << 48 | mac`.
+#[inline(always)]
+pub(crate) fn key_word(bd: u16, mac: MacAddr) -> u64 {
+    (u64::from(bd) << 48) | mac.to_u64()
+}
+
+/// The bridge domain and MAC of a key word.
+#[inline]
+pub(crate) fn split_key(key: u64) -> (u16, MacAddr) {
+    let bd = u16::try_from(key >> 48).unwrap_or(u16::MAX);
+    (bd, MacAddr::from_u64(key))
+}
+
+/// Where frames for a MAC go.
+///
+/// Encoded in 32 bits: bit 31 clear is a local port (bits 0..16) with a VLAN
+/// (bits 16..28, 0 meaning untagged); bit 31 set is a remote VTEP index
+/// (bits 0..31) into a VTEP table kept by the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Location {
+    /// A local port, with the VLAN the MAC was seen on (0 = untagged).
+    Local {
+        /// Port number.
+        port: u16,
+        /// VLAN id, 0..=4095.
+        vlan: u16,
+    },
+    /// A remote VTEP, by index (0..2^31) into the caller's VTEP table.
+    Remote(u32),
+}
+
+const REMOTE_BIT: u32 = 1 << 31;
+
+impl Location {
+    /// A local port without a VLAN tag.
+    pub const fn port(port: u16) -> Location {
+        Location::Local { port, vlan: 0 }
+    }
+
+    /// The 32-bit code, or `None` for a VLAN above 4095 or a VTEP index at
+    /// or above 2^31.
+    #[inline]
+    pub const fn encode(self) -> Option<u32> {
+        match self {
+            Location::Local { port, vlan } => {
+                if vlan > 0x0fff {
+                    None
+                } else {
+                    Some(((vlan as u32) << 16) | port as u32)
+                }
+            }
+            Location::Remote(vtep) => {
+                if vtep & REMOTE_BIT != 0 {
+                    None
+                } else {
+                    Some(REMOTE_BIT | vtep)
+                }
+            }
+        }
+    }
+
+    /// The inverse of [`Location::encode`].
+    #[inline]
+    pub const fn decode(code: u32) -> Location {
+        if code & REMOTE_BIT != 0 {
+            Location::Remote(code & !REMOTE_BIT)
+        } else {
+            Location::Local {
+                port: (code & 0xffff) as u16,
+                vlan: ((code >> 16) & 0x0fff) as u16,
+            }
+        }
+    }
+}
+
+/// Who installed an entry, which decides whether it ages and moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Kind {
+    /// Learned from a frame's source MAC: ages, moves, is dampened.
+    Learned = 1,
+    /// Configured: never ages, never moves by learning.
+    Static = 2,
+    /// Sticky: like static (never ages, never moves by learning); kept as
+    /// its own kind so dumps can tell them apart.
+    Sticky = 3,
+    /// Installed by a control plane (EVPN) with a MAC-mobility sequence
+    /// number: never ages; learning may move it (a local move).
+    External = 4,
+}
+
+impl Kind {
+    #[inline(always)]
+    const fn from_bits(bits: u64) -> Option<Kind> {
+        match bits {
+            1 => Some(Kind::Learned),
+            2 => Some(Kind::Static),
+            3 => Some(Kind::Sticky),
+            4 => Some(Kind::External),
+            _ => None,
+        }
+    }
+
+    /// True for [`Kind::Static`] and [`Kind::Sticky`]: learning never moves
+    /// these.
+    #[inline]
+    pub const fn is_pinned(self) -> bool {
+        matches!(self, Kind::Static | Kind::Sticky)
+    }
+
+    /// The bit of this kind in a [`KindSet`].
+    #[inline]
+    pub const fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// A set of [`Kind`]s, for flush filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KindSet(pub u8);
+
+impl KindSet {
+    /// Learned and external entries: what a flush removes by default.
+    pub const DYNAMIC: KindSet = KindSet(Kind::Learned.bit() | Kind::External.bit());
+    /// Every kind.
+    pub const ALL: KindSet = KindSet(
+        Kind::Learned.bit() | Kind::Static.bit() | Kind::Sticky.bit() | Kind::External.bit(),
+    );
+
+    /// True when `kind` is in the set.
+    #[inline]
+    pub const fn contains(self, kind: Kind) -> bool {
+        self.0 & kind.bit() != 0
+    }
+}
+
+/// What a lookup returns: one consistent snapshot of an entry's value word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Entry {
+    /// Where frames for the MAC go.
+    pub location: Location,
+    /// Who installed it.
+    pub kind: Kind,
+    /// The tick (low 24 bits) at which it was last learned or refreshed.
+    pub last_seen: u32,
+    /// True while move dampening holds it at its location.
+    pub frozen: bool,
+}
+
+/// Builds a live value word.
+#[inline(always)]
+pub(crate) fn make_value(loc: u32, tick: u32, kind: Kind, frozen: bool) -> u64 {
+    u64::from(loc)
+        | (u64::from(tick & TICK_MASK) << TICK_SHIFT)
+        | ((kind as u64) << KIND_SHIFT)
+        | if frozen { FROZEN_BIT } else { 0 }
+}
+
+/// The kind of a value word, `None` when it is not live (reserved, dead).
+#[inline(always)]
+pub(crate) fn value_kind(v: u64) -> Option<Kind> {
+    Kind::from_bits((v >> KIND_SHIFT) & KIND_MASK)
+}
+
+#[inline(always)]
+pub(crate) fn value_loc(v: u64) -> u32 {
+    // Truncation intended: the location is the low 32 bits.
+    #[allow(clippy::cast_possible_truncation)]
+    let loc = v as u32;
+    loc
+}
+
+#[inline(always)]
+pub(crate) fn value_tick(v: u64) -> u32 {
+    // Truncation intended: the tick is bits 32..56.
+    #[allow(clippy::cast_possible_truncation)]
+    let t = (v >> TICK_SHIFT) as u32;
+    t & TICK_MASK
+}
+
+#[inline(always)]
+pub(crate) fn value_frozen(v: u64) -> bool {
+    v & FROZEN_BIT != 0
+}
+
+#[inline(always)]
+pub(crate) fn with_frozen(v: u64, frozen: bool) -> u64 {
+    if frozen {
+        v | FROZEN_BIT
+    } else {
+        v & !FROZEN_BIT
+    }
+}
+
+#[inline(always)]
+pub(crate) fn with_tick(v: u64, tick: u32) -> u64 {
+    (v & !(u64::from(TICK_MASK) << TICK_SHIFT)) | (u64::from(tick & TICK_MASK) << TICK_SHIFT)
+}
+
+/// Decodes a live value word.
+#[inline(always)]
+pub(crate) fn decode_entry(v: u64) -> Option<Entry> {
+    let kind = value_kind(v)?;
+    Some(Entry {
+        location: Location::decode(value_loc(v)),
+        kind,
+        last_seen: value_tick(v),
+        frozen: value_frozen(v),
+    })
+}
+
+/// The cold word: MAC-mobility sequence number (bits 0..32), the tick the
+/// current dampening window started, or the tick the entry froze
+/// (bits 32..56), and the moves counted in the window (bits 56..64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cold {
+    pub(crate) seq: u32,
+    pub(crate) window_start: u32,
+    pub(crate) moves: u8,
+}
+
+impl Cold {
+    #[inline]
+    pub(crate) fn pack(self) -> u64 {
+        u64::from(self.seq)
+            | (u64::from(self.window_start & TICK_MASK) << 32)
+            | (u64::from(self.moves) << 56)
+    }
+
+    #[inline]
+    pub(crate) fn unpack(w: u64) -> Cold {
+        // Truncations intended: each field is a bit range of the word.
+        #[allow(clippy::cast_possible_truncation)]
+        let c = Cold {
+            seq: w as u32,
+            window_start: ((w >> 32) as u32) & TICK_MASK,
+            moves: (w >> 56) as u8,
+        };
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_round_trips_and_rejects_out_of_range() {
+        for loc in [
+            Location::port(0),
+            Location::Local {
+                port: 65535,
+                vlan: 4095,
+            },
+            Location::Remote(0),
+            Location::Remote(0x7fff_ffff),
+        ] {
+            assert_eq!(Location::decode(loc.encode().unwrap()), loc);
+        }
+        assert_eq!(
+            Location::Local {
+                port: 1,
+                vlan: 4096
+            }
+            .encode(),
+            None
+        );
+        assert_eq!(Location::Remote(1 << 31).encode(), None);
+    }
+
+    #[test]
+    fn value_word_fields_are_independent() {
+        let v = make_value(0xdead_beef, 0x1ff_ffff, Kind::External, true);
+        assert_eq!(value_loc(v), 0xdead_beef);
+        assert_eq!(value_tick(v), 0xff_ffff);
+        assert_eq!(value_kind(v), Some(Kind::External));
+        assert!(value_frozen(v));
+        assert!(!value_frozen(with_frozen(v, false)));
+        assert_eq!(value_tick(with_tick(v, 7)), 7);
+        assert_eq!(value_kind(VAL_DEAD), None);
+        assert_eq!(value_kind(VAL_RESERVED), None);
+        let c = Cold {
+            seq: u32::MAX,
+            window_start: 0x12_3456,
+            moves: 200,
+        };
+        assert_eq!(Cold::unpack(c.pack()), c);
+    }
+
+    #[test]
+    fn key_word_round_trips() {
+        let mac = MacAddr([0x02, 1, 2, 3, 4, 5]);
+        let k = key_word(4095, mac);
+        assert_ne!(k, KEY_EMPTY);
+        assert_ne!(k, KEY_BLOCKED);
+        assert_eq!(split_key(k), (4095, mac));
+    }
+
+    #[test]
+    fn elapsed_wraps_at_24_bits() {
+        assert_eq!(elapsed(5, 0xff_fffe), 7);
+        assert_eq!(elapsed(100, 40), 60);
+    }
+}
