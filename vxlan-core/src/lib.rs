@@ -36,6 +36,7 @@ extern crate std;
 #[macro_use]
 extern crate std;
 
+pub mod bridge;
 pub mod decap;
 pub mod ecn;
 pub mod encap;
