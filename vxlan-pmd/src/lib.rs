@@ -5,6 +5,8 @@
 //!
 //! * [`pcap`]: read pcap and pcapng files, write pcap files.
 //! * [`captures`]: locate the shared conformance captures for tests.
+//! * [`config`]: the `vtep` configuration file, parsed and checked.
 
 pub mod captures;
+pub mod config;
 pub mod pcap;
