@@ -39,13 +39,16 @@
 //! ```
 
 use core::fmt;
-use core::net::{IpAddr, Ipv4Addr};
+use core::net::IpAddr;
 
 use crate::decap::{decap, DecapConfig, DecapDrop};
 use crate::fdb::{EventSink, Fdb, LearnOutcome, Location};
 use crate::frame::Frame;
 use crate::wire::arp::{ArpOperation, ArpPacket, ArpRepr};
-use crate::wire::{EtherType, MacAddr};
+use crate::wire::{
+    EtherType, Icmpv6Packet, Icmpv6Repr, IpPair, IpProtocol, Ipv6Packet, Ipv6Repr, MacAddr,
+    NdpFlags,
+};
 
 /// The most VLANs one trunk port maps.
 pub const MAX_TRUNK_VLANS: usize = 16;
@@ -220,13 +223,25 @@ pub enum Forward {
     Drop(BridgeDrop),
 }
 
-/// IPv4-to-MAC bindings per bridge domain for ARP suppression. The
-/// bridge snoops ARP into it and answers requests from it.
+/// IP-to-MAC bindings per bridge domain for ARP and ND suppression. The
+/// bridge snoops ARP and neighbour advertisements into it and answers
+/// requests from it. [`crate::neigh::NeighTable`] is the lock-free one.
 pub trait NeighborTable {
     /// The MAC bound to `ip` in `bd`.
-    fn lookup(&self, bd: u16, ip: Ipv4Addr) -> Option<MacAddr>;
-    /// Records that `ip` is at `mac` in `bd` (from a snooped ARP).
-    fn snoop(&self, bd: u16, ip: Ipv4Addr, mac: MacAddr);
+    fn lookup(&self, bd: u16, ip: IpAddr) -> Option<MacAddr>;
+    /// Records that `ip` is at `mac` in `bd`.
+    fn snoop(&self, bd: u16, ip: IpAddr, mac: MacAddr);
+}
+
+impl NeighborTable for crate::neigh::NeighTable<'_> {
+    fn lookup(&self, bd: u16, ip: IpAddr) -> Option<MacAddr> {
+        crate::neigh::NeighTable::lookup(self, bd, ip)
+    }
+    fn snoop(&self, bd: u16, ip: IpAddr, mac: MacAddr) {
+        // A full table just does not answer for this host: flooding still
+        // resolves it.
+        let _ = self.insert(bd, ip, mac);
+    }
 }
 
 /// Why a [`Bridge`] could not be built.
@@ -423,7 +438,7 @@ impl<'a> Bridge<'a> {
             .fdb
             .learn(bd, src, Location::Local { port, vlan: vid }, now, events);
         if let Some(n) = neighbors {
-            if let Some(reply) = arp_suppress(frame, bd, n) {
+            if let Some(reply) = arp_suppress(frame, bd, n).or_else(|| nd_suppress(frame, bd, n)) {
                 return if reply {
                     Forward::Reply { port, vid }
                 } else {
@@ -503,12 +518,12 @@ fn arp_suppress<F: Frame>(frame: &mut F, bd: u16, n: &dyn NeighborTable) -> Opti
     }
     let repr = ArpRepr::parse(&ArpPacket::new_checked(&data[14..]).ok()?).ok()?;
     if !repr.sender_ip.is_unspecified() && repr.sender_mac.is_learnable() {
-        n.snoop(bd, repr.sender_ip, repr.sender_mac);
+        n.snoop(bd, IpAddr::V4(repr.sender_ip), repr.sender_mac);
     }
     if repr.operation != ArpOperation::Request || repr.is_gratuitous() {
         return Some(false);
     }
-    let Some(mac) = n.lookup(bd, repr.target_ip) else {
+    let Some(mac) = n.lookup(bd, IpAddr::V4(repr.target_ip)) else {
         return Some(false);
     };
     if mac == repr.sender_mac {
@@ -519,6 +534,87 @@ fn arp_suppress<F: Frame>(frame: &mut F, bd: u16, n: &dyn NeighborTable) -> Opti
     out[..6].copy_from_slice(&repr.sender_mac.0);
     out[6..12].copy_from_slice(&mac.0);
     reply.emit(&mut ArpPacket::new_unchecked(&mut out[14..]));
+    Some(true)
+}
+
+/// The IPv6 counterpart of [`arp_suppress`]: snoops neighbour
+/// advertisements (and the source link-layer option of solicitations), and
+/// answers a solicitation whose target is known with a neighbour
+/// advertisement (RFC 4861 section 7.2.4: solicited, override clear, from
+/// the target's address to the solicitor), rewritten in place.
+fn nd_suppress<F: Frame>(frame: &mut F, bd: u16, n: &dyn NeighborTable) -> Option<bool> {
+    let data = frame.data();
+    if data.get(12..14)? != [0x86, 0xdd] {
+        return None;
+    }
+    let ip = Ipv6Packet::new_checked(&data[14..]).ok()?;
+    // ND packets are exactly one hop: hop limit 255 (RFC 4861 section 7.1.1).
+    if ip.next_header() != IpProtocol::ICMPV6 || ip.hop_limit() != 255 {
+        return None;
+    }
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    let ips = IpPair::V6(src, dst);
+    let icmp = Icmpv6Packet::new_checked(ip.payload()).ok()?;
+    let target = match Icmpv6Repr::parse(&icmp, &ips).ok()? {
+        Icmpv6Repr::NeighborAdvert {
+            target,
+            target_lladdr,
+            ..
+        } => {
+            if let Some(mac) = target_lladdr.filter(MacAddr::is_learnable) {
+                n.snoop(bd, IpAddr::V6(target), mac);
+            }
+            return Some(false);
+        }
+        Icmpv6Repr::NeighborSolicit {
+            target,
+            source_lladdr,
+        } => {
+            if let Some(mac) = source_lladdr.filter(|m| m.is_learnable() && !src.is_unspecified()) {
+                n.snoop(bd, IpAddr::V6(src), mac);
+            }
+            target
+        }
+        _ => return None,
+    };
+    // Duplicate address detection (unspecified source) must reach the
+    // owner; never answer it on its behalf.
+    if src.is_unspecified() {
+        return Some(false);
+    }
+    let Some(mac) = n.lookup(bd, IpAddr::V6(target)) else {
+        return Some(false);
+    };
+    let solicitor = MacAddr::from_bytes(&data[6..12]);
+    if mac == solicitor {
+        return Some(false);
+    }
+    let na = Icmpv6Repr::NeighborAdvert {
+        flags: NdpFlags::SOLICITED,
+        target,
+        target_lladdr: Some(mac),
+    };
+    let total = 14 + 40 + na.buffer_len();
+    if frame.len() < total {
+        // An NS with no options is shorter than the NA; let it flood.
+        return Some(false);
+    }
+    frame.truncate(total).ok()?;
+    let out = frame.data_mut();
+    out[..6].copy_from_slice(&solicitor.0);
+    out[6..12].copy_from_slice(&mac.0);
+    let mut r = Ipv6Repr::new(
+        target,
+        src,
+        IpProtocol::ICMPV6,
+        u16::try_from(na.buffer_len()).ok()?,
+    );
+    r.hop_limit = 255;
+    r.emit(&mut Ipv6Packet::new_unchecked(&mut out[14..]));
+    na.emit(
+        &mut Icmpv6Packet::new_unchecked(&mut out[54..total]),
+        &IpPair::V6(target, src),
+    );
     Some(true)
 }
 
@@ -793,9 +889,9 @@ mod tests {
         );
     }
 
-    struct Neigh(RefCell<Vec<(u16, Ipv4Addr, MacAddr)>>);
+    struct Neigh(RefCell<Vec<(u16, IpAddr, MacAddr)>>);
     impl NeighborTable for Neigh {
-        fn lookup(&self, bd: u16, ip: Ipv4Addr) -> Option<MacAddr> {
+        fn lookup(&self, bd: u16, ip: IpAddr) -> Option<MacAddr> {
             self.0
                 .borrow()
                 .iter()
@@ -803,7 +899,7 @@ mod tests {
                 .find(|e| e.0 == bd && e.1 == ip)
                 .map(|e| e.2)
         }
-        fn snoop(&self, bd: u16, ip: Ipv4Addr, mac: MacAddr) {
+        fn snoop(&self, bd: u16, ip: IpAddr, mac: MacAddr) {
             self.0.borrow_mut().push((bd, ip, mac));
         }
     }
@@ -860,6 +956,115 @@ mod tests {
         // Unknown target: flooded as usual.
         let (d, _) = run(
             &arp(ArpOperation::Request, mac(1), [10, 0, 0, 1], [10, 0, 0, 9]),
+            0,
+        );
+        assert!(matches!(d, Forward::Flood { .. }));
+    }
+
+    #[test]
+    fn nd_suppression_answers_known_solicitations() {
+        use crate::neigh::{NeighSlot, NeighTable};
+        let t = tables();
+        let fdb = Fdb::new(&t.slots, &t.cold, &t.bds, FdbConfig::new(128)).unwrap();
+        let ports = [PortMode::access(0), PortMode::access(0)];
+        let bds = [BdConfig {
+            vni: 100,
+            flood: &[],
+        }];
+        let b = Bridge::new(&ports, &bds, &fdb).unwrap();
+        let slots: Vec<NeighSlot> = (0..64).map(|_| NeighSlot::new()).collect();
+        let n = NeighTable::new(&slots).unwrap();
+        let a: core::net::Ipv6Addr = "2001:db8::a".parse().unwrap();
+        let bb: core::net::Ipv6Addr = "2001:db8::b".parse().unwrap();
+        let nd = |src_mac: MacAddr,
+                  dst_mac: MacAddr,
+                  src: core::net::Ipv6Addr,
+                  dst: core::net::Ipv6Addr,
+                  repr: Icmpv6Repr<'_>| {
+            let mut f = vec![0u8; 14 + 40 + repr.buffer_len()];
+            f[..6].copy_from_slice(&dst_mac.0);
+            f[6..12].copy_from_slice(&src_mac.0);
+            f[12..14].copy_from_slice(&[0x86, 0xdd]);
+            let mut r = Ipv6Repr::new(
+                src,
+                dst,
+                IpProtocol::ICMPV6,
+                u16::try_from(repr.buffer_len()).unwrap(),
+            );
+            r.hop_limit = 255;
+            r.emit(&mut Ipv6Packet::new_unchecked(&mut f[14..]));
+            repr.emit(
+                &mut Icmpv6Packet::new_unchecked(&mut f[54..]),
+                &IpPair::V6(src, dst),
+            );
+            f
+        };
+        let run = |bytes: &[u8], port: u16| {
+            let mut f = BufFrame::with_data(vec![0u8; 256], 64, bytes).unwrap();
+            let d = b.from_access(&mut f, port, 1, &mut NoEvents, Some(&n));
+            (d, f.data().to_vec())
+        };
+        // B advertises itself (unsolicited NA): snooped, flooded.
+        let na = Icmpv6Repr::NeighborAdvert {
+            flags: NdpFlags::OVERRIDE,
+            target: bb,
+            target_lladdr: Some(mac(2)),
+        };
+        let (d, _) = run(
+            &nd(
+                mac(2),
+                MacAddr([0x33, 0x33, 0, 0, 0, 1]),
+                bb,
+                "ff02::1".parse().unwrap(),
+                na,
+            ),
+            1,
+        );
+        assert!(matches!(d, Forward::Flood { .. }));
+        // A solicits B: answered in place with a valid NA.
+        let ns = Icmpv6Repr::NeighborSolicit {
+            target: bb,
+            source_lladdr: Some(mac(1)),
+        };
+        let (d, reply) = run(
+            &nd(
+                mac(1),
+                MacAddr([0x33, 0x33, 0xff, 0, 0, 0xb]),
+                a,
+                "ff02::1:ff00:b".parse().unwrap(),
+                ns,
+            ),
+            0,
+        );
+        assert_eq!(d, Forward::Reply { port: 0, vid: 0 });
+        assert_eq!(&reply[..12], &[mac(1).0, mac(2).0].concat()[..]);
+        let ip = Ipv6Packet::new_checked(&reply[14..]).unwrap();
+        assert_eq!((ip.src_addr(), ip.dst_addr(), ip.hop_limit()), (bb, a, 255));
+        let icmp = Icmpv6Packet::new_checked(ip.payload()).unwrap();
+        let parsed = Icmpv6Repr::parse(&icmp, &IpPair::V6(bb, a)).unwrap();
+        assert_eq!(
+            parsed,
+            Icmpv6Repr::NeighborAdvert {
+                flags: NdpFlags::SOLICITED,
+                target: bb,
+                target_lladdr: Some(mac(2))
+            }
+        );
+        // And A's binding was snooped from the solicitation.
+        assert_eq!(n.lookup(0, IpAddr::V6(a)), Some(mac(1)));
+        // Duplicate address detection is never answered on the owner's behalf.
+        let dad = Icmpv6Repr::NeighborSolicit {
+            target: bb,
+            source_lladdr: None,
+        };
+        let (d, _) = run(
+            &nd(
+                mac(3),
+                MacAddr([0x33, 0x33, 0xff, 0, 0, 0xb]),
+                "::".parse().unwrap(),
+                "ff02::1:ff00:b".parse().unwrap(),
+                dad,
+            ),
             0,
         );
         assert!(matches!(d, Forward::Flood { .. }));

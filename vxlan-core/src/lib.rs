@@ -43,6 +43,7 @@ pub mod encap;
 pub mod fdb;
 pub mod frame;
 pub mod hash;
+pub mod neigh;
 pub mod pmtu;
 pub mod sync;
 pub mod testutil;
