@@ -1,8 +1,18 @@
 //! # vxlan-pmd
 //!
-//! The std side of the VTEP: capture files today; ports, buffer pools and
-//! per-core run-to-completion loops as they land.
+//! The std side of the VTEP: buffer pools, ports, per-core
+//! run-to-completion loops, counters, and capture files.
 //!
+//! * [`pool`]: a fixed pool of packet buffers; [`pool::PktBuf`] implements
+//!   [`vxlan_core::frame::Frame`] and returns to its pool on drop.
+//! * [`port`]: the [`port::Port`] trait (burst receive and transmit) and
+//!   the allocation-free [`port::Burst`] container.
+//! * [`memport`]: in-memory port pairs joined by lock-free rings, to wire
+//!   VTEPs and test hosts into a fabric inside one process.
+//! * [`pcapport`]: a port that receives from a capture file and transmits
+//!   into one.
+//! * [`worker`]: per-core poll loops, optionally pinned to cores.
+//! * [`stats`]: single-writer counters, per-core and per-port.
 //! * [`pcap`]: read pcap and pcapng files, write pcap files.
 //! * [`captures`]: locate the shared conformance captures for tests.
 //! * [`config`]: the `vtep` configuration file, parsed and checked.
@@ -10,3 +20,5 @@
 pub mod captures;
 pub mod config;
 pub mod pcap;
+pub mod pool;
+pub mod stats;

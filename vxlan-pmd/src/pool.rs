@@ -1,0 +1,590 @@
+//! A fixed pool of packet buffers, allocated once, shared lock-free.
+//!
+//! Every buffer is `buf_size` bytes; a fresh frame starts `headroom` bytes
+//! in, so encapsulation can prepend the outer headers in place (the
+//! default 128 covers the largest VXLAN outer header, IPv6 with a VLAN
+//! tag: 14 + 4 + 40 + 8 + 8 = 74 bytes). The free list is a bounded
+//! lock-free queue of the buffers themselves; [`Pool::alloc`] pops one and
+//! dropping the [`PktBuf`] pushes it back, so no buffer is ever lost and
+//! neither step allocates.
+//!
+//! ```
+//! use vxlan_core::frame::Frame;
+//! use vxlan_pmd::pool::Pool;
+//!
+//! let pool = Pool::new(4, 2048, 128).unwrap();
+//! let mut pkt = pool.alloc_with(&[0xaa; 60]).unwrap();
+//! pkt.prepend(50).unwrap().fill(0); // room for an outer header
+//! assert_eq!(pkt.len(), 110);
+//! assert_eq!(pool.in_use(), 1);
+//! drop(pkt);
+//! assert_eq!(pool.available(), pool.capacity());
+//! ```
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crossbeam_queue::ArrayQueue;
+use vxlan_core::frame::{Frame, FrameError, RxOffloads};
+
+/// The default buffer size: a 1500-byte MTU frame plus VXLAN overhead and
+/// headroom, rounded to a power of two.
+pub const DEFAULT_BUF_SIZE: usize = 2048;
+
+/// The default headroom: room for the largest VXLAN outer header (74
+/// bytes: Ethernet, VLAN tag, IPv6, UDP, VXLAN) rounded up to two cache
+/// lines.
+pub const DEFAULT_HEADROOM: usize = 128;
+
+/// Why a pool could not be created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolError {
+    /// A pool needs at least one buffer.
+    ZeroCount,
+    /// The headroom leaves no room for frame data.
+    HeadroomTooLarge {
+        /// Headroom asked for.
+        headroom: usize,
+        /// Buffer size asked for.
+        buf_size: usize,
+    },
+    /// `count * buf_size` does not fit in memory.
+    TooLarge {
+        /// Buffers asked for.
+        count: usize,
+        /// Buffer size asked for.
+        buf_size: usize,
+    },
+    /// The system could not provide the memory.
+    OutOfMemory {
+        /// Bytes asked for in total.
+        bytes: usize,
+    },
+}
+
+impl fmt::Display for PoolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PoolError::ZeroCount => write!(f, "buffer pool needs a count of at least 1"),
+            PoolError::HeadroomTooLarge { headroom, buf_size } => write!(
+                f,
+                "headroom {headroom} leaves no room for data in {buf_size}-byte buffers: \
+                 use a headroom smaller than the buffer size"
+            ),
+            PoolError::TooLarge { count, buf_size } => write!(
+                f,
+                "{count} buffers of {buf_size} bytes overflow the address space: \
+                 use fewer or smaller buffers"
+            ),
+            PoolError::OutOfMemory { bytes } => write!(
+                f,
+                "could not allocate {bytes} bytes for the buffer pool: use fewer or smaller buffers"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PoolError {}
+
+/// A fixed set of equal-size packet buffers.
+///
+/// Shared as `Arc<Pool>` between the threads that receive into it and the
+/// threads that free its buffers (by dropping them, anywhere).
+pub struct Pool {
+    /// The buffers not handed out. Invariant: every buffer this pool made
+    /// is either here or inside exactly one live [`PktBuf`], so the queue
+    /// (capacity `count`) can never overflow.
+    free: ArrayQueue<Box<[u8]>>,
+    buf_size: usize,
+    headroom: usize,
+    /// Failed `alloc` calls. Written only when the pool is empty, the slow
+    /// path, so the shared cache line costs nothing in the common case.
+    alloc_failures: AtomicU64,
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("capacity", &self.capacity())
+            .field("available", &self.available())
+            .field("buf_size", &self.buf_size)
+            .field("headroom", &self.headroom)
+            .finish()
+    }
+}
+
+impl Pool {
+    /// Allocates `count` buffers of `buf_size` bytes; new frames start
+    /// `headroom` bytes in. This is the only place the pool allocates.
+    pub fn new(count: usize, buf_size: usize, headroom: usize) -> Result<Arc<Pool>, PoolError> {
+        if count == 0 {
+            return Err(PoolError::ZeroCount);
+        }
+        if headroom >= buf_size {
+            return Err(PoolError::HeadroomTooLarge { headroom, buf_size });
+        }
+        let bytes = count
+            .checked_mul(buf_size)
+            .ok_or(PoolError::TooLarge { count, buf_size })?;
+        let free = ArrayQueue::new(count);
+        for _ in 0..count {
+            let mut v: Vec<u8> = Vec::new();
+            v.try_reserve_exact(buf_size)
+                .map_err(|_| PoolError::OutOfMemory { bytes })?;
+            v.resize(buf_size, 0);
+            // Cannot fail: exactly `count` pushes into a queue of `count`.
+            let _ = free.push(v.into_boxed_slice());
+        }
+        Ok(Arc::new(Pool {
+            free,
+            buf_size,
+            headroom,
+            alloc_failures: AtomicU64::new(0),
+        }))
+    }
+
+    /// A pool of `count` buffers of [`DEFAULT_BUF_SIZE`] bytes with
+    /// [`DEFAULT_HEADROOM`].
+    pub fn with_count(count: usize) -> Result<Arc<Pool>, PoolError> {
+        Pool::new(count, DEFAULT_BUF_SIZE, DEFAULT_HEADROOM)
+    }
+
+    /// An empty frame with the pool's headroom, or `None` when every
+    /// buffer is in use. Lock-free; does not allocate.
+    #[inline]
+    pub fn alloc(self: &Arc<Self>) -> Option<PktBuf> {
+        match self.free.pop() {
+            Some(buf) => Some(PktBuf {
+                buf,
+                start: self.headroom,
+                end: self.headroom,
+                rss: None,
+                port: 0,
+                offloads: RxOffloads::default(),
+                timestamp_us: None,
+                pool: Arc::clone(self),
+            }),
+            None => {
+                self.alloc_failures.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// A frame holding a copy of `data`, or `None` when the pool is empty
+    /// or `data` is longer than [`max_data_len`](Pool::max_data_len).
+    #[inline]
+    pub fn alloc_with(self: &Arc<Self>, data: &[u8]) -> Option<PktBuf> {
+        if data.len() > self.max_data_len() {
+            return None;
+        }
+        let mut pkt = self.alloc()?;
+        pkt.append(data).ok()?;
+        Some(pkt)
+    }
+
+    /// A copy of `src` (bytes, headroom where it fits, RSS hash, ingress
+    /// port, offload flags, and the timestamp when `src` is a [`PktBuf`])
+    /// in a new buffer from this pool: what flooding uses to send one
+    /// frame out of several ports. `None` when the pool is empty or the
+    /// frame does not fit in one of this pool's buffers.
+    pub fn alloc_copy<F: Frame>(self: &Arc<Self>, src: &F) -> Option<PktBuf> {
+        let data = src.data();
+        if data.len() > self.buf_size {
+            return None;
+        }
+        let mut pkt = self.alloc()?;
+        // Keep the source's headroom so the copy can take the same outer
+        // header; fall back to as much as fits.
+        let start = src.headroom().min(self.buf_size - data.len());
+        pkt.start = start;
+        pkt.end = start + data.len();
+        pkt.buf
+            .get_mut(start..start + data.len())?
+            .copy_from_slice(data);
+        pkt.rss = src.rss_hash();
+        pkt.port = src.ingress_port();
+        pkt.offloads = src.rx_offloads();
+        Some(pkt)
+    }
+
+    /// Buffers free now. Exact when no other thread is allocating or
+    /// freeing; a recent value otherwise.
+    pub fn available(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Buffers the pool was created with.
+    pub fn capacity(&self) -> usize {
+        self.free.capacity()
+    }
+
+    /// Buffers handed out and not yet dropped (`capacity - available`).
+    pub fn in_use(&self) -> usize {
+        self.capacity().saturating_sub(self.available())
+    }
+
+    /// Size of every buffer in bytes.
+    pub fn buf_size(&self) -> usize {
+        self.buf_size
+    }
+
+    /// Headroom of a fresh frame.
+    pub fn headroom(&self) -> usize {
+        self.headroom
+    }
+
+    /// The longest frame a fresh buffer holds (`buf_size - headroom`).
+    pub fn max_data_len(&self) -> usize {
+        self.buf_size - self.headroom
+    }
+
+    /// How many times [`alloc`](Pool::alloc) found the pool empty.
+    pub fn alloc_failures(&self) -> u64 {
+        self.alloc_failures.load(Ordering::Relaxed)
+    }
+}
+
+/// One frame in a pool buffer: `[headroom | data | tailroom]`. Goes back to
+/// its pool when dropped.
+///
+/// Implements [`Frame`], so the vxlan-core pipeline runs over it directly.
+///
+/// ```
+/// use vxlan_core::frame::Frame;
+/// use vxlan_pmd::pool::Pool;
+///
+/// let pool = Pool::new(2, 256, 128).unwrap();
+/// let mut a = pool.alloc().unwrap();
+/// a.append(&[1, 2, 3]).unwrap();
+/// a.set_ingress_port(7);
+/// let b = pool.alloc_copy(&a).unwrap(); // for flooding
+/// assert_eq!((b.data(), b.ingress_port()), (&[1u8, 2, 3][..], 7));
+/// assert!(pool.alloc().is_none()); // both buffers are out
+/// drop((a, b));
+/// assert_eq!(pool.available(), 2);
+/// ```
+pub struct PktBuf {
+    /// Invariant: `start <= end <= buf.len()`. Empty only after `Drop`
+    /// has taken it.
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    rss: Option<u32>,
+    port: u16,
+    offloads: RxOffloads,
+    timestamp_us: Option<u64>,
+    pool: Arc<Pool>,
+}
+
+impl fmt::Debug for PktBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PktBuf")
+            .field("len", &(self.end - self.start))
+            .field("headroom", &self.start)
+            .field("port", &self.port)
+            .field("rss", &self.rss)
+            .field("timestamp_us", &self.timestamp_us)
+            .finish()
+    }
+}
+
+impl PktBuf {
+    /// Copies `data` onto the end of the frame.
+    pub fn append(&mut self, data: &[u8]) -> Result<(), FrameError> {
+        let room = self.tailroom();
+        if data.len() > room {
+            return Err(FrameError::NoTailroom {
+                needed: data.len(),
+                available: room,
+            });
+        }
+        let new_end = self.end + data.len();
+        if let Some(dst) = self.buf.get_mut(self.end..new_end) {
+            dst.copy_from_slice(data);
+            self.end = new_end;
+        }
+        Ok(())
+    }
+
+    /// Free bytes after the frame.
+    pub fn tailroom(&self) -> usize {
+        self.buf.len() - self.end
+    }
+
+    /// The buffer's size in bytes.
+    pub fn buf_size(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Empties the frame, restores the pool's headroom and clears the
+    /// metadata, for reuse without a trip through the pool.
+    pub fn reset(&mut self) {
+        self.start = self.pool.headroom.min(self.buf.len());
+        self.end = self.start;
+        self.rss = None;
+        self.port = 0;
+        self.offloads = RxOffloads::default();
+        self.timestamp_us = None;
+    }
+
+    /// Sets the RSS hash reported by [`Frame::rss_hash`].
+    pub fn set_rss_hash(&mut self, hash: Option<u32>) {
+        self.rss = hash;
+    }
+
+    /// Sets the port reported by [`Frame::ingress_port`].
+    pub fn set_ingress_port(&mut self, port: u16) {
+        self.port = port;
+    }
+
+    /// Sets what the "NIC" verified, reported by [`Frame::rx_offloads`].
+    pub fn set_rx_offloads(&mut self, offloads: RxOffloads) {
+        self.offloads = offloads;
+    }
+
+    /// When the frame was captured or received, in microseconds since the
+    /// Unix epoch, when known (pcap ports set it).
+    pub fn timestamp_us(&self) -> Option<u64> {
+        self.timestamp_us
+    }
+
+    /// Sets the receive timestamp.
+    pub fn set_timestamp_us(&mut self, ts: Option<u64>) {
+        self.timestamp_us = ts;
+    }
+
+    /// The pool this buffer returns to.
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+}
+
+impl Frame for PktBuf {
+    #[inline]
+    fn data(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or_default()
+    }
+
+    #[inline]
+    fn data_mut(&mut self) -> &mut [u8] {
+        self.buf.get_mut(self.start..self.end).unwrap_or_default()
+    }
+
+    #[inline]
+    fn headroom(&self) -> usize {
+        self.start
+    }
+
+    #[inline]
+    fn prepend(&mut self, len: usize) -> Result<&mut [u8], FrameError> {
+        let new_start = self.start.checked_sub(len).ok_or(FrameError::NoHeadroom {
+            needed: len,
+            available: self.start,
+        })?;
+        self.start = new_start;
+        Ok(self
+            .buf
+            .get_mut(new_start..new_start + len)
+            .unwrap_or_default())
+    }
+
+    #[inline]
+    fn strip(&mut self, len: usize) -> Result<(), FrameError> {
+        let have = self.end - self.start;
+        if len > have {
+            return Err(FrameError::TooShort {
+                needed: len,
+                len: have,
+            });
+        }
+        self.start += len;
+        Ok(())
+    }
+
+    #[inline]
+    fn truncate(&mut self, len: usize) -> Result<(), FrameError> {
+        let have = self.end - self.start;
+        if len > have {
+            return Err(FrameError::TooShort {
+                needed: len,
+                len: have,
+            });
+        }
+        self.end = self.start + len;
+        Ok(())
+    }
+
+    #[inline]
+    fn rss_hash(&self) -> Option<u32> {
+        self.rss
+    }
+
+    #[inline]
+    fn ingress_port(&self) -> u16 {
+        self.port
+    }
+
+    #[inline]
+    fn rx_offloads(&self) -> RxOffloads {
+        self.offloads
+    }
+}
+
+impl Drop for PktBuf {
+    #[inline]
+    fn drop(&mut self) {
+        // An empty boxed slice does not allocate, so taking the buffer out
+        // is free.
+        let buf = std::mem::take(&mut self.buf);
+        if !buf.is_empty() {
+            // Cannot fail: by the `free` invariant the queue has a slot for
+            // every buffer that is out. Were it ever to, the buffer would be
+            // freed to the allocator, not leaked.
+            let _ = self.pool.free.push(buf);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_bad_configs_with_advice() {
+        assert_eq!(Pool::new(0, 2048, 128).unwrap_err(), PoolError::ZeroCount);
+        let e = Pool::new(1, 128, 128).unwrap_err();
+        assert_eq!(
+            e,
+            PoolError::HeadroomTooLarge {
+                headroom: 128,
+                buf_size: 128
+            }
+        );
+        assert!(e.to_string().contains("smaller than the buffer size"));
+        assert!(matches!(
+            Pool::new(usize::MAX, 2, 0).unwrap_err(),
+            PoolError::TooLarge { .. }
+        ));
+    }
+
+    #[test]
+    fn alloc_until_exhausted_then_drop_returns() {
+        let pool = Pool::new(8, 256, 64).unwrap();
+        let mut held: Vec<PktBuf> = (0..8).map(|_| pool.alloc().unwrap()).collect();
+        assert_eq!((pool.available(), pool.in_use()), (0, 8));
+        assert!(pool.alloc().is_none());
+        assert!(pool.alloc_with(&[1]).is_none());
+        assert!(pool.alloc_copy(&held[0]).is_none());
+        assert_eq!(pool.alloc_failures(), 3);
+        held.pop();
+        assert_eq!(pool.available(), 1);
+        let again = pool.alloc().unwrap();
+        assert_eq!(again.headroom(), 64);
+        assert!(again.is_empty());
+        drop(again);
+        drop(held);
+        assert_eq!(pool.available(), pool.capacity());
+    }
+
+    #[test]
+    fn frame_ops_and_limits() {
+        let pool = Pool::new(2, 256, 64).unwrap();
+        assert_eq!(pool.max_data_len(), 192);
+        assert!(pool.alloc_with(&[0; 193]).is_none());
+        assert_eq!(pool.available(), 2, "a too-long copy returns its buffer");
+        let mut p = pool.alloc_with(&[7; 192]).unwrap();
+        assert_eq!(p.tailroom(), 0);
+        assert_eq!(
+            p.append(&[1]).unwrap_err(),
+            FrameError::NoTailroom {
+                needed: 1,
+                available: 0
+            }
+        );
+        assert!(matches!(p.prepend(65), Err(FrameError::NoHeadroom { .. })));
+        p.prepend(64).unwrap().fill(1);
+        assert_eq!(p.len(), 256);
+        p.strip(64).unwrap();
+        assert!(p.data().iter().all(|&b| b == 7));
+        p.truncate(10).unwrap();
+        assert!(matches!(p.truncate(11), Err(FrameError::TooShort { .. })));
+        assert!(matches!(p.strip(11), Err(FrameError::TooShort { .. })));
+        p.data_mut()[0] = 9;
+        p.set_rss_hash(Some(42));
+        p.set_timestamp_us(Some(5));
+        p.reset();
+        assert_eq!((p.len(), p.headroom(), p.rss_hash()), (0, 64, None));
+        assert_eq!(p.timestamp_us(), None);
+        drop(p);
+        assert_eq!(pool.available(), pool.capacity());
+    }
+
+    #[test]
+    fn alloc_copy_keeps_bytes_headroom_and_metadata() {
+        let pool = Pool::new(4, 512, 128).unwrap();
+        let mut a = pool.alloc_with(&[1, 2, 3, 4]).unwrap();
+        a.strip(1).unwrap(); // headroom 129
+        a.set_rss_hash(Some(0xdead));
+        a.set_ingress_port(3);
+        a.set_rx_offloads(RxOffloads {
+            ip_checksum_good: true,
+            l4_checksum_good: false,
+        });
+        let b = pool.alloc_copy(&a).unwrap();
+        assert_eq!(b.data(), &[2, 3, 4]);
+        assert_eq!(b.headroom(), 129);
+        assert_eq!((b.rss_hash(), b.ingress_port()), (Some(0xdead), 3));
+        assert!(b.rx_offloads().ip_checksum_good);
+        // Into a pool with smaller buffers: the headroom shrinks to fit.
+        let small = Pool::new(1, 4, 0).unwrap();
+        let c = small.alloc_copy(&b).unwrap();
+        assert_eq!((c.data(), c.headroom()), (&[2u8, 3, 4][..], 1));
+        drop(c);
+        let big = pool.alloc_with(&[0; 5]).unwrap();
+        assert!(small.alloc_copy(&big).is_none(), "does not fit");
+        drop((a, b, big));
+        assert_eq!(pool.available(), pool.capacity());
+        assert_eq!(small.available(), small.capacity());
+    }
+
+    #[test]
+    fn concurrent_alloc_free_accounts_exactly() {
+        let pool = Pool::new(64, 256, 64).unwrap();
+        let threads: Vec<_> = (0..2u8)
+            .map(|t| {
+                let pool = Arc::clone(&pool);
+                std::thread::spawn(move || {
+                    let mut held = Vec::with_capacity(64);
+                    let mut got = 0u64;
+                    for round in 0..20_000u32 {
+                        if round % 3 == 2 {
+                            held.clear();
+                        }
+                        if let Some(p) = pool.alloc_with(&[t; 16]) {
+                            assert_eq!(p.data(), &[t; 16]);
+                            got += 1;
+                            held.push(p);
+                        }
+                    }
+                    // Hand the last ones to the main thread: buffers may be
+                    // freed on any thread.
+                    (got, held)
+                })
+            })
+            .collect();
+        let mut total = 0;
+        let mut leftovers = Vec::new();
+        for h in threads {
+            let (got, held) = h.join().unwrap();
+            total += got;
+            leftovers.extend(held);
+        }
+        assert!(total > 0);
+        assert_eq!(pool.in_use(), leftovers.len());
+        drop(leftovers);
+        assert_eq!(pool.available(), pool.capacity());
+        assert_eq!(pool.in_use(), 0);
+    }
+}
