@@ -27,7 +27,7 @@
 //! let bds: Vec<BdCounter> = (0..1).map(|_| BdCounter::new()).collect();
 //! let fdb = Fdb::new(&slots, &cold, &bds, FdbConfig::new(32)).unwrap();
 //! let ports = [PortMode::access(0), PortMode::access(0)];
-//! let domains = [BdConfig { vni: 100, flood: &[] }];
+//! let domains = [BdConfig::new(100, &[])];
 //! let bridge = Bridge::new(&ports, &domains, &fdb).unwrap();
 //!
 //! // A broadcast from port 0 floods within bridge domain 0.
@@ -128,13 +128,67 @@ impl PortMode {
     }
 }
 
+/// The most remote VTEPs on one bridge domain's flood list.
+pub const MAX_FLOOD: usize = 64;
+
+/// A head-end replication list: remote VTEP indexes that get a copy of BUM
+/// traffic. Fixed capacity, so a bridge domain is one plain value that a
+/// control plane can replace whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloodList {
+    remotes: [u32; MAX_FLOOD],
+    len: u8,
+}
+
+impl FloodList {
+    /// An empty list.
+    pub const EMPTY: FloodList = FloodList {
+        remotes: [0; MAX_FLOOD],
+        len: 0,
+    };
+
+    /// A list of `remotes`; `None` with more than [`MAX_FLOOD`] or a
+    /// remote listed twice (which would send duplicates).
+    pub fn new(remotes: &[u32]) -> Option<FloodList> {
+        if remotes.len() > MAX_FLOOD {
+            return None;
+        }
+        let mut l = FloodList::EMPTY;
+        for (i, r) in remotes.iter().enumerate() {
+            if remotes[..i].contains(r) {
+                return None;
+            }
+            l.remotes[i] = *r;
+        }
+        l.len = u8::try_from(remotes.len()).ok()?;
+        Some(l)
+    }
+
+    /// The remotes.
+    pub fn as_slice(&self) -> &[u32] {
+        &self.remotes[..usize::from(self.len)]
+    }
+}
+
 /// A bridge domain: one VNI and its head-end replication list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BdConfig<'a> {
+pub struct BdConfig {
     /// The VNI (ignored in VLAN-only bridging).
     pub vni: u32,
-    /// Remote VTEP indexes that get a copy of BUM traffic.
-    pub flood: &'a [u32],
+    /// Remote VTEPs that get a copy of BUM traffic.
+    pub flood: FloodList,
+}
+
+impl BdConfig {
+    /// A bridge domain for `vni` flooding to `remotes` (panics with more
+    /// than [`MAX_FLOOD`] or duplicates: for tests and examples; use
+    /// [`FloodList::new`] to handle that case).
+    pub fn new(vni: u32, remotes: &[u32]) -> BdConfig {
+        BdConfig {
+            vni,
+            flood: FloodList::new(remotes).expect("at most MAX_FLOOD distinct remotes"),
+        }
+    }
 }
 
 /// Why a frame was dropped by the bridge. Each is a counter.
@@ -284,7 +338,7 @@ impl std::error::Error for BridgeConfigError {}
 #[derive(Clone, Copy)]
 pub struct Bridge<'a> {
     ports: &'a [PortMode],
-    bds: &'a [BdConfig<'a>],
+    bds: &'a [BdConfig],
     fdb: &'a Fdb<'a>,
 }
 
@@ -293,7 +347,7 @@ impl<'a> Bridge<'a> {
     /// VNI is used twice.
     pub fn new(
         ports: &'a [PortMode],
-        bds: &'a [BdConfig<'a>],
+        bds: &'a [BdConfig],
         fdb: &'a Fdb<'a>,
     ) -> Result<Self, BridgeConfigError> {
         if ports.len() > usize::from(u16::MAX) {
@@ -335,7 +389,7 @@ impl<'a> Bridge<'a> {
     }
 
     /// The configuration of bridge domain `bd`.
-    pub fn bd(&self, bd: u16) -> Option<&BdConfig<'a>> {
+    pub fn bd(&self, bd: u16) -> Option<&BdConfig> {
         self.bds.get(usize::from(bd))
     }
 
@@ -678,16 +732,7 @@ mod tests {
             PortMode::access(0),
             PortMode::access(1),
         ];
-        let bds = [
-            BdConfig {
-                vni: 100,
-                flood: &[0, 1],
-            },
-            BdConfig {
-                vni: 200,
-                flood: &[],
-            },
-        ];
+        let bds = [BdConfig::new(100, &[0, 1]), BdConfig::new(200, &[])];
         let b = Bridge::new(&ports, &bds, &fdb).unwrap();
         let mut s = [0u8; 256];
         // Unknown destination: flood, to the overlay too.
@@ -745,16 +790,7 @@ mod tests {
         let fdb = Fdb::new(&t.slots, &t.cold, &t.bds, FdbConfig::new(128)).unwrap();
         let trunk = PortMode::trunk(&[(10, 0), (20, 1)]).unwrap();
         let ports = [trunk, PortMode::access(0), PortMode::access(1)];
-        let bds = [
-            BdConfig {
-                vni: 100,
-                flood: &[],
-            },
-            BdConfig {
-                vni: 200,
-                flood: &[],
-            },
-        ];
+        let bds = [BdConfig::new(100, &[]), BdConfig::new(200, &[])];
         let b = Bridge::new(&ports, &bds, &fdb).unwrap();
         let mut s = [0u8; 256];
         let tagged = eth(mac(2), mac(1), Some(20));
@@ -808,10 +844,7 @@ mod tests {
         let t = tables();
         let fdb = Fdb::new(&t.slots, &t.cold, &t.bds, FdbConfig::new(128)).unwrap();
         let ports = [PortMode::Underlay, PortMode::access(0)];
-        let bds = [BdConfig {
-            vni: 100,
-            flood: &[0],
-        }];
+        let bds = [BdConfig::new(100, &[0])];
         let b = Bridge::new(&ports, &bds, &fdb).unwrap();
         let remote_ip: IpAddr = "192.0.2.1".parse().unwrap();
         let local_ip: IpAddr = "192.0.2.2".parse().unwrap();
@@ -868,10 +901,7 @@ mod tests {
             PortMode::access(0),
             PortMode::access(0),
         ];
-        let bds = [BdConfig {
-            vni: 100,
-            flood: &[],
-        }];
+        let bds = [BdConfig::new(100, &[])];
         let b = Bridge::new(&ports, &bds, &fdb).unwrap();
         let mut s = [0u8; 256];
         access(&b, &eth(mac(2), mac(5), None), 0, &mut s);
@@ -909,10 +939,7 @@ mod tests {
         let t = tables();
         let fdb = Fdb::new(&t.slots, &t.cold, &t.bds, FdbConfig::new(128)).unwrap();
         let ports = [PortMode::access(0), PortMode::access(0)];
-        let bds = [BdConfig {
-            vni: 100,
-            flood: &[],
-        }];
+        let bds = [BdConfig::new(100, &[])];
         let b = Bridge::new(&ports, &bds, &fdb).unwrap();
         let n = Neigh(RefCell::new(Vec::new()));
         let arp = |op: ArpOperation, smac: MacAddr, sip: [u8; 4], tip: [u8; 4]| {
@@ -967,10 +994,7 @@ mod tests {
         let t = tables();
         let fdb = Fdb::new(&t.slots, &t.cold, &t.bds, FdbConfig::new(128)).unwrap();
         let ports = [PortMode::access(0), PortMode::access(0)];
-        let bds = [BdConfig {
-            vni: 100,
-            flood: &[],
-        }];
+        let bds = [BdConfig::new(100, &[])];
         let b = Bridge::new(&ports, &bds, &fdb).unwrap();
         let slots: Vec<NeighSlot> = (0..64).map(|_| NeighSlot::new()).collect();
         let n = NeighTable::new(&slots).unwrap();
@@ -1074,24 +1098,12 @@ mod tests {
     fn config_errors() {
         let t = tables();
         let fdb = Fdb::new(&t.slots, &t.cold, &t.bds, FdbConfig::new(128)).unwrap();
-        let bds = [
-            BdConfig {
-                vni: 100,
-                flood: &[],
-            },
-            BdConfig {
-                vni: 100,
-                flood: &[],
-            },
-        ];
+        let bds = [BdConfig::new(100, &[]), BdConfig::new(100, &[])];
         assert_eq!(
             Bridge::new(&[], &bds, &fdb).err(),
             Some(BridgeConfigError::DuplicateVni(100))
         );
-        let bds = [BdConfig {
-            vni: 100,
-            flood: &[],
-        }];
+        let bds = [BdConfig::new(100, &[])];
         let ports = [PortMode::access(3)];
         assert_eq!(
             Bridge::new(&ports, &bds, &fdb).err(),
@@ -1116,7 +1128,7 @@ mod tests {
                 PortMode::trunk(&[(10, 0), (20, 1), (30, 2)]).unwrap(),
                 PortMode::access(1), PortMode::access(1),
             ];
-            let bds = [BdConfig { vni: 100, flood: &[0] }, BdConfig { vni: 200, flood: &[0, 1] }, BdConfig { vni: 300, flood: &[1] }];
+            let bds = [BdConfig::new(100, &[0]), BdConfig::new(200, &[0, 1]), BdConfig::new(300, &[1])];
             let b = Bridge::new(&ports, &bds, &fdb).unwrap();
             let remotes: [IpAddr; 2] = ["192.0.2.1".parse().unwrap(), "192.0.2.3".parse().unwrap()];
             let local_ip: IpAddr = "192.0.2.2".parse().unwrap();
