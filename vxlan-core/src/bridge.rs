@@ -379,6 +379,19 @@ impl<'a> Bridge<'a> {
         Ok(Bridge { ports, bds, fdb })
     }
 
+    /// The same bridge without the checks, for a configuration already
+    /// accepted by [`Bridge::new`] (a worker rebuilding its view per burst
+    /// from a validated snapshot). An unchecked bad configuration cannot
+    /// cause memory unsafety or a panic: lookups of missing ports or bridge
+    /// domains just fail and the frame is dropped or flooded.
+    pub const fn new_unchecked(
+        ports: &'a [PortMode],
+        bds: &'a [BdConfig],
+        fdb: &'a Fdb<'a>,
+    ) -> Self {
+        Bridge { ports, bds, fdb }
+    }
+
     /// The bridge domain carrying `vni`.
     #[inline]
     pub fn bd_of_vni(&self, vni: u32) -> Option<u16> {
@@ -527,6 +540,7 @@ impl<'a> Bridge<'a> {
         now: u32,
         events: &mut S,
         remote_index: impl Fn(IpAddr) -> Option<u32>,
+        neighbors: Option<&dyn NeighborTable>,
     ) -> (Forward, Option<LearnOutcome>) {
         let info = match decap(frame, decap_cfg) {
             Ok(Some(info)) => info,
@@ -546,6 +560,12 @@ impl<'a> Bridge<'a> {
             (false, Some(idx)) => Some(self.fdb.learn(bd, src, Location::Remote(idx), now, events)),
             _ => None,
         };
+        if let Some(n) = neighbors {
+            // Remote hosts' bindings, so local requests for them can be
+            // answered too; never answered from here (the request came
+            // from afar and its own VTEP floods or answers it).
+            snoop_arp(data, bd, n);
+        }
         if dst.is_unicast() {
             if let Some(f) = self.unicast(bd, dst, None, true) {
                 return (f, learned);
@@ -559,6 +579,24 @@ impl<'a> Bridge<'a> {
             },
             learned,
         )
+    }
+}
+
+/// Records the sender binding of an ARP frame (request, reply or
+/// gratuitous) without answering anything.
+fn snoop_arp(data: &[u8], bd: u16, n: &dyn NeighborTable) {
+    if data.get(12..14) != Some(&[0x08, 0x06]) {
+        return;
+    }
+    let Some(repr) = data
+        .get(14..)
+        .and_then(|a| ArpPacket::new_checked(a).ok())
+        .and_then(|p| ArpRepr::parse(&p).ok())
+    else {
+        return;
+    };
+    if !repr.sender_ip.is_unspecified() && repr.sender_mac.is_learnable() {
+        n.snoop(bd, IpAddr::V4(repr.sender_ip), repr.sender_mac);
     }
 }
 
@@ -857,7 +895,7 @@ mod tests {
             let mut f = BufFrame::with_data(&mut store[..], 128, inner).unwrap();
             tpl.encap(&mut f, vni, 1234).unwrap();
             let mut again = BufFrame::with_data(vec![0u8; 512], 0, f.data()).unwrap();
-            let r = b.from_overlay(&mut again, &dcfg, 1, &mut NoEvents, index);
+            let r = b.from_overlay(&mut again, &dcfg, 1, &mut NoEvents, index, None);
             (r, again.data().to_vec())
         };
         // Broadcast from a remote VM: flooded locally only.
@@ -1145,7 +1183,7 @@ mod tests {
                     tpl.encap(&mut f, vni, 1).unwrap();
                     let mut g = BufFrame::with_data(vec![0u8; 512], 0, f.data()).unwrap();
                     let index = |ip: IpAddr| remotes.iter().position(|x| *x == ip).map(|i| u32::try_from(i).unwrap());
-                    let (d, _) = b.from_overlay(&mut g, &dcfg, 1, &mut NoEvents, index);
+                    let (d, _) = b.from_overlay(&mut g, &dcfg, 1, &mut NoEvents, index, None);
                     match d {
                         Forward::Port { port, vid } => {
                             proptest::prop_assert_eq!(ports[usize::from(port)].vid_for(u16::from(which)), Some(vid));

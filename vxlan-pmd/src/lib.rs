@@ -16,9 +16,12 @@
 //! * [`pcap`]: read pcap and pcapng files, write pcap files.
 //! * [`captures`]: locate the shared conformance captures for tests.
 //! * [`config`]: the `vtep` configuration file, parsed and checked.
+//! * [`vtep`]: the bridging pipeline carried out on pool buffers, with
+//!   per-core counters and configuration snapshots.
 
 pub mod captures;
 pub mod config;
 pub mod pcap;
 pub mod pool;
 pub mod stats;
+pub mod vtep;

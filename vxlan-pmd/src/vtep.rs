@@ -1,0 +1,579 @@
+//! The VTEP: vxlan-core's bridging decisions carried out on pool buffers.
+//!
+//! [`VtepShared`] holds what every worker shares: the lock-free FDB and
+//! neighbour table, the pool, per-core counters, a coarse clock, and the
+//! switching configuration as an immutable [`Snapshot`] behind an
+//! `ArcSwap`. The control thread changes the configuration by publishing a
+//! new snapshot ([`VtepShared::update`]); a worker picks it up at its next
+//! burst and never waits.
+//!
+//! [`VtepWorker::process`] takes one received frame and its ingress port
+//! and hands every resulting frame to an [`Output`] (per-port transmit
+//! bursts, in the poll loop): local delivery with VLAN push, encapsulation
+//! toward a remote VTEP, head-end replication with copies from the pool, a
+//! suppressed ARP/ND reply, or a counted drop. Nothing on this path
+//! allocates or locks; a copy the pool cannot give is a counted drop.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use vxlan_core::bridge::{BdConfig, Bridge, BridgeConfigError, BridgeDrop, Forward, PortMode};
+use vxlan_core::decap::DecapConfig;
+use vxlan_core::encap::{EncapDrop, EncapTemplate};
+use vxlan_core::fdb::{BdCounter, ColdSlot, Fdb, FdbConfig, FdbConfigError, NoEvents, Slot};
+use vxlan_core::frame::Frame;
+use vxlan_core::neigh::{NeighSlot, NeighTable};
+use vxlan_core::pmtu::too_big_reply;
+
+use crate::pool::{PktBuf, Pool};
+use crate::stats::{Counter, CounterSet, PerCore};
+
+/// A remote VTEP: its address and the prebuilt outer header toward it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteVtep {
+    /// Underlay address.
+    pub ip: IpAddr,
+    /// Outer header template.
+    pub template: EncapTemplate,
+}
+
+/// The switching configuration, replaced whole on change.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Port modes, indexed by port number.
+    pub ports: Vec<PortMode>,
+    /// Bridge domains, indexed by bridge-domain number.
+    pub bds: Vec<BdConfig>,
+    /// Remote VTEPs, indexed as flood lists and FDB entries name them.
+    pub remotes: Vec<RemoteVtep>,
+    /// What decapsulation accepts.
+    pub decap: DecapConfig,
+    /// The underlay port, when there is an overlay.
+    pub underlay: Option<u16>,
+    /// Answer ARP and ND requests from snooped bindings.
+    pub suppress_arp_nd: bool,
+}
+
+impl Snapshot {
+    /// The index of the remote VTEP at `ip`.
+    pub fn remote_index(&self, ip: IpAddr) -> Option<u32> {
+        self.remotes
+            .iter()
+            .position(|r| r.ip == ip)
+            .and_then(|i| u32::try_from(i).ok())
+    }
+}
+
+/// Why a VTEP could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VtepError {
+    /// The FDB refused its sizing.
+    Fdb(FdbConfigError),
+    /// The bridge refused the port / bridge-domain configuration.
+    Bridge(BridgeConfigError),
+    /// A flood list or FDB entry names a remote index that does not exist.
+    UnknownRemote(u32),
+}
+
+impl std::fmt::Display for VtepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VtepError::Fdb(e) => write!(f, "FDB: {e}"),
+            VtepError::Bridge(e) => write!(f, "bridge: {e}"),
+            VtepError::UnknownRemote(r) => write!(f, "remote VTEP index {r} is not configured"),
+        }
+    }
+}
+
+impl std::error::Error for VtepError {}
+
+/// Named per-core counters. Drops are counted by reason.
+#[derive(Debug, Default)]
+pub struct VtepCounters {
+    /// Frames processed.
+    pub rx: Counter,
+    /// Frames delivered to a local port (copies included).
+    pub tx_local: Counter,
+    /// Frames encapsulated toward a remote VTEP (copies included).
+    pub tx_remote: Counter,
+    /// Frames that were flooded (once per original frame).
+    pub flooded: Counter,
+    /// Copies sent by flooding (local and remote).
+    pub flood_copies: Counter,
+    /// ARP/ND requests answered locally.
+    pub suppressed: Counter,
+    /// Underlay frames that were not VXLAN (the host's).
+    pub host: Counter,
+    /// Path-MTU errors sent back to tenants.
+    pub pmtu_replies: Counter,
+    /// Drops: the pool had no buffer for a copy.
+    pub drop_pool_empty: Counter,
+    /// Drops: the encapsulated frame would exceed the underlay MTU.
+    pub drop_too_big: Counter,
+    /// Drops: other encapsulation failures (headroom, VNI).
+    pub drop_encap: Counter,
+    /// Drops by bridge reason, indexed by [`drop_index`].
+    pub drop_bridge: [Counter; DROP_REASONS],
+}
+
+/// How many bridge drop reasons are counted apart.
+pub const DROP_REASONS: usize = 9;
+
+/// The counter index of a bridge drop reason (decap reasons share one
+/// slot each by kind).
+pub fn drop_index(d: &BridgeDrop) -> usize {
+    match d {
+        BridgeDrop::UnknownPort => 0,
+        BridgeDrop::BadFrame => 1,
+        BridgeDrop::VlanNotAllowed => 2,
+        BridgeDrop::UnknownVni => 3,
+        BridgeDrop::SamePort => 4,
+        BridgeDrop::SplitHorizon => 5,
+        BridgeDrop::BadSourceMac => 6,
+        BridgeDrop::Decap(vxlan_core::decap::DecapDrop::Parse(_)) => 7,
+        BridgeDrop::Decap(_) => 8,
+    }
+}
+
+/// The names of [`drop_index`]'s slots.
+pub const DROP_NAMES: [&str; DROP_REASONS] = [
+    "unknown_port",
+    "bad_frame",
+    "vlan_not_allowed",
+    "unknown_vni",
+    "same_port",
+    "split_horizon",
+    "bad_source_mac",
+    "decap_parse",
+    "decap_check",
+];
+
+/// A plain copy of [`VtepCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VtepStats {
+    /// See [`VtepCounters::rx`].
+    pub rx: u64,
+    /// See [`VtepCounters::tx_local`].
+    pub tx_local: u64,
+    /// See [`VtepCounters::tx_remote`].
+    pub tx_remote: u64,
+    /// See [`VtepCounters::flooded`].
+    pub flooded: u64,
+    /// See [`VtepCounters::flood_copies`].
+    pub flood_copies: u64,
+    /// See [`VtepCounters::suppressed`].
+    pub suppressed: u64,
+    /// See [`VtepCounters::host`].
+    pub host: u64,
+    /// See [`VtepCounters::pmtu_replies`].
+    pub pmtu_replies: u64,
+    /// See [`VtepCounters::drop_pool_empty`].
+    pub drop_pool_empty: u64,
+    /// See [`VtepCounters::drop_too_big`].
+    pub drop_too_big: u64,
+    /// See [`VtepCounters::drop_encap`].
+    pub drop_encap: u64,
+    /// See [`VtepCounters::drop_bridge`].
+    pub drop_bridge: [u64; DROP_REASONS],
+}
+
+impl VtepStats {
+    /// Every drop, all reasons.
+    pub fn drops(&self) -> u64 {
+        self.drop_pool_empty
+            + self.drop_too_big
+            + self.drop_encap
+            + self.drop_bridge.iter().sum::<u64>()
+    }
+}
+
+impl std::ops::AddAssign for VtepStats {
+    fn add_assign(&mut self, o: VtepStats) {
+        self.rx += o.rx;
+        self.tx_local += o.tx_local;
+        self.tx_remote += o.tx_remote;
+        self.flooded += o.flooded;
+        self.flood_copies += o.flood_copies;
+        self.suppressed += o.suppressed;
+        self.host += o.host;
+        self.pmtu_replies += o.pmtu_replies;
+        self.drop_pool_empty += o.drop_pool_empty;
+        self.drop_too_big += o.drop_too_big;
+        self.drop_encap += o.drop_encap;
+        for (a, b) in self.drop_bridge.iter_mut().zip(o.drop_bridge) {
+            *a += b;
+        }
+    }
+}
+
+impl CounterSet for VtepCounters {
+    type Snapshot = VtepStats;
+    fn snapshot(&self) -> VtepStats {
+        let mut drop_bridge = [0; DROP_REASONS];
+        for (d, c) in drop_bridge.iter_mut().zip(&self.drop_bridge) {
+            *d = c.get();
+        }
+        VtepStats {
+            rx: self.rx.get(),
+            tx_local: self.tx_local.get(),
+            tx_remote: self.tx_remote.get(),
+            flooded: self.flooded.get(),
+            flood_copies: self.flood_copies.get(),
+            suppressed: self.suppressed.get(),
+            host: self.host.get(),
+            pmtu_replies: self.pmtu_replies.get(),
+            drop_pool_empty: self.drop_pool_empty.get(),
+            drop_too_big: self.drop_too_big.get(),
+            drop_encap: self.drop_encap.get(),
+            drop_bridge,
+        }
+    }
+}
+
+/// Where [`VtepWorker::process`] puts the frames it sends.
+pub trait Output {
+    /// Queues `pkt` for transmission on `port`.
+    fn send(&mut self, port: u16, pkt: PktBuf);
+}
+
+/// Sizing for [`VtepShared::new`].
+#[derive(Debug, Clone, Copy)]
+pub struct Sizing {
+    /// FDB entries (slots are sized for load 1/2).
+    pub fdb_entries: u32,
+    /// Neighbour-table bindings.
+    pub neighbors: usize,
+    /// Worker threads (counter slots).
+    pub workers: usize,
+    /// Learned entries age after this many ticks (seconds).
+    pub ageing: u32,
+}
+
+impl Default for Sizing {
+    fn default() -> Self {
+        Sizing {
+            fdb_entries: 65_536,
+            neighbors: 65_536,
+            workers: 1,
+            ageing: 300,
+        }
+    }
+}
+
+/// What every worker and the control thread share.
+pub struct VtepShared {
+    fdb: Fdb<'static>,
+    neigh: NeighTable<'static>,
+    snapshot: ArcSwap<Snapshot>,
+    pool: Arc<Pool>,
+    counters: PerCore<VtepCounters>,
+    /// Seconds since start, set by whoever drives the clock.
+    now: AtomicU32,
+}
+
+impl VtepShared {
+    /// Builds the shared state. The FDB and neighbour storage are
+    /// allocated here, once, and live as long as the process (an appliance
+    /// sizes them at start; they are never freed or grown).
+    pub fn new(
+        snapshot: Snapshot,
+        pool: Arc<Pool>,
+        sizing: Sizing,
+    ) -> Result<Arc<VtepShared>, VtepError> {
+        check_snapshot(&snapshot)?;
+        let slots = usize::try_from(sizing.fdb_entries)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(2)
+            .max(64);
+        let bds = snapshot.bds.len().clamp(1, 4096);
+        let storage: &'static [Slot] = Box::leak((0..slots).map(|_| Slot::new()).collect());
+        let cold: &'static [ColdSlot] = Box::leak((0..slots).map(|_| ColdSlot::new()).collect());
+        let counters: &'static [BdCounter] =
+            Box::leak((0..bds).map(|_| BdCounter::new()).collect());
+        let mut cfg = FdbConfig::new(sizing.fdb_entries);
+        cfg.age_time = sizing.ageing;
+        let fdb = Fdb::new(storage, cold, counters, cfg).map_err(VtepError::Fdb)?;
+        let nslots: &'static [NeighSlot] = Box::leak(
+            (0..sizing.neighbors.max(8) * 2)
+                .map(|_| NeighSlot::new())
+                .collect(),
+        );
+        let neigh = NeighTable::new(nslots).map_err(|_| VtepError::UnknownRemote(0))?;
+        Ok(Arc::new(VtepShared {
+            fdb,
+            neigh,
+            snapshot: ArcSwap::from_pointee(snapshot),
+            pool,
+            counters: PerCore::new(sizing.workers.max(1)),
+            now: AtomicU32::new(0),
+        }))
+    }
+
+    /// The FDB (control-plane operations, dumps).
+    pub fn fdb(&self) -> &Fdb<'static> {
+        &self.fdb
+    }
+
+    /// The neighbour table.
+    pub fn neighbors(&self) -> &NeighTable<'static> {
+        &self.neigh
+    }
+
+    /// The configuration now.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Publishes a new configuration; workers use it from their next frame.
+    pub fn update(&self, snapshot: Snapshot) -> Result<(), VtepError> {
+        check_snapshot(&snapshot)?;
+        self.snapshot.store(Arc::new(snapshot));
+        Ok(())
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+
+    /// Counters summed over workers.
+    pub fn stats(&self) -> VtepStats {
+        self.counters.sum()
+    }
+
+    /// Counters per worker.
+    pub fn stats_per_core(&self) -> Vec<VtepStats> {
+        self.counters.iter().collect()
+    }
+
+    /// Sets the clock (seconds).
+    pub fn set_now(&self, now: u32) {
+        // Relaxed: a coarse timestamp; no other memory depends on it.
+        self.now.store(now, Ordering::Relaxed);
+    }
+
+    /// The clock (seconds).
+    pub fn now(&self) -> u32 {
+        self.now.load(Ordering::Relaxed)
+    }
+
+    /// A worker handle for counter slot `id`.
+    pub fn worker(self: &Arc<Self>, id: usize) -> VtepWorker {
+        VtepWorker {
+            shared: Arc::clone(self),
+            id: id.min(self.counters.len() - 1),
+            snap: self.snapshot.load_full(),
+        }
+    }
+}
+
+fn check_snapshot(s: &Snapshot) -> Result<(), VtepError> {
+    // The same checks the bridge makes, without an FDB at hand.
+    let slots = [
+        Slot::new(),
+        Slot::new(),
+        Slot::new(),
+        Slot::new(),
+        Slot::new(),
+        Slot::new(),
+        Slot::new(),
+        Slot::new(),
+    ];
+    let cold = [
+        ColdSlot::new(),
+        ColdSlot::new(),
+        ColdSlot::new(),
+        ColdSlot::new(),
+        ColdSlot::new(),
+        ColdSlot::new(),
+        ColdSlot::new(),
+        ColdSlot::new(),
+    ];
+    let bdc: Vec<BdCounter> = (0..s.bds.len().max(1)).map(|_| BdCounter::new()).collect();
+    let fdb = Fdb::new(&slots, &cold, &bdc, FdbConfig::new(4)).map_err(VtepError::Fdb)?;
+    Bridge::new(&s.ports, &s.bds, &fdb).map_err(VtepError::Bridge)?;
+    let n = u32::try_from(s.remotes.len()).unwrap_or(u32::MAX);
+    for bd in &s.bds {
+        if let Some(r) = bd.flood.as_slice().iter().find(|r| **r >= n) {
+            return Err(VtepError::UnknownRemote(*r));
+        }
+    }
+    Ok(())
+}
+
+/// One worker's view: its counter slot and its current snapshot.
+pub struct VtepWorker {
+    shared: Arc<VtepShared>,
+    id: usize,
+    snap: Arc<Snapshot>,
+}
+
+impl VtepWorker {
+    /// Takes up a newer configuration, if one was published. Call once per
+    /// burst.
+    pub fn refresh(&mut self) {
+        let current = self.shared.snapshot.load();
+        if !Arc::ptr_eq(&current, &self.snap) {
+            self.snap = arc_swap::Guard::into_inner(current);
+        }
+    }
+
+    fn counters(&self) -> &VtepCounters {
+        // `id` was clamped to the slots when the worker was made.
+        self.shared
+            .counters
+            .get(self.id)
+            .unwrap_or_else(|| unreachable!("worker id within counter slots"))
+    }
+
+    /// Processes one frame received on `port`.
+    pub fn process<O: Output>(&mut self, port: u16, mut pkt: PktBuf, out: &mut O) {
+        let shared = &*self.shared;
+        let snap = &*self.snap;
+        let c = self.counters();
+        c.rx.incr();
+        // The snapshot was checked when it was published.
+        let bridge = Bridge::new_unchecked(&snap.ports, &snap.bds, &shared.fdb);
+        let now = shared.now();
+        let neigh: Option<&dyn vxlan_core::bridge::NeighborTable> = if snap.suppress_arp_nd {
+            Some(&shared.neigh)
+        } else {
+            None
+        };
+        let decision = if Some(port) == snap.underlay {
+            bridge
+                .from_overlay(
+                    &mut pkt,
+                    &snap.decap,
+                    now,
+                    &mut NoEvents,
+                    |ip| snap.remote_index(ip),
+                    neigh,
+                )
+                .0
+        } else {
+            bridge.from_access(&mut pkt, port, now, &mut NoEvents, neigh)
+        };
+        match decision {
+            Forward::Port { port: p, vid } => {
+                if push_vid(&mut pkt, vid) {
+                    c.tx_local.incr();
+                    out.send(p, pkt);
+                } else {
+                    c.drop_encap.incr();
+                }
+            }
+            Forward::Reply { port: p, vid } => {
+                if push_vid(&mut pkt, vid) {
+                    c.suppressed.incr();
+                    out.send(p, pkt);
+                }
+            }
+            Forward::Remote { remote, vni } => self.encap_to(remote, vni, pkt, port, out),
+            Forward::Flood {
+                bd,
+                except_port,
+                to_overlay,
+            } => {
+                c.flooded.incr();
+                for (p, vid) in bridge.flood_ports(bd, except_port) {
+                    if Some(p) == snap.underlay {
+                        continue;
+                    }
+                    match shared.pool.alloc_copy(&pkt) {
+                        Some(mut copy) => {
+                            if push_vid(&mut copy, vid) {
+                                c.flood_copies.incr();
+                                c.tx_local.incr();
+                                out.send(p, copy);
+                            }
+                        }
+                        None => c.drop_pool_empty.incr(),
+                    }
+                }
+                if to_overlay {
+                    if let Some(cfg) = bridge.bd(bd) {
+                        for &remote in cfg.flood.as_slice() {
+                            match shared.pool.alloc_copy(&pkt) {
+                                Some(copy) => {
+                                    c.flood_copies.incr();
+                                    self.encap_to(remote, cfg.vni, copy, port, out);
+                                }
+                                None => c.drop_pool_empty.incr(),
+                            }
+                        }
+                    }
+                }
+                // The original goes back to the pool here (drop).
+            }
+            Forward::Host => c.host.incr(),
+            Forward::Drop(reason) => c.drop_bridge[drop_index(&reason)].incr(),
+        }
+    }
+
+    fn encap_to<O: Output>(
+        &self,
+        remote: u32,
+        vni: u32,
+        mut pkt: PktBuf,
+        ingress: u16,
+        out: &mut O,
+    ) {
+        let c = self.counters();
+        let (Some(r), Some(underlay)) = (
+            self.snap
+                .remotes
+                .get(usize::try_from(remote).unwrap_or(usize::MAX)),
+            self.snap.underlay,
+        ) else {
+            c.drop_encap.incr();
+            return;
+        };
+        match r.template.encap_flow(&mut pkt, vni) {
+            Ok(()) => {
+                c.tx_remote.incr();
+                out.send(underlay, pkt);
+            }
+            Err(EncapDrop::TooBig { .. }) => {
+                c.drop_too_big.incr();
+                // Tell the sender its path MTU, from a fresh buffer.
+                let l2 = vxlan_core::wire::L2Header::parse(pkt.data())
+                    .map(|h| h.header_len())
+                    .unwrap_or(14);
+                let mtu = r.template.inner_ip_mtu(l2);
+                if let Some(mut reply) = self.shared.pool.alloc() {
+                    let room = reply.tailroom();
+                    let mut tmp = [0u8; 1400];
+                    let cap = room.min(tmp.len());
+                    if let Ok(n) = too_big_reply(pkt.data(), mtu, &mut tmp[..cap]) {
+                        if reply.append(&tmp[..n]).is_ok() {
+                            c.pmtu_replies.incr();
+                            out.send(ingress, reply);
+                        }
+                    }
+                } else {
+                    c.drop_pool_empty.incr();
+                }
+            }
+            Err(_) => c.drop_encap.incr(),
+        }
+    }
+}
+
+/// Pushes an 802.1Q tag with `vid` (no-op for 0). False when there is no
+/// headroom.
+fn push_vid<F: Frame>(f: &mut F, vid: u16) -> bool {
+    if vid == 0 {
+        return true;
+    }
+    if f.prepend(4).is_err() {
+        return false;
+    }
+    let d = f.data_mut();
+    d.copy_within(4..16, 0);
+    d[12..14].copy_from_slice(&0x8100u16.to_be_bytes());
+    d[14..16].copy_from_slice(&vid.to_be_bytes());
+    true
+}
