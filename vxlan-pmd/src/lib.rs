@@ -16,9 +16,11 @@
 //! * [`pcap`]: read pcap and pcapng files, write pcap files.
 //! * [`captures`]: locate the shared conformance captures for tests.
 //! * [`config`]: the `vtep` configuration file, parsed and checked.
+//! * [`build`]: from a configuration to a running VTEP.
 //! * [`vtep`]: the bridging pipeline carried out on pool buffers, with
 //!   per-core counters and configuration snapshots.
 
+pub mod build;
 pub mod captures;
 pub mod config;
 pub mod pcap;
