@@ -17,6 +17,8 @@
 //! * [`captures`]: locate the shared conformance captures for tests.
 
 pub mod captures;
+pub mod memport;
 pub mod pcap;
 pub mod pool;
+pub mod port;
 pub mod stats;
