@@ -19,6 +19,7 @@
 pub mod captures;
 pub mod memport;
 pub mod pcap;
+pub mod pcapport;
 pub mod pool;
 pub mod port;
 pub mod stats;
