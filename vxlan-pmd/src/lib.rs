@@ -23,3 +23,4 @@ pub mod pcapport;
 pub mod pool;
 pub mod port;
 pub mod stats;
+pub mod worker;
