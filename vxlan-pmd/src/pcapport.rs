@@ -3,7 +3,7 @@
 //!
 //! Meant for replaying captures through a VTEP and recording what comes
 //! out, in tests and demos. Each received frame lands in a pool buffer
-//! with its capture time ([`PktBuf::timestamp_us`]); a transmitted frame
+//! with its capture time ([`PktBuf::timestamp_us`](crate::pool::PktBuf::timestamp_us)); a transmitted frame
 //! is written with its own timestamp when it has one (so a replay keeps
 //! the capture's times) or the wall clock otherwise, then freed.
 //! [`next_timestamp`](PcapPort::next_timestamp) lets a caller merge several

@@ -7,6 +7,7 @@
 //! instead of growing, so the packet path never allocates.
 //!
 //! ```
+//! use vxlan_core::frame::Frame;
 //! use vxlan_pmd::memport;
 //! use vxlan_pmd::pool::Pool;
 //! use vxlan_pmd::port::{Burst, Port};
