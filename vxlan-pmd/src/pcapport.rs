@@ -10,8 +10,9 @@
 //! receive files in time order.
 //!
 //! This port reads and writes files, so unlike the in-memory and
-//! hardware ports its burst calls make system calls, and the capture
-//! reader allocates each record it reads.
+//! hardware ports its burst calls make system calls (buffered: one per
+//! several frames). It allocates only while its read-ahead buffer grows to
+//! the largest record in the file.
 //!
 //! ```no_run
 //! use vxlan_pmd::pcapport::PcapPort;
@@ -43,7 +44,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use vxlan_core::frame::Frame;
 
-use crate::pcap::{Packet, PcapError, PcapReader, PcapWriter, LINKTYPE_ETHERNET};
+use crate::pcap::{PcapError, PcapReader, PcapWriter, LINKTYPE_ETHERNET};
 use crate::pool::Pool;
 use crate::port::{Burst, Port};
 use crate::stats::{bytes, CounterSet, PortCounters, PortStats};
@@ -97,17 +98,35 @@ struct RxFile {
     path: PathBuf,
     reader: PcapReader<BufReader<File>>,
     /// The next record, read ahead so its timestamp is known before it is
-    /// received. `None` once the file is drained.
-    next: Option<Packet>,
+    /// received. `None` once the file is drained. Its bytes are in
+    /// `next_data`.
+    next: Option<NextRecord>,
+    /// The next record's bytes; reused, so it stops allocating once it has
+    /// grown to the largest record.
+    next_data: Vec<u8>,
     /// The error that ended reading early, if one did.
     error: Option<PcapError>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct NextRecord {
+    timestamp_us: u64,
+    link_type: u16,
 }
 
 impl RxFile {
     /// Reads the next record into `next`; an error ends the file.
     fn advance(&mut self) {
-        match self.reader.next_packet() {
-            Ok(p) => self.next = p,
+        match self.reader.next_record() {
+            Ok(Some(r)) => {
+                self.next_data.clear();
+                self.next_data.extend_from_slice(r.data);
+                self.next = Some(NextRecord {
+                    timestamp_us: r.timestamp_us,
+                    link_type: r.link_type,
+                });
+            }
+            Ok(None) => self.next = None,
             Err(e) => {
                 self.next = None;
                 self.error = Some(e);
@@ -247,6 +266,7 @@ fn open_rx(path: PathBuf) -> Result<RxFile, PcapPortError> {
         path,
         reader,
         next: None,
+        next_data: Vec::new(),
         error: None,
     };
     rx.advance();
@@ -293,8 +313,8 @@ impl Port for PcapPort {
         let want = max.min(out.remaining());
         let (mut got, mut got_bytes) = (0, 0);
         while got < want {
-            let Some(rec) = rx.next.as_ref() else { break };
-            if rec.link_type != LINKTYPE_ETHERNET || rec.data.len() > self.pool.max_data_len() {
+            let Some(rec) = rx.next else { break };
+            if rec.link_type != LINKTYPE_ETHERNET || rx.next_data.len() > self.pool.max_data_len() {
                 self.counters.rx_dropped.incr();
                 rx.advance();
                 continue;
@@ -304,7 +324,7 @@ impl Port for PcapPort {
                 self.counters.rx_nombuf.incr();
                 break;
             };
-            if pkt.append(&rec.data).is_err() {
+            if pkt.append(&rx.next_data).is_err() {
                 // Cannot happen: the length was checked against the pool.
                 self.counters.rx_dropped.incr();
                 rx.advance();

@@ -107,3 +107,48 @@ fn the_counter_counts() {
     });
     assert_eq!(n, 1);
 }
+
+#[test]
+fn pcap_port_replay_allocates_only_while_warming_up() {
+    use vxlan_pmd::pcap::PcapWriter;
+    use vxlan_pmd::pcapport::PcapPort;
+
+    let dir = std::env::temp_dir();
+    let pid = std::process::id();
+    let (input, output) = (
+        dir.join(format!("vxlan-pmd-noalloc-{pid}-in.pcap")),
+        dir.join(format!("vxlan-pmd-noalloc-{pid}-out.pcap")),
+    );
+    let file = std::fs::File::create(&input).unwrap();
+    let mut w = PcapWriter::new(std::io::BufWriter::new(file)).unwrap();
+    for i in 0..500u64 {
+        w.write_packet(1_000_000 + i, &[0x5a; 128]).unwrap();
+    }
+    w.into_inner().unwrap();
+
+    let pool = Pool::new(64, 2048, 128).unwrap();
+    let mut port = PcapPort::open(
+        "replay",
+        Some(input.clone()),
+        Some(output.clone()),
+        pool.clone(),
+    )
+    .unwrap();
+    let mut burst = Burst::new();
+    // Warm-up: the read-ahead buffer grows to the record size.
+    port.rx_burst(0, &mut burst, 32);
+    port.tx_burst(0, &mut burst);
+    let n = count(|| {
+        while !port.is_drained() {
+            port.rx_burst(0, &mut burst, 32);
+            port.tx_burst(0, &mut burst);
+        }
+    });
+    assert_eq!(n, 0);
+    assert_eq!(port.stats().tx_packets, 500);
+    port.close().unwrap();
+    assert_eq!(vxlan_pmd::pcap::read_file(&output).unwrap().len(), 500);
+    assert_eq!(pool.available(), pool.capacity());
+    let _ = std::fs::remove_file(input);
+    let _ = std::fs::remove_file(output);
+}
