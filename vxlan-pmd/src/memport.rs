@@ -48,8 +48,8 @@ impl Wire {
     }
 
     #[inline]
-    fn ring(&self, queue: u16) -> Option<&ArrayQueue<PktBuf>> {
-        self.rings.get(usize::from(queue))
+    fn ring(&self, queue: usize) -> Option<&ArrayQueue<PktBuf>> {
+        self.rings.get(queue)
     }
 }
 
@@ -59,6 +59,11 @@ pub struct MemPort {
     port_id: u16,
     tx: Arc<Wire>,
     rx: Arc<Wire>,
+    /// This port's queue 0 is ring `first_queue` of each wire; it has
+    /// `queues` queues. (A port made by [`MemPort::split_queues`] sees one
+    /// ring of a multi-queue wire.)
+    first_queue: usize,
+    queues: u16,
     counters: Arc<PortCounters>,
     pool: Arc<Pool>,
     /// The queue [`recv`](MemPort::recv) looks at first, so it takes from
@@ -71,7 +76,7 @@ impl fmt::Debug for MemPort {
         f.debug_struct("MemPort")
             .field("name", &self.name)
             .field("port_id", &self.port_id)
-            .field("queues", &self.rx.rings.len())
+            .field("queues", &self.queues)
             .field("stats", &self.stats())
             .finish()
     }
@@ -107,6 +112,8 @@ pub fn pair_with_queues(
         name: name_a.into(),
         port_id: 0,
         tx: Arc::clone(&a_to_b),
+        first_queue: 0,
+        queues,
         rx: Arc::clone(&b_to_a),
         counters: Arc::default(),
         pool: Arc::clone(&pool),
@@ -116,6 +123,8 @@ pub fn pair_with_queues(
         name: name_b.into(),
         port_id: 0,
         tx: b_to_a,
+        first_queue: 0,
+        queues,
         rx: a_to_b,
         counters: Arc::default(),
         pool,
@@ -163,6 +172,39 @@ impl fmt::Display for SendError {
 impl std::error::Error for SendError {}
 
 impl MemPort {
+    /// Ring `queue` of this port's receive direction.
+    #[inline]
+    fn rx_ring(&self, queue: u16) -> Option<&ArrayQueue<PktBuf>> {
+        (queue < self.queues).then(|| self.rx.ring(self.first_queue + usize::from(queue)))?
+    }
+
+    /// Ring `queue` of this port's transmit direction.
+    #[inline]
+    fn tx_ring(&self, queue: u16) -> Option<&ArrayQueue<PktBuf>> {
+        (queue < self.queues).then(|| self.tx.ring(self.first_queue + usize::from(queue)))?
+    }
+
+    /// Splits a multi-queue port into one single-queue port per queue, so
+    /// that each worker can own the queue it polls (the [`Port`] methods
+    /// take `&mut self`). Port `q` of the result is named `"{name}/q{q}"`,
+    /// sends and receives on queue `q` of the link, keeps this port's id,
+    /// and has its own counters, starting at zero.
+    pub fn split_queues(self) -> Vec<MemPort> {
+        (0..self.queues)
+            .map(|q| MemPort {
+                name: format!("{}/q{q}", self.name),
+                port_id: self.port_id,
+                tx: Arc::clone(&self.tx),
+                rx: Arc::clone(&self.rx),
+                first_queue: self.first_queue + usize::from(q),
+                queues: 1,
+                counters: Arc::default(),
+                pool: Arc::clone(&self.pool),
+                next_recv_queue: 0,
+            })
+            .collect()
+    }
+
     /// The id stamped on received frames as their
     /// [`ingress_port`](Frame::ingress_port) (default 0).
     pub fn set_port_id(&mut self, id: u16) {
@@ -187,7 +229,7 @@ impl MemPort {
 
     /// Frames waiting on receive queue `queue` (0 for no such queue).
     pub fn rx_pending(&self, queue: u16) -> usize {
-        self.rx.ring(queue).map_or(0, ArrayQueue::len)
+        self.rx_ring(queue).map_or(0, ArrayQueue::len)
     }
 
     /// Copies `data` into a pool buffer and transmits it on queue 0.
@@ -209,7 +251,7 @@ impl MemPort {
     /// the queue does not exist (not counted as dropped: the caller still
     /// has it).
     pub fn send_pkt(&mut self, queue: u16, pkt: PktBuf) -> Result<(), PktBuf> {
-        let Some(ring) = self.tx.ring(queue) else {
+        let Some(ring) = self.tx_ring(queue) else {
             return Err(pkt);
         };
         let len = pkt.len();
@@ -222,12 +264,14 @@ impl MemPort {
     /// Receives one frame from whichever queue has one, taking the queues
     /// in turn.
     pub fn recv(&mut self) -> Option<PktBuf> {
-        let n = self.rx.rings.len();
-        let first = usize::from(self.next_recv_queue);
+        let n = self.queues;
         for i in 0..n {
-            let q = (first + i) % n;
-            if let Some(mut pkt) = self.rx.rings.get(q).and_then(ArrayQueue::pop) {
-                self.next_recv_queue = u16::try_from((q + 1) % n).unwrap_or(0);
+            // Both are below `n`, so the sum fits in a u32.
+            let q = u16::try_from((u32::from(self.next_recv_queue) + u32::from(i)) % u32::from(n))
+                .unwrap_or(0);
+            if let Some(mut pkt) = self.rx_ring(q).and_then(ArrayQueue::pop) {
+                self.next_recv_queue =
+                    u16::try_from((u32::from(q) + 1) % u32::from(n)).unwrap_or(0);
                 pkt.set_ingress_port(self.port_id);
                 self.counters.rx_packets.incr();
                 self.counters.rx_bytes.add(bytes(pkt.len()));
@@ -244,11 +288,11 @@ impl Port for MemPort {
     }
 
     fn queues(&self) -> u16 {
-        u16::try_from(self.rx.rings.len()).unwrap_or(u16::MAX)
+        self.queues
     }
 
     fn rx_burst(&mut self, queue: u16, out: &mut Burst, max: usize) -> usize {
-        let Some(ring) = self.rx.ring(queue) else {
+        let Some(ring) = self.rx_ring(queue) else {
             return 0;
         };
         let want = max.min(out.remaining());
@@ -272,7 +316,7 @@ impl Port for MemPort {
     }
 
     fn tx_burst(&mut self, queue: u16, pkts: &mut Burst) -> usize {
-        let Some(ring) = self.tx.ring(queue) else {
+        let Some(ring) = self.tx_ring(queue) else {
             self.counters.tx_dropped.add(bytes(pkts.len()));
             pkts.clear();
             return 0;
@@ -395,6 +439,36 @@ mod tests {
         assert_eq!(got, [1, 3]);
         assert_eq!(vtep.stats().rx_packets, 2);
         assert_eq!(host.counters().snapshot().tx_packets, 2);
+    }
+
+    #[test]
+    fn split_queues_gives_each_worker_its_own_queue() {
+        let pool = Pool::new(16, 256, 64).unwrap();
+        let (mut host, vtep) = pair_with_queues(pool.clone(), "h", "v", 3, 4);
+        host.set_port_id(2);
+        let mut per_queue = host.split_queues();
+        let mut vteps = vtep.split_queues();
+        assert_eq!(per_queue.len(), 3);
+        assert_eq!(vteps[2].name(), "v/q2");
+        assert_eq!(per_queue[1].port_id(), 2);
+        let mut burst = Burst::new();
+        for (q, p) in per_queue.iter_mut().enumerate() {
+            assert_eq!(p.queues(), 1);
+            p.send(&frame(u8::try_from(q).unwrap())).unwrap();
+        }
+        for (q, v) in vteps.iter_mut().enumerate() {
+            assert_eq!(v.rx_burst(1, &mut burst, 8), 0, "only queue 0 each");
+            assert_eq!(v.rx_burst(0, &mut burst, 8), 1);
+            assert_eq!(usize::from(burst[0].data()[0]), q);
+            v.tx_burst(0, &mut burst);
+            assert!(v.recv().is_none());
+        }
+        for (q, p) in per_queue.iter_mut().enumerate() {
+            assert_eq!(usize::from(p.recv().unwrap().data()[0]), q);
+            assert_eq!(p.stats().tx_packets, 1);
+        }
+        drop((per_queue, vteps));
+        assert_eq!(pool.available(), pool.capacity());
     }
 
     #[test]

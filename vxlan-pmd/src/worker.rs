@@ -333,17 +333,14 @@ mod tests {
 
     #[test]
     fn workers_forward_between_memports() {
-        // Two workers, each owning one port, send back what their host
-        // sends them (a loopback "VTEP"); the hosts are the test thread.
+        // Two workers, each owning one queue of a two-queue port, send back
+        // what the host sends them (a loopback "VTEP"); the host is the
+        // test thread.
         let pool = Pool::new(256, 256, 64).unwrap();
         let stats = Arc::new(PerCore::<PortCounters>::new(2));
-        let mut hosts = Vec::new();
-        let mut vteps = Vec::new();
-        for q in 0..2 {
-            let (h, v) = memport::pair(pool.clone(), format!("host{q}"), format!("vtep{q}"), 64);
-            hosts.push(h);
-            vteps.push(Some(v));
-        }
+        let (host, vtep) = memport::pair_with_queues(pool.clone(), "host", "vtep", 2, 64);
+        let mut hosts = host.split_queues();
+        let mut vteps: Vec<_> = vtep.split_queues().into_iter().map(Some).collect();
         let st = Arc::clone(&stats);
         let workers = Workers::spawn(2, false, move |i| {
             let mut port = vteps[i].take().unwrap();
