@@ -38,6 +38,23 @@ pub const MAX_BURST: usize = 64;
 /// It derefs to `[PktBuf]`, so frames can be indexed, iterated and edited
 /// in place. Its storage is allocated once by [`Burst::new`] or
 /// [`Burst::with_capacity`]; nothing after that allocates.
+///
+/// ```
+/// use vxlan_pmd::pool::Pool;
+/// use vxlan_pmd::port::Burst;
+///
+/// let pool = Pool::with_count(4).unwrap();
+/// let mut burst = Burst::with_capacity(2); // allocates here, once
+/// burst.push(pool.alloc().unwrap()).unwrap();
+/// burst.push(pool.alloc().unwrap()).unwrap();
+/// let refused = burst.push(pool.alloc().unwrap()); // full: handed back
+/// assert!(refused.is_err());
+/// drop(refused);
+/// for pkt in burst.drain() {
+///     drop(pkt); // back to the pool
+/// }
+/// assert_eq!(pool.available(), 4);
+/// ```
 #[derive(Debug)]
 pub struct Burst {
     /// Invariant: `pkts.len() <= cap` and `pkts.capacity() >= cap`, so
