@@ -37,6 +37,8 @@ use crate::stats::{bytes, CounterSet, PortCounters, PortStats};
 /// MPMC queue, so both ends may also be used from different threads than
 /// the ones that made them; a frame in a ring is owned by the ring, and
 /// goes back to its pool if the pair is dropped with frames in flight.
+/// The ring's push (release) and pop (acquire) are the edge that makes
+/// the bytes the sender wrote into a frame visible to the receiver.
 struct Wire {
     rings: Box<[ArrayQueue<PktBuf>]>,
 }

@@ -228,4 +228,18 @@ mod tests {
         assert!(b.pop().is_none());
         assert_eq!(Burst::default().capacity(), MAX_BURST);
     }
+
+    #[test]
+    fn ports_work_as_trait_objects() {
+        let pool = Pool::new(4, 128, 0).unwrap();
+        let (a, b) = crate::memport::pair(pool.clone(), "a", "b", 4);
+        let mut ports: Vec<Box<dyn Port>> = vec![Box::new(a), Box::new(b)];
+        let mut burst = Burst::new();
+        burst.push(pool.alloc_with(&[1; 14]).unwrap()).unwrap();
+        assert_eq!(ports[0].tx_burst(0, &mut burst), 1);
+        assert_eq!(ports[1].rx_burst(0, &mut burst, BURST_SIZE), 1);
+        assert_eq!(ports[1].name(), "b");
+        assert_eq!(ports[1].queues(), 1);
+        assert_eq!(ports[1].stats().rx_bytes, 14);
+    }
 }
