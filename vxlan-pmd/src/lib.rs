@@ -23,7 +23,11 @@
 pub mod build;
 pub mod captures;
 pub mod config;
+pub mod memport;
 pub mod pcap;
+pub mod pcapport;
 pub mod pool;
+pub mod port;
 pub mod stats;
 pub mod vtep;
+pub mod worker;

@@ -100,10 +100,48 @@ enum Format {
     },
 }
 
+/// One record read by [`PcapReader::next_record`], borrowing its bytes
+/// from the reader's reusable buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// Capture time in microseconds since the Unix epoch.
+    pub timestamp_us: u64,
+    /// The link type of the interface it was captured on.
+    pub link_type: u16,
+    /// Length on the wire (may exceed `data.len()` when truncated by the
+    /// snap length).
+    pub orig_len: u32,
+    /// The captured bytes.
+    pub data: &'a [u8],
+}
+
+impl Record<'_> {
+    /// An owned copy.
+    pub fn to_packet(&self) -> Packet {
+        Packet {
+            timestamp_us: self.timestamp_us,
+            link_type: self.link_type,
+            orig_len: self.orig_len,
+            data: self.data.to_vec(),
+        }
+    }
+}
+
 /// A streaming reader for pcap and pcapng files.
 pub struct PcapReader<R: Read> {
     reader: R,
     format: Format,
+    /// Holds the last record read; reused so that, once it has grown to the
+    /// largest record, reading allocates nothing.
+    scratch: Vec<u8>,
+}
+
+/// Sets `buf` to `len` bytes, reusing its allocation when it is large
+/// enough.
+fn sized(buf: &mut Vec<u8>, len: usize) -> &mut [u8] {
+    buf.clear();
+    buf.resize(len, 0);
+    buf
 }
 
 fn u16_of(b: &[u8], big: bool) -> u16 {
@@ -168,6 +206,7 @@ impl<R: Read> PcapReader<R> {
                     big_endian: false,
                     interfaces: Vec::new(),
                 },
+                scratch: Vec::new(),
             };
             this.read_section_header()?;
             return Ok(this);
@@ -198,6 +237,7 @@ impl<R: Read> PcapReader<R> {
                 nanos,
                 link_type,
             },
+            scratch: Vec::new(),
         })
     }
 
@@ -219,8 +259,7 @@ impl<R: Read> PcapReader<R> {
         if total < 28 || total % 4 != 0 || total > MAX_SNAPLEN {
             return Err(PcapError::Malformed("bad section header length"));
         }
-        let mut rest = vec![0u8; total - 12];
-        if !read_full(&mut self.reader, &mut rest)? {
+        if !read_full(&mut self.reader, sized(&mut self.scratch, total - 12))? {
             return Err(PcapError::Malformed("truncated section header"));
         }
         self.format = Format::PcapNg {
@@ -232,6 +271,13 @@ impl<R: Read> PcapReader<R> {
 
     /// The next packet, or `None` at the end of the file.
     pub fn next_packet(&mut self) -> Result<Option<Packet>, PcapError> {
+        Ok(self.next_record()?.map(|r| r.to_packet()))
+    }
+
+    /// The next packet, borrowed from a buffer the reader reuses (valid
+    /// until the next call), or `None` at the end of the file. Once the
+    /// buffer has grown to the largest record, this allocates nothing.
+    pub fn next_record(&mut self) -> Result<Option<Record<'_>>, PcapError> {
         match self.format {
             Format::Pcap {
                 big_endian,
@@ -251,12 +297,12 @@ impl<R: Read> PcapReader<R> {
                         "record longer than the largest snap length",
                     ));
                 }
-                let mut data = vec![0u8; incl];
-                if !read_full(&mut self.reader, &mut data)? && incl > 0 {
+                let data = sized(&mut self.scratch, incl);
+                if !read_full(&mut self.reader, data)? && incl > 0 {
                     return Err(PcapError::Malformed("file ends inside a record"));
                 }
                 let timestamp_us = secs * 1_000_000 + if nanos { frac / 1000 } else { frac };
-                Ok(Some(Packet {
+                Ok(Some(Record {
                     timestamp_us,
                     link_type,
                     orig_len,
@@ -267,8 +313,12 @@ impl<R: Read> PcapReader<R> {
         }
     }
 
-    fn next_pcapng(&mut self) -> Result<Option<Packet>, PcapError> {
-        loop {
+    fn next_pcapng(&mut self) -> Result<Option<Record<'_>>, PcapError> {
+        // The loop finds the next packet block and yields where its bytes
+        // sit in `scratch`; the borrow of `scratch` is taken after the loop
+        // (returning it from inside the loop does not pass the borrow
+        // checker).
+        let (timestamp_us, link_type, orig_len, range) = loop {
             let mut head = [0u8; 8];
             if !read_full(&mut self.reader, &mut head)? {
                 return Ok(None);
@@ -285,8 +335,7 @@ impl<R: Read> PcapReader<R> {
                 if total < 28 || total % 4 != 0 || total > MAX_SNAPLEN {
                     return Err(PcapError::Malformed("bad section header length"));
                 }
-                let mut skip = vec![0u8; total - 12];
-                if !read_full(&mut self.reader, &mut skip)? {
+                if !read_full(&mut self.reader, sized(&mut self.scratch, total - 12))? {
                     return Err(PcapError::Malformed("truncated section header"));
                 }
                 self.format = Format::PcapNg {
@@ -307,8 +356,8 @@ impl<R: Read> PcapReader<R> {
             if total < 12 || total % 4 != 0 || total > MAX_SNAPLEN + 64 {
                 return Err(PcapError::Malformed("bad block length"));
             }
-            let mut body = vec![0u8; total - 8];
-            if !read_full(&mut self.reader, &mut body)? {
+            let body = sized(&mut self.scratch, total - 8);
+            if !read_full(&mut self.reader, body)? {
                 return Err(PcapError::Malformed("truncated block"));
             }
             let body = &body[..body.len() - 4]; // trailing length copy
@@ -336,16 +385,11 @@ impl<R: Read> PcapReader<R> {
                         | u64::from(u32_of(&body[8..], big));
                     let caplen = len_of(u32_of(&body[12..], big))?;
                     let orig_len = u32_of(&body[16..], big);
-                    let data = body
-                        .get(20..20 + caplen)
-                        .ok_or(PcapError::Malformed("captured length past the block"))?;
+                    if 20 + caplen > body.len() {
+                        return Err(PcapError::Malformed("captured length past the block"));
+                    }
                     let timestamp_us = scale_to_us(ts, iface.ts_per_sec);
-                    return Ok(Some(Packet {
-                        timestamp_us,
-                        link_type: iface.link_type,
-                        orig_len,
-                        data: data.to_vec(),
-                    }));
+                    break (timestamp_us, iface.link_type, orig_len, 20..20 + caplen);
                 }
                 PCAPNG_SPB => {
                     if body.len() < 4 {
@@ -355,17 +399,18 @@ impl<R: Read> PcapReader<R> {
                         .first()
                         .ok_or(PcapError::Malformed("simple packet before any interface"))?;
                     let orig_len = u32_of(body, big);
-                    let data = &body[4..body.len().min(4 + len_of(orig_len)?)];
-                    return Ok(Some(Packet {
-                        timestamp_us: 0,
-                        link_type: iface.link_type,
-                        orig_len,
-                        data: data.to_vec(),
-                    }));
+                    let end = body.len().min(4 + len_of(orig_len)?);
+                    break (0, iface.link_type, orig_len, 4..end);
                 }
                 _ => {} // statistics, name resolution, custom: not needed
             }
-        }
+        };
+        Ok(Some(Record {
+            timestamp_us,
+            link_type,
+            orig_len,
+            data: self.scratch.get(range).unwrap_or_default(),
+        }))
     }
 }
 

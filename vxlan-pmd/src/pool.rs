@@ -185,10 +185,10 @@ impl Pool {
     }
 
     /// A copy of `src` (bytes, headroom where it fits, RSS hash, ingress
-    /// port, offload flags, and the timestamp when `src` is a [`PktBuf`])
-    /// in a new buffer from this pool: what flooding uses to send one
-    /// frame out of several ports. `None` when the pool is empty or the
-    /// frame does not fit in one of this pool's buffers.
+    /// port, offload flags) in a new buffer from this pool: what flooding
+    /// uses to send one frame out of several ports. `None` when the pool
+    /// is empty or the frame does not fit in one of this pool's buffers.
+    /// [`PktBuf::try_clone`] also copies the timestamp.
     pub fn alloc_copy<F: Frame>(self: &Arc<Self>, src: &F) -> Option<PktBuf> {
         let data = src.data();
         if data.len() > self.buf_size {
@@ -358,6 +358,14 @@ impl PktBuf {
     /// The pool this buffer returns to.
     pub fn pool(&self) -> &Arc<Pool> {
         &self.pool
+    }
+
+    /// A copy of this frame, bytes and metadata (timestamp included), in
+    /// another buffer of the same pool; `None` when the pool is empty.
+    pub fn try_clone(&self) -> Option<PktBuf> {
+        let mut copy = self.pool.alloc_copy(self)?;
+        copy.timestamp_us = self.timestamp_us;
+        Some(copy)
     }
 }
 
@@ -532,8 +540,17 @@ mod tests {
             ip_checksum_good: true,
             l4_checksum_good: false,
         });
+        a.set_timestamp_us(Some(77));
         let b = pool.alloc_copy(&a).unwrap();
         assert_eq!(b.data(), &[2, 3, 4]);
+        assert_eq!(b.timestamp_us(), None);
+        let twin = a.try_clone().unwrap();
+        assert_eq!(
+            (twin.data(), twin.timestamp_us()),
+            (&[2u8, 3, 4][..], Some(77))
+        );
+        assert_eq!(twin.headroom(), 129);
+        drop(twin);
         assert_eq!(b.headroom(), 129);
         assert_eq!((b.rss_hash(), b.ingress_port()), (Some(0xdead), 3));
         assert!(b.rx_offloads().ip_checksum_good);
