@@ -24,7 +24,7 @@ use vxlan_core::fdb::{Location, NoEvents};
 use vxlan_core::frame::{BufFrame, Frame};
 use vxlan_core::testutil::write_inner_frame;
 use vxlan_core::wire::MacAddr;
-use vxlan_pmd::pool::{Pool, PktBuf};
+use vxlan_pmd::pool::{PktBuf, Pool};
 use vxlan_pmd::vtep::{Output, RemoteVtep, Sizing, Snapshot, VtepShared};
 
 const FDB_ENTRIES: u32 = 65_536;
@@ -48,25 +48,53 @@ fn setup() -> (Arc<VtepShared>, Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let local: IpAddr = "10.0.0.2".parse().unwrap();
     let remote: IpAddr = "10.0.0.1".parse().unwrap();
     let lmac = MacAddr([2, 0, 0, 0, 0, 2]);
-    let template = EncapTemplate::new(&EncapConfig::new(local, remote, lmac, MacAddr([2, 0, 0, 0, 0, 1]))).unwrap();
+    let template = EncapTemplate::new(&EncapConfig::new(
+        local,
+        remote,
+        lmac,
+        MacAddr([2, 0, 0, 0, 0, 1]),
+    ))
+    .unwrap();
     let snap = Snapshot {
         ports: vec![PortMode::Underlay, PortMode::access(0), PortMode::access(0)],
         bds: vec![BdConfig::new(100, &[0])],
-        remotes: vec![RemoteVtep { ip: remote, template }],
+        remotes: vec![RemoteVtep {
+            ip: remote,
+            template,
+        }],
         decap: DecapConfig::new(local),
         underlay: Some(0),
         suppress_arp_nd: false,
     };
     let pool = Pool::new(4096, 2048, 128).unwrap();
-    let shared = VtepShared::new(snap, pool, Sizing { fdb_entries: FDB_ENTRIES * 2, neighbors: 64, workers: 2, ageing: 300 })
-        .unwrap();
+    let shared = VtepShared::new(
+        snap,
+        pool,
+        Sizing {
+            fdb_entries: FDB_ENTRIES * 2,
+            neighbors: 64,
+            workers: 2,
+            ageing: 300,
+        },
+    )
+    .unwrap();
     // 64K entries: half local (port 1), half behind the remote.
     for i in 0..FDB_ENTRIES {
-        let loc = if i % 2 == 0 { Location::Local { port: 1, vlan: 0 } } else { Location::Remote(0) };
+        let loc = if i % 2 == 0 {
+            Location::Local { port: 1, vlan: 0 }
+        } else {
+            Location::Remote(0)
+        };
         shared.fdb().learn(0, mac(i), loc, 0, &mut NoEvents);
     }
     // Decap input: from remote MACs (odd) to local MACs (even).
-    let peer = EncapTemplate::new(&EncapConfig::new(remote, local, MacAddr([2, 0, 0, 0, 0, 1]), lmac)).unwrap();
+    let peer = EncapTemplate::new(&EncapConfig::new(
+        remote,
+        local,
+        MacAddr([2, 0, 0, 0, 0, 1]),
+        lmac,
+    ))
+    .unwrap();
     let mut decap_frames = Vec::new();
     let mut encap_frames = Vec::new();
     for k in 0..1024u32 {
@@ -84,7 +112,13 @@ fn setup() -> (Arc<VtepShared>, Vec<Vec<u8>>, Vec<Vec<u8>>) {
 
 /// Runs `frames` through `workers` threads (each its own worker on the
 /// shared tables, each the whole list `rounds` times) and returns the time.
-fn run(shared: &Arc<VtepShared>, frames: &[Vec<u8>], port: u16, workers: usize, rounds: u64) -> Duration {
+fn run(
+    shared: &Arc<VtepShared>,
+    frames: &[Vec<u8>],
+    port: u16,
+    workers: usize,
+    rounds: u64,
+) -> Duration {
     let barrier = Barrier::new(workers);
     let start = Instant::now();
     std::thread::scope(|s| {
@@ -127,7 +161,10 @@ fn floor(pool: &Arc<Pool>, frames: &[Vec<u8>], rounds: u64) -> Duration {
 
 fn benches(c: &mut Criterion) {
     let (shared, decap_frames, encap_frames) = setup();
-    for (name, frames, port) in [("decap_forward", &decap_frames, 0u16), ("encap_forward", &encap_frames, 1u16)] {
+    for (name, frames, port) in [
+        ("decap_forward", &decap_frames, 0u16),
+        ("encap_forward", &encap_frames, 1u16),
+    ] {
         let mut g = c.benchmark_group(format!("pipeline/{name}/inner64/fdb64k"));
         for workers in [1usize, 2] {
             // Elements: frames processed by all workers together.
@@ -137,7 +174,9 @@ fn benches(c: &mut Criterion) {
             });
         }
         g.throughput(Throughput::Elements(frames.len() as u64));
-        g.bench_function("floor-pool-copy", |b| b.iter_custom(|iters| floor(shared.pool(), frames, iters)));
+        g.bench_function("floor-pool-copy", |b| {
+            b.iter_custom(|iters| floor(shared.pool(), frames, iters))
+        });
         g.finish();
     }
     let s = shared.stats();

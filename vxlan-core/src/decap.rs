@@ -89,8 +89,7 @@ impl DecapConfig {
     /// True when `addr` is one of ours.
     #[inline]
     pub fn is_local(&self, addr: IpAddr) -> bool {
-        self.local.contains(&Some(addr))
-            || (self.accept_multicast && addr.is_multicast())
+        self.local.contains(&Some(addr)) || (self.accept_multicast && addr.is_multicast())
     }
 }
 

@@ -190,7 +190,10 @@ mod tests {
         assert_eq!(ip.total_len(), 576, "quotes as much as RFC 1812 allows");
         assert_eq!(
             (ip.src_addr(), ip.dst_addr()),
-            (core::net::Ipv4Addr::new(10, 0, 0, 2), core::net::Ipv4Addr::new(10, 0, 0, 1))
+            (
+                core::net::Ipv4Addr::new(10, 0, 0, 2),
+                core::net::Ipv4Addr::new(10, 0, 0, 1)
+            )
         );
         let icmp = Icmpv4Packet::new_checked(ip.payload()).unwrap();
         match Icmpv4Repr::parse(&icmp).unwrap() {

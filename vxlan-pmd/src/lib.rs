@@ -12,6 +12,7 @@
 //! * [`pcapport`]: a port that receives from a capture file and transmits
 //!   into one.
 //! * [`worker`]: per-core poll loops, optionally pinned to cores.
+//! * [`run`]: the run-to-completion loop tying ports to a VTEP worker.
 //! * [`stats`]: single-writer counters, per-core and per-port.
 //! * [`pcap`]: read pcap and pcapng files, write pcap files.
 //! * [`captures`]: locate the shared conformance captures for tests.
@@ -28,6 +29,7 @@ pub mod pcap;
 pub mod pcapport;
 pub mod pool;
 pub mod port;
+pub mod run;
 pub mod stats;
 pub mod vtep;
 pub mod worker;

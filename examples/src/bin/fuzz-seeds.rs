@@ -10,7 +10,9 @@ use vxlan_core::tunnel::{ParseConfig, TunnelStack};
 use vxlan_core::wire::EtherType;
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -30,7 +32,11 @@ fn main() -> std::io::Result<()> {
     let mut files = Vec::new();
     walk(Path::new(captures), &mut files);
     files.sort();
-    let cfg = ParseConfig::default().with_vxlan_port(8472).unwrap().with_max_depth(4).unwrap();
+    let cfg = ParseConfig::default()
+        .with_vxlan_port(8472)
+        .unwrap()
+        .with_max_depth(4)
+        .unwrap();
     let mut n = 0usize;
     let mut seed = |target: &str, bytes: &[u8]| -> std::io::Result<()> {
         let dir = Path::new(corpus).join(target);
@@ -39,15 +45,26 @@ fn main() -> std::io::Result<()> {
         std::fs::write(dir.join(format!("seed-{n:05}")), bytes)
     };
     for f in &files {
-        let Ok(packets) = vxlan_pmd::pcap::read_file(f) else { continue };
+        let Ok(packets) = vxlan_pmd::pcap::read_file(f) else {
+            continue;
+        };
         for p in packets {
             let d = &p.data;
             seed("tunnel_stack", d)?;
             seed("wire_ethernet", d)?;
-            let Ok(stack) = TunnelStack::parse(d, &cfg) else { continue };
+            let Ok(stack) = TunnelStack::parse(d, &cfg) else {
+                continue;
+            };
             for l in stack.layers() {
                 let ip = &d[l.ip_offset()..l.end()];
-                seed(if l.is_ipv6() { "wire_ipv6" } else { "wire_ipv4" }, ip)?;
+                seed(
+                    if l.is_ipv6() {
+                        "wire_ipv6"
+                    } else {
+                        "wire_ipv4"
+                    },
+                    ip,
+                )?;
                 seed("wire_udp", &d[l.udp_offset()..l.end()])?;
                 seed("wire_vxlan", &d[l.header_offset()..l.payload_offset()])?;
             }
@@ -68,6 +85,9 @@ fn main() -> std::io::Result<()> {
             }
         }
     }
-    println!("wrote {n} seeds from {} captures into {corpus}", files.len());
+    println!(
+        "wrote {n} seeds from {} captures into {corpus}",
+        files.len()
+    );
     Ok(())
 }
