@@ -22,14 +22,12 @@ fuzz_target!(|input: (u16, u32, u16, &[u8])| {
     if knobs & 2 != 0 {
         parse = parse.with_reserved_bits(ReservedBitsPolicy::Strict);
     }
-    let cfg = DecapConfig {
-        parse,
-        verify_ipv4_checksum: knobs & 4 == 0,
-        allow_ipv6_zero_checksum: knobs & 8 != 0,
-        allow_inner_vlan: knobs & 16 != 0,
-        accept_multicast: knobs & 32 != 0,
-        ..DecapConfig::new(r)
-    };
+    let mut cfg = DecapConfig::new(r);
+    cfg.parse = parse;
+    cfg.verify_ipv4_checksum = knobs & 4 == 0;
+    cfg.allow_ipv6_zero_checksum = knobs & 8 != 0;
+    cfg.allow_inner_vlan = knobs & 16 != 0;
+    cfg.accept_multicast = knobs & 32 != 0;
     let mut storage = vec![0u8; data.len() + 256];
     let mut f = BufFrame::with_data(&mut storage[..], 128, data).unwrap();
     f.set_rx_offloads(RxOffloads { ip_checksum_good: knobs & 64 != 0, l4_checksum_good: false });
