@@ -1,7 +1,7 @@
 //! `fuzz-seeds CAPTURE_DIR CORPUS_DIR`: cuts every frame of every capture
 //! under CAPTURE_DIR into the slices each fuzz target takes (whole frame,
 //! IP packet, UDP datagram, VXLAN header, inner ARP/ICMP), and writes them
-//! as seed files under CORPUS_DIR/<target>/, so the fuzzers start from real
+//! as seed files under `CORPUS_DIR/<target>/`, so the fuzzers start from real
 //! traffic.
 
 use std::path::{Path, PathBuf};
