@@ -57,6 +57,9 @@ struct Fabric {
     /// Frames delivered to hosts: (vtep, port, bytes).
     delivered: Vec<(usize, u16, Vec<u8>)>,
     underlay_frames: usize,
+    /// Frames a VTEP sent into the overlay while processing a frame that
+    /// came from it: must stay 0 (split horizon).
+    reflected: usize,
 }
 
 /// Three VTEPs. Port 0 underlay, 1 access VNI 100, 2 trunk (VLAN 10 -> VNI
@@ -118,6 +121,7 @@ fn fabric(vlan_only: bool) -> Fabric {
         workers,
         delivered: Vec::new(),
         underlay_frames: 0,
+        reflected: 0,
     }
 }
 
@@ -134,6 +138,9 @@ impl Fabric {
                 let underlay = self.vteps[v].snapshot().underlay;
                 if Some(op) == underlay {
                     self.underlay_frames += 1;
+                    if Some(p) == underlay {
+                        self.reflected += 1;
+                    }
                     // Route on the outer destination address.
                     let dst = parse_single(pkt.data(), &ParseConfig::default())
                         .unwrap()
@@ -498,4 +505,47 @@ fn vlan_only_bridging() {
     );
     drop(f.workers);
     assert_eq!(f.pool.in_use(), 0);
+}
+
+/// Which VNI a (port, VLAN) of the fabric's VTEPs belongs to.
+fn vni_of(port: u16, vid: u16) -> Option<u32> {
+    match (port, vid) {
+        (ACCESS | ACCESS2, 0) => Some(100),
+        (TRUNK, 10) => Some(100),
+        (TRUNK, 20) => Some(200),
+        _ => None,
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config { cases: 48, ..Default::default() })]
+    /// Random traffic among random hosts in random VNIs, across the three
+    /// VTEPs: a frame is only ever delivered to ports of its sender's VNI,
+    /// and nothing received from the overlay is sent back into it.
+    #[test]
+    fn random_traffic_stays_in_its_vni(
+        sends in proptest::collection::vec((0usize..3, 0u8..4, 0u8..12, 0u8..13), 1..60),
+    ) {
+        let mut f = fabric(false);
+        // Hosts: (vtep, port, vid); the source MAC encodes the sender's VNI
+        // (byte 4) so a delivery can be checked against it.
+        let attach = [(ACCESS, 0u16), (ACCESS2, 0), (TRUNK, 10), (TRUNK, 20)];
+        for (vtep, where_, src, dst) in sends {
+            let (port, vid) = attach[usize::from(where_)];
+            let vni = vni_of(port, vid).unwrap();
+            let tag = u8::try_from(vni / 100).unwrap();
+            let src_mac = MacAddr([0x02, 0x42, 0, tag, u8::try_from(vtep).unwrap(), src]);
+            let dst_mac = if dst == 12 { MacAddr::BROADCAST } else { MacAddr([0x02, 0x42, 0, tag, 0, dst]) };
+            f.send(vtep, port, &ipv4(dst_mac, src_mac, (vid != 0).then_some(vid)));
+            for (v, p, frame) in f.take() {
+                let l2 = L2Header::parse(&frame).unwrap();
+                let got_vni = vni_of(p, l2.vids()[0]);
+                proptest::prop_assert_eq!(got_vni, Some(vni), "delivered on VTEP {} port {} VLAN {}", v, p, l2.vids()[0]);
+                proptest::prop_assert_eq!(l2.src_addr, src_mac);
+            }
+        }
+        proptest::prop_assert_eq!(f.reflected, 0, "an overlay frame went back into the overlay");
+        drop(f.workers);
+        proptest::prop_assert_eq!(f.pool.in_use(), 0);
+    }
 }
