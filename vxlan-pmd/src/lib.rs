@@ -20,10 +20,15 @@
 //! * [`build`]: from a configuration to a running VTEP.
 //! * [`vtep`]: the bridging pipeline carried out on pool buffers, with
 //!   per-core counters and configuration snapshots.
+//! * `dpdk` (feature `dpdk`): DPDK ethdev ports, mbufs as frames (zero
+//!   copy), EAL-registered workers; needs the system DPDK
+//!   (`apt-get install libdpdk-dev libclang-dev clang pkg-config`).
 
 pub mod build;
 pub mod captures;
 pub mod config;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod memport;
 pub mod pcap;
 pub mod pcapport;
