@@ -20,8 +20,8 @@
 
 use std::sync::Arc;
 
-use vxlan_core::testutil::{build_vxlan_frame, FrameSpec};
 use vxlan_benches::dpdk_peer::io_fwd;
+use vxlan_core::testutil::{build_vxlan_frame, FrameSpec};
 use vxlan_pmd::config::VtepConfig;
 use vxlan_pmd::dpdk::{DpdkLoop, Eal, EthPort, EthPortConfig, Mempool};
 use vxlan_pmd::pool::Pool;
@@ -126,13 +126,22 @@ fn main() {
     assert_eq!(v.drops(), 0, "no drops: {v:?}");
     assert_eq!(v.rx, s.ports[0].rx + s.ports[1].rx);
     assert_eq!(s.ports[1].tx, s.ports[0].rx, "every VXLAN frame delivered");
-    assert_eq!(s.ports[0].tx, s.ports[1].rx, "every tenant frame encapsulated");
+    assert_eq!(
+        s.ports[0].tx, s.ports[1].rx,
+        "every tenant frame encapsulated"
+    );
     drop(lp);
-    assert_eq!(under_pool.in_use() + access_pool.in_use() + copies.in_use(), 0);
+    assert_eq!(
+        under_pool.in_use() + access_pool.in_use() + copies.in_use(),
+        0
+    );
 
     let hz = eal.tsc_hz() as f64;
     let (mb, mo) = (median(&mut bare.clone()), median(&mut ours.clone()));
-    println!("dpdk_vtep: {ROUNDS} rounds of {PACKETS} packets, TSC {:.2} GHz", hz / 1e9);
+    println!(
+        "dpdk_vtep: {ROUNDS} rounds of {PACKETS} packets, TSC {:.2} GHz",
+        hz / 1e9
+    );
     println!("  bare C io-forward : median {mb:.1} cycles/packet (rounds {bare:.1?})");
     println!("  vxlan VTEP        : median {mo:.1} cycles/packet (rounds {ours:.1?})");
     println!("  ratio             : {:.2}x (target <= 1.5x)", mo / mb);
