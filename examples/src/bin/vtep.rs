@@ -13,7 +13,8 @@
 //! with `[dpdk] eal_args`, one worker per `vtep.workers` polls its queue of
 //! every port, and the run lasts until `--run-secs N` have passed or, with
 //! `--exit-when-idle-ms N`, until no port has received a frame for N ms
-//! (a net_pcap vdev's capture is drained). The ports are then closed (a
+//! (a net_pcap vdev's capture is drained), or until SIGINT or SIGTERM
+//! (without those options it runs until signalled). The ports are then closed (a
 //! net_pcap vdev flushes its tx file) and `--dump-json` adds the ports'
 //! counters and the mempool's accounting.
 
@@ -315,6 +316,12 @@ mod dpdk_run {
                 port.offloads()
             );
         }
+        // SIGINT / SIGTERM end the run like --run-secs does: workers stop,
+        // ports close, counters are dumped.
+        static SIGNALLED: AtomicBool = AtomicBool::new(false);
+        if let Err(e) = ctrlc::set_handler(|| SIGNALLED.store(true, Ordering::Release)) {
+            return fail(format!("installing the SIGINT/SIGTERM handler: {e}"));
+        }
         let stop = AtomicBool::new(false);
         let result = std::thread::scope(|s| {
             let runner = s.spawn(|| vtep.run(&stop));
@@ -335,7 +342,8 @@ mod dpdk_run {
                 let done = limits
                     .secs
                     .is_some_and(|secs| start.elapsed() >= Duration::from_secs(secs));
-                if idle || done {
+                // Acquire: pairs with the handler's Release.
+                if idle || done || SIGNALLED.load(Ordering::Acquire) {
                     // Release: the workers' Acquire loads see it.
                     stop.store(true, Ordering::Release);
                 }
