@@ -12,9 +12,9 @@
 //! `--serve` starts the control socket (`[vtep] control_socket`, for
 //! `vtepctl`) before the replay and keeps serving after it: each line
 //! `replay` on stdin replays the rx captures again (appending to the tx
-//! captures, then printing `replayed N` on stdout), and the daemon stops
-//! when stdin closes. It prints `serving PATH` on stdout once the socket
-//! accepts.
+//! captures), and the daemon stops when stdin closes. On stdout it prints
+//! `serving PATH` once the socket accepts and `replayed N` after each
+//! replay (the first one included) once the tx captures are flushed.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufWriter, Write};
@@ -189,6 +189,13 @@ fn main() -> ExitCode {
     let mut worker = shared.worker(0);
     let mut too_long = replay(&frames, &shared, &pool, &mut worker, &mut outputs);
     if control.is_some() {
+        for w in outputs.writers.values_mut() {
+            if let Err(e) = w.flush() {
+                return fail(format!("writing a tx capture: {e}"));
+            }
+        }
+        println!("replayed {}", frames.len());
+        let _ = std::io::stdout().flush();
         for line in std::io::stdin().lock().lines() {
             let Ok(line) = line else { break };
             match line.trim() {
