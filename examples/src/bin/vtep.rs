@@ -119,6 +119,20 @@ fn main() -> ExitCode {
         ));
     }
 
+    // Without a gateway MAC, next hops come from the kernel's tables for
+    // the underlay interface; a capture file has no interface to ask.
+    if let Some(u) = &cfg.underlay {
+        let pcap_underlay = cfg
+            .port_index(&u.port)
+            .is_some_and(|i| cfg.ports[i].kind == PortKind::Pcap);
+        if pcap_underlay && u.gateway_mac.is_none() {
+            return fail(format!(
+                "{}: underlay.gateway_mac: needed when the underlay port is a pcap port (next hops are resolved from the kernel only for interface ports)",
+                path.display()
+            ));
+        }
+    }
+
     let pool = match Pool::new(8192, 2048, 128) {
         Ok(p) => p,
         Err(e) => return fail(e),
