@@ -163,7 +163,7 @@ pub struct UnderlaySection {
     pub port: String,
     /// The next hop's MAC for every remote VTEP. Without it, each remote's
     /// next hop is resolved from the kernel's routing and neighbour tables
-    /// (see [`nexthop`](crate::nexthop)).
+    /// (the `nexthop` module, on Linux).
     #[serde(default, deserialize_with = "de_opt_mac")]
     pub gateway_mac: Option<MacAddr>,
 }

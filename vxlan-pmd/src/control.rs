@@ -730,3 +730,109 @@ fn session(stream: UnixStream, control: &mut Control, stop: &AtomicBool) -> io::
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::VtepConfig;
+    use crate::pool::Pool;
+
+    const CONFIG: &str = r#"
+        [vtep]
+        local_ip = "192.0.2.2"
+        mac = "02:00:00:00:00:02"
+        [underlay]
+        port = "uplink"
+        gateway_mac = "02:00:00:00:00:01"
+        [[port]]
+        name = "uplink"
+        kind = "memory"
+        [[port]]
+        name = "vm1"
+        kind = "memory"
+        access = { vni = 100 }
+        [[vni]]
+        id = 100
+        flood = ["192.0.2.1"]
+    "#;
+
+    fn control() -> Control {
+        let cfg = VtepConfig::from_toml_str(CONFIG).unwrap();
+        let pool = Pool::new(16, 2048, 128).unwrap();
+        let shared = crate::build::vtep(&cfg, pool).unwrap();
+        Control::from_config(&cfg, shared)
+    }
+
+    fn call(path: &Path, line: &str) -> Value {
+        let s = UnixStream::connect(path).unwrap();
+        (&s).write_all(format!("{line}\n").as_bytes()).unwrap();
+        let mut r = String::new();
+        BufReader::new(&s).read_line(&mut r).unwrap();
+        serde_json::from_str(&r).unwrap()
+    }
+
+    #[test]
+    fn one_socket_per_path_stale_files_replaced_and_removed_on_drop() {
+        let dir = std::env::temp_dir().join(format!("vxctl-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("sub").join("ctl.sock");
+        let first = spawn(&path, control()).unwrap();
+        let v = call(&path, r#"{"cmd": "vni show"}"#);
+        assert_eq!(v["result"]["vnis"][0]["vni"], 100);
+        // Two requests on one connection, answered in order.
+        let s = UnixStream::connect(&path).unwrap();
+        (&s).write_all(b"{\"cmd\": \"stats\"}\n{\"cmd\": \"nope\"}\n")
+            .unwrap();
+        let mut lines = BufReader::new(&s).lines();
+        let a: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        let b: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        assert_eq!(a["ok"], true);
+        assert!(b["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown command 'nope'"));
+        drop(lines);
+        drop(s);
+        // A second server on a live socket is refused.
+        let e = spawn(&path, control()).err().unwrap();
+        assert!(e.to_string().contains("another process is serving"), "{e}");
+        drop(first);
+        assert!(!path.exists(), "removed on drop");
+        // A file left by a dead process is replaced.
+        drop(UnixListener::bind(&path).unwrap());
+        assert!(path.exists());
+        let again = spawn(&path, control()).unwrap();
+        assert_eq!(call(&path, r#"{"cmd": "stats"}"#)["ok"], true);
+        drop(again);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn requests_are_checked() {
+        let mut c = control();
+        let r: Value = serde_json::from_str(&c.handle_line("not json")).unwrap();
+        assert!(r["error"].as_str().unwrap().starts_with("bad request"));
+        let r: Value =
+            serde_json::from_str(&c.handle_line(r#"{"cmd": "stats", "vni": 100}"#)).unwrap();
+        assert_eq!(r["error"], "'stats' takes no vni argument");
+        let r: Value =
+            serde_json::from_str(&c.handle_line(r#"{"cmd": "fdb show", "colour": 1}"#)).unwrap();
+        assert!(r["error"].as_str().unwrap().contains("colour"), "{r}");
+        let r: Value =
+            serde_json::from_str(&c.handle_line(r#"{"cmd": "remote add", "vni": 100}"#)).unwrap();
+        assert_eq!(r["error"], "missing ip");
+        for bad in ["192.0.2.2", "239.1.1.1", "255.255.255.255", "0.0.0.0"] {
+            let r: Value = serde_json::from_str(&c.handle_line(&format!(
+                r#"{{"cmd": "remote add", "vni": 100, "ip": "{bad}"}}"#
+            )))
+            .unwrap();
+            assert_eq!(r["ok"], false, "{bad}: {r}");
+        }
+        // Re-adding a deleted remote reuses its index.
+        let del = c.handle_line(r#"{"cmd": "remote del", "vni": 100, "ip": "192.0.2.1"}"#);
+        assert!(del.contains(r#""flood":[]"#), "{del}");
+        let add = c.handle_line(r#"{"cmd": "remote add", "vni": 100, "ip": "192.0.2.1"}"#);
+        assert!(add.contains(r#""remote_index":0"#), "{add}");
+        assert_eq!(c.shared().snapshot().remotes.len(), 1);
+    }
+}

@@ -43,7 +43,20 @@ fn start_control(
         .control_socket
         .clone()
         .unwrap_or_else(|| PathBuf::from(control::DEFAULT_CONTROL_SOCKET));
-    let control = Control::from_config(cfg, std::sync::Arc::clone(shared));
+    let mut control = Control::from_config(cfg, std::sync::Arc::clone(shared));
+    if cfg
+        .underlay
+        .as_ref()
+        .is_some_and(|u| u.gateway_mac.is_none())
+    {
+        // Next hops from the kernel's route and neighbour tables.
+        #[cfg(target_os = "linux")]
+        {
+            let k = vxlan_pmd::nexthop::KernelNextHops::new()
+                .map_err(|e| format!("next-hop resolution (netlink): {e}"))?;
+            control = control.with_next_hops(Box::new(k));
+        }
+    }
     control::spawn(&path, control).map_err(|e| e.to_string())
 }
 
