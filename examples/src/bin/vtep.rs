@@ -32,60 +32,6 @@ use vxlan_pmd::vtep::{Output, VtepShared};
 
 const USAGE: &str = "usage: vtep --config FILE [--dump-json FILE] [--serve]";
 
-/// Starts the control socket for `shared`, at `[vtep] control_socket` or
-/// the default path.
-fn start_control(
-    cfg: &VtepConfig,
-    shared: &std::sync::Arc<VtepShared>,
-) -> Result<ControlHandle, String> {
-    let path = cfg
-        .vtep
-        .control_socket
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(control::DEFAULT_CONTROL_SOCKET));
-    let mut control = Control::from_config(cfg, std::sync::Arc::clone(shared));
-    if cfg
-        .underlay
-        .as_ref()
-        .is_some_and(|u| u.gateway_mac.is_none())
-    {
-        // Next hops from the kernel's route and neighbour tables.
-        #[cfg(target_os = "linux")]
-        {
-            let k = vxlan_pmd::nexthop::KernelNextHops::new()
-                .map_err(|e| format!("next-hop resolution (netlink): {e}"))?;
-            control = control.with_next_hops(Box::new(k));
-        }
-    }
-    control::spawn(&path, control).map_err(|e| e.to_string())
-}
-
-struct PcapOutputs {
-    writers: HashMap<u16, PcapWriter<BufWriter<std::fs::File>>>,
-    now_us: u64,
-    dropped_no_tx: u64,
-    errors: Vec<String>,
-}
-
-impl Output for PcapOutputs {
-    fn send(&mut self, port: u16, pkt: PktBuf) {
-        match self.writers.get_mut(&port) {
-            Some(w) => {
-                if let Err(e) = w.write_packet(self.now_us, pkt.data()) {
-                    self.errors.push(format!("port {port}: {e}"));
-                }
-            }
-            None => self.dropped_no_tx += 1,
-        }
-        // `pkt` returns to its pool here.
-    }
-}
-
-fn fail(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("vtep: {msg}");
-    ExitCode::from(2)
-}
-
 fn main() -> ExitCode {
     let mut config = None;
     let mut dump = None;
@@ -202,7 +148,7 @@ fn main() -> ExitCode {
     }
     frames.sort_by_key(|(ts, seq, port, _)| (*ts, *port, *seq));
     let control = if serve {
-        match start_control(&cfg, &shared) {
+        match start_control(&shared, &cfg) {
             Ok(c) => {
                 println!("serving {}", c.path().display());
                 let _ = std::io::stdout().flush();
@@ -267,6 +213,62 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Starts the control socket for `shared`, at `[vtep] control_socket` or
+/// the default path. Called once the VTEP is built (before the live workers run, or before a
+/// pcap replay with `--serve`); the handle stops the server and removes the
+/// socket when dropped.
+pub fn start_control(
+    shared: &std::sync::Arc<VtepShared>,
+    cfg: &VtepConfig,
+) -> Result<ControlHandle, String> {
+    let path = cfg
+        .vtep
+        .control_socket
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(control::DEFAULT_CONTROL_SOCKET));
+    let mut control = Control::from_config(cfg, std::sync::Arc::clone(shared));
+    if cfg
+        .underlay
+        .as_ref()
+        .is_some_and(|u| u.gateway_mac.is_none())
+    {
+        // Next hops from the kernel's route and neighbour tables.
+        #[cfg(target_os = "linux")]
+        {
+            let k = vxlan_pmd::nexthop::KernelNextHops::new()
+                .map_err(|e| format!("next-hop resolution (netlink): {e}"))?;
+            control = control.with_next_hops(Box::new(k));
+        }
+    }
+    control::spawn(&path, control).map_err(|e| e.to_string())
+}
+
+struct PcapOutputs {
+    writers: HashMap<u16, PcapWriter<BufWriter<std::fs::File>>>,
+    now_us: u64,
+    dropped_no_tx: u64,
+    errors: Vec<String>,
+}
+
+impl Output for PcapOutputs {
+    fn send(&mut self, port: u16, pkt: PktBuf) {
+        match self.writers.get_mut(&port) {
+            Some(w) => {
+                if let Err(e) = w.write_packet(self.now_us, pkt.data()) {
+                    self.errors.push(format!("port {port}: {e}"));
+                }
+            }
+            None => self.dropped_no_tx += 1,
+        }
+        // `pkt` returns to its pool here.
+    }
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("vtep: {msg}");
+    ExitCode::from(2)
 }
 
 /// Replays every frame through the VTEP once; returns how many were too
