@@ -127,6 +127,10 @@ pub struct VtepSection {
     /// Underlay IP MTU (1500).
     #[serde(default)]
     pub underlay_mtu: Option<u16>,
+    /// The control socket `vtepctl` talks to (default
+    /// [`DEFAULT_CONTROL_SOCKET`](crate::control::DEFAULT_CONTROL_SOCKET)).
+    #[serde(default)]
+    pub control_socket: Option<PathBuf>,
 }
 
 /// Reserved-bit policy, as written in the file.
@@ -157,7 +161,9 @@ pub enum BridgeMode {
 pub struct UnderlaySection {
     /// The `[[port]]` that faces the underlay.
     pub port: String,
-    /// The next hop's MAC for every remote VTEP.
+    /// The next hop's MAC for every remote VTEP. Without it, each remote's
+    /// next hop is resolved from the kernel's routing and neighbour tables
+    /// (the `nexthop` module, on Linux).
     #[serde(default, deserialize_with = "de_opt_mac")]
     pub gateway_mac: Option<MacAddr>,
 }
@@ -288,6 +294,14 @@ impl VtepConfig {
         }
         if v.local_ip.is_unspecified() || v.local_ip.is_multicast() {
             return err("vtep.local_ip", "must be a unicast address of this host");
+        }
+        if let Some(p) = &v.control_socket {
+            if p.as_os_str().is_empty() {
+                return err(
+                    "vtep.control_socket",
+                    "must be a path (or leave it out for the default)",
+                );
+            }
         }
         if let Some(m) = v.underlay_mtu {
             if m < 1280 {

@@ -18,13 +18,20 @@
 //! * [`captures`]: locate the shared conformance captures for tests.
 //! * [`config`]: the `vtep` configuration file, parsed and checked.
 //! * [`build`]: from a configuration to a running VTEP.
+//! * [`control`]: the control socket `vtepctl` talks to (line-delimited
+//!   JSON), on a control thread of its own.
+//! * `nexthop` (Linux): underlay next hops resolved from the kernel's
+//!   route and neighbour tables over netlink.
 //! * [`vtep`]: the bridging pipeline carried out on pool buffers, with
 //!   per-core counters and configuration snapshots.
 
 pub mod build;
 pub mod captures;
 pub mod config;
+pub mod control;
 pub mod memport;
+#[cfg(target_os = "linux")]
+pub mod nexthop;
 pub mod pcap;
 pub mod pcapport;
 pub mod pool;

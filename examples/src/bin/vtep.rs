@@ -1,16 +1,23 @@
 //! `vtep`: the VTEP daemon.
 //!
 //! ```text
-//! vtep --config vtep.toml [--dump-json FILE]
+//! vtep --config vtep.toml [--dump-json FILE] [--serve]
 //! ```
 //!
 //! With pcap ports (the README documents the configuration schema), every
 //! rx file is replayed in timestamp order through the VTEP, what it sends
 //! goes to the tx files, and the run ends when all are drained;
 //! `--dump-json` then writes the counters (drops by reason) and the FDB.
+//!
+//! `--serve` starts the control socket (`[vtep] control_socket`, for
+//! `vtepctl`) before the replay and keeps serving after it: each line
+//! `replay` on stdin replays the rx captures again (appending to the tx
+//! captures), and the daemon stops when stdin closes. On stdout it prints
+//! `serving PATH` once the socket accepts and `replayed N` after each
+//! replay (the first one included) once the tx captures are flushed.
 
 use std::collections::HashMap;
-use std::io::BufWriter;
+use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,46 +25,23 @@ use serde_json::{json, Value};
 use vxlan_core::fdb::{Kind, Location};
 use vxlan_core::frame::Frame;
 use vxlan_pmd::config::{PortKind, VtepConfig};
+use vxlan_pmd::control::{self, Control, ControlHandle};
 use vxlan_pmd::pcap::{self, PcapWriter};
 use vxlan_pmd::pool::{PktBuf, Pool};
-use vxlan_pmd::vtep::{Output, VtepShared, DROP_NAMES};
+use vxlan_pmd::vtep::{Output, VtepShared};
 
-const USAGE: &str = "usage: vtep --config FILE [--dump-json FILE]";
-
-struct PcapOutputs {
-    writers: HashMap<u16, PcapWriter<BufWriter<std::fs::File>>>,
-    now_us: u64,
-    dropped_no_tx: u64,
-    errors: Vec<String>,
-}
-
-impl Output for PcapOutputs {
-    fn send(&mut self, port: u16, pkt: PktBuf) {
-        match self.writers.get_mut(&port) {
-            Some(w) => {
-                if let Err(e) = w.write_packet(self.now_us, pkt.data()) {
-                    self.errors.push(format!("port {port}: {e}"));
-                }
-            }
-            None => self.dropped_no_tx += 1,
-        }
-        // `pkt` returns to its pool here.
-    }
-}
-
-fn fail(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("vtep: {msg}");
-    ExitCode::from(2)
-}
+const USAGE: &str = "usage: vtep --config FILE [--dump-json FILE] [--serve]";
 
 fn main() -> ExitCode {
     let mut config = None;
     let mut dump = None;
+    let mut serve = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--config" | "-c" => config = args.next().map(PathBuf::from),
             "--dump-json" => dump = args.next().map(PathBuf::from),
+            "--serve" => serve = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -92,6 +76,20 @@ fn main() -> ExitCode {
         return fail(format!(
             "ports {non_pcap:?}: af_xdp and dpdk ports need the af-xdp / dpdk features, which this build does not have"
         ));
+    }
+
+    // Without a gateway MAC, next hops come from the kernel's tables for
+    // the underlay interface; a capture file has no interface to ask.
+    if let Some(u) = &cfg.underlay {
+        let pcap_underlay = cfg
+            .port_index(&u.port)
+            .is_some_and(|i| cfg.ports[i].kind == PortKind::Pcap);
+        if pcap_underlay && u.gateway_mac.is_none() {
+            return fail(format!(
+                "{}: underlay.gateway_mac: needed when the underlay port is a pcap port (next hops are resolved from the kernel only for interface ports)",
+                path.display()
+            ));
+        }
     }
 
     let pool = match Pool::new(8192, 2048, 128) {
@@ -149,24 +147,47 @@ fn main() -> ExitCode {
         }
     }
     frames.sort_by_key(|(ts, seq, port, _)| (*ts, *port, *seq));
-    let start = frames.first().map_or(0, |f| f.0);
+    let control = if serve {
+        match start_control(&shared, &cfg) {
+            Ok(c) => {
+                println!("serving {}", c.path().display());
+                let _ = std::io::stdout().flush();
+                Some(c)
+            }
+            Err(e) => return fail(e),
+        }
+    } else {
+        None
+    };
     let mut worker = shared.worker(0);
-    let mut too_long = 0u64;
-    for (ts, _, port, data) in &frames {
-        let secs = u32::try_from((ts.saturating_sub(start)) / 1_000_000).unwrap_or(u32::MAX);
-        shared.set_now(secs);
-        outputs.now_us = *ts;
-        // Ageing runs inside the loop, a bounded slice per frame.
-        let _ = shared
-            .fdb()
-            .age_step(secs, 64, &mut vxlan_core::fdb::NoEvents);
-        let Some(pkt) = pool.alloc_with(data) else {
-            too_long += 1;
-            continue;
-        };
-        worker.refresh();
-        worker.process(*port, pkt, &mut outputs);
+    let mut too_long = replay(&frames, &shared, &pool, &mut worker, &mut outputs);
+    if control.is_some() {
+        for w in outputs.writers.values_mut() {
+            if let Err(e) = w.flush() {
+                return fail(format!("writing a tx capture: {e}"));
+            }
+        }
+        println!("replayed {}", frames.len());
+        let _ = std::io::stdout().flush();
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            match line.trim() {
+                "replay" => {
+                    too_long += replay(&frames, &shared, &pool, &mut worker, &mut outputs);
+                    for w in outputs.writers.values_mut() {
+                        if let Err(e) = w.flush() {
+                            return fail(format!("writing a tx capture: {e}"));
+                        }
+                    }
+                    println!("replayed {}", frames.len());
+                }
+                "" => {}
+                other => eprintln!("vtep: unknown stdin command '{other}' (replay)"),
+            }
+            let _ = std::io::stdout().flush();
+        }
     }
+    drop(control);
     for (_, w) in outputs.writers.drain() {
         if let Err(e) = w.into_inner() {
             return fail(format!("writing a tx capture: {e}"));
@@ -194,15 +215,97 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Starts the control socket for `shared`, at `[vtep] control_socket` or
+/// the default path. Called once the VTEP is built (before the live workers run, or before a
+/// pcap replay with `--serve`); the handle stops the server and removes the
+/// socket when dropped.
+pub fn start_control(
+    shared: &std::sync::Arc<VtepShared>,
+    cfg: &VtepConfig,
+) -> Result<ControlHandle, String> {
+    let path = cfg
+        .vtep
+        .control_socket
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(control::DEFAULT_CONTROL_SOCKET));
+    let mut control = Control::from_config(cfg, std::sync::Arc::clone(shared));
+    if cfg
+        .underlay
+        .as_ref()
+        .is_some_and(|u| u.gateway_mac.is_none())
+    {
+        // Next hops from the kernel's route and neighbour tables.
+        #[cfg(target_os = "linux")]
+        {
+            let k = vxlan_pmd::nexthop::KernelNextHops::new()
+                .map_err(|e| format!("next-hop resolution (netlink): {e}"))?;
+            control = control.with_next_hops(Box::new(k));
+        }
+    }
+    control::spawn(&path, control).map_err(|e| e.to_string())
+}
+
+struct PcapOutputs {
+    writers: HashMap<u16, PcapWriter<BufWriter<std::fs::File>>>,
+    now_us: u64,
+    dropped_no_tx: u64,
+    errors: Vec<String>,
+}
+
+impl Output for PcapOutputs {
+    fn send(&mut self, port: u16, pkt: PktBuf) {
+        match self.writers.get_mut(&port) {
+            Some(w) => {
+                if let Err(e) = w.write_packet(self.now_us, pkt.data()) {
+                    self.errors.push(format!("port {port}: {e}"));
+                }
+            }
+            None => self.dropped_no_tx += 1,
+        }
+        // `pkt` returns to its pool here.
+    }
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("vtep: {msg}");
+    ExitCode::from(2)
+}
+
+/// Replays every frame through the VTEP once; returns how many were too
+/// long for a pool buffer.
+fn replay(
+    frames: &[(u64, usize, u16, Vec<u8>)],
+    shared: &VtepShared,
+    pool: &std::sync::Arc<Pool>,
+    worker: &mut vxlan_pmd::vtep::VtepWorker,
+    outputs: &mut PcapOutputs,
+) -> u64 {
+    let start = frames.first().map_or(0, |f| f.0);
+    let mut too_long = 0u64;
+    for (ts, _, port, data) in frames {
+        let secs = u32::try_from((ts.saturating_sub(start)) / 1_000_000).unwrap_or(u32::MAX);
+        shared.set_now(secs);
+        outputs.now_us = *ts;
+        // Ageing runs inside the loop, a bounded slice per frame.
+        let _ = shared
+            .fdb()
+            .age_step(secs, 64, &mut vxlan_core::fdb::NoEvents);
+        let Some(pkt) = pool.alloc_with(data) else {
+            too_long += 1;
+            continue;
+        };
+        worker.refresh();
+        worker.process(*port, pkt, outputs);
+    }
+    too_long
+}
+
 fn dump_json(cfg: &VtepConfig, shared: &VtepShared, too_long: u64, no_tx: u64) -> Value {
     let s = shared.stats();
     let mut drops = serde_json::Map::new();
-    for (name, n) in DROP_NAMES.iter().zip(s.drop_bridge) {
-        drops.insert((*name).to_string(), json!(n));
+    for (name, n) in control::drops_by_reason(&s) {
+        drops.insert(name.to_string(), json!(n));
     }
-    drops.insert("pool_empty".into(), json!(s.drop_pool_empty));
-    drops.insert("encap_too_big".into(), json!(s.drop_too_big));
-    drops.insert("encap_other".into(), json!(s.drop_encap));
     drops.insert("rx_too_long".into(), json!(too_long));
     drops.insert("no_tx_file".into(), json!(no_tx));
     let snap = shared.snapshot();
