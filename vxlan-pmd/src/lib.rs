@@ -9,6 +9,8 @@
 //!   the allocation-free [`port::Burst`] container.
 //! * [`memport`]: in-memory port pairs joined by lock-free rings, to wire
 //!   VTEPs and test hosts into a fabric inside one process.
+//! * `afxdp` (feature `af-xdp`): AF_XDP ports, one socket per queue,
+//!   and the XDP program steering frames to them.
 //! * [`pcapport`]: a port that receives from a capture file and transmits
 //!   into one.
 //! * [`worker`]: per-core poll loops, optionally pinned to cores.
@@ -21,6 +23,8 @@
 //! * [`vtep`]: the bridging pipeline carried out on pool buffers, with
 //!   per-core counters and configuration snapshots.
 
+#[cfg(feature = "af-xdp")]
+pub mod afxdp;
 pub mod build;
 pub mod captures;
 pub mod config;
