@@ -11,6 +11,8 @@
 //!   VTEPs and test hosts into a fabric inside one process.
 //! * `afxdp` (feature `af-xdp`): AF_XDP ports, one socket per queue,
 //!   and the XDP program steering frames to them.
+//! * `live` (feature `af-xdp`): every configured AF_XDP port opened
+//!   and steered, one socket per worker, for the `vtep` daemon.
 //! * [`pcapport`]: a port that receives from a capture file and transmits
 //!   into one.
 //! * [`worker`]: per-core poll loops, optionally pinned to cores.
@@ -28,6 +30,8 @@ pub mod afxdp;
 pub mod build;
 pub mod captures;
 pub mod config;
+#[cfg(feature = "af-xdp")]
+pub mod live;
 pub mod memport;
 pub mod pcap;
 pub mod pcapport;
