@@ -15,6 +15,13 @@
 //! captures), and the daemon stops when stdin closes. On stdout it prints
 //! `serving PATH` once the socket accepts and `replayed N` after each
 //! replay (the first one included) once the tx captures are flushed.
+//!
+//! With `af_xdp` ports (built with `--features af-xdp`), the daemon runs
+//! live: one worker thread per `vtep.workers`, each polling its queue of
+//! every port, until SIGINT or SIGTERM; then it stops the workers, prints
+//! the final counters, writes `--dump-json`, and detaches its XDP programs
+//! (they are attached through BPF links, so the kernel also detaches them
+//! if the process dies some other way).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufWriter, Write};
@@ -66,16 +73,22 @@ fn main() -> ExitCode {
         }
     };
 
-    let non_pcap: Vec<&str> = cfg
+    let dpdk: Vec<&str> = cfg
         .ports
         .iter()
-        .filter(|p| matches!(p.kind, PortKind::AfXdp | PortKind::Dpdk))
+        .filter(|p| p.kind == PortKind::Dpdk)
         .map(|p| p.name.as_str())
         .collect();
-    if !non_pcap.is_empty() {
+    if !dpdk.is_empty() {
         return fail(format!(
-            "ports {non_pcap:?}: af_xdp and dpdk ports need the af-xdp / dpdk features, which this build does not have"
+            "ports {dpdk:?}: dpdk ports need the dpdk feature, which this build does not have"
         ));
+    }
+    let live = cfg.ports.iter().any(|p| p.kind == PortKind::AfXdp);
+    if live && !cfg!(feature = "af-xdp") {
+        return fail(
+            "af_xdp ports need the af-xdp feature: cargo build --features af-xdp --bin vtep",
+        );
     }
 
     // Without a gateway MAC, next hops come from the kernel's tables for
@@ -100,6 +113,10 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(format!("{}: {e}", path.display())),
     };
+    #[cfg(feature = "af-xdp")]
+    if live {
+        return live::run(&path, &cfg, &shared, dump);
+    }
 
     // Every rx frame of every pcap port, merged in timestamp order (stable:
     // equal timestamps keep file order, files keep config order).
@@ -298,6 +315,143 @@ fn replay(
         worker.process(*port, pkt, outputs);
     }
     too_long
+}
+
+#[cfg(feature = "af-xdp")]
+mod live {
+    use std::path::{Path, PathBuf};
+    use std::process::ExitCode;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use serde_json::json;
+    use vxlan_pmd::afxdp::AttachMode;
+    use vxlan_pmd::config::VtepConfig;
+    use vxlan_pmd::run::PortLoop;
+    use vxlan_pmd::vtep::VtepShared;
+    use vxlan_pmd::worker::Workers;
+
+    use super::{dump_json, fail, start_control};
+
+    /// Set by the signal handler; the main thread polls it.
+    static STOP: AtomicBool = AtomicBool::new(false);
+
+    extern "C" fn on_signal(_sig: libc::c_int) {
+        // Only an atomic store: async-signal-safe. Relaxed is enough, the
+        // main thread only needs to see the flag eventually and reads no
+        // data the handler wrote.
+        STOP.store(true, Ordering::Relaxed);
+    }
+
+    fn install_signal_handlers() -> std::io::Result<()> {
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            // SAFETY: a zeroed sigaction is a valid "no flags, empty mask"
+            // starting point; we set a handler that only stores to an
+            // atomic, which is async-signal-safe.
+            let r = unsafe {
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+                libc::sigemptyset(&mut sa.sa_mask);
+                libc::sigaction(sig, &sa, std::ptr::null_mut())
+            };
+            if r != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the VTEP on its AF_XDP ports until SIGINT/SIGTERM.
+    pub fn run(
+        path: &Path,
+        cfg: &VtepConfig,
+        shared: &Arc<VtepShared>,
+        dump: Option<PathBuf>,
+    ) -> ExitCode {
+        if let Err(e) = install_signal_handlers() {
+            return fail(format!("cannot install signal handlers: {e}"));
+        }
+        let ports = match vxlan_pmd::live::open(cfg, shared.pool()) {
+            Ok(p) => p,
+            Err(e) => return fail(format!("{}: {e}", path.display())),
+        };
+        let vxlan_pmd::live::LivePorts {
+            per_worker,
+            counters,
+            steering,
+        } = ports;
+        let control = match start_control(shared, cfg) {
+            Ok(c) => {
+                eprintln!("vtep: control socket {}", c.path().display());
+                c
+            }
+            Err(e) => return fail(e),
+        };
+        let mut per_worker: Vec<Option<_>> = per_worker.into_iter().map(Some).collect();
+        let workers = Workers::spawn(per_worker.len(), false, |i| {
+            let ports = per_worker[i].take().unwrap_or_default();
+            let mut l = PortLoop::new(shared.worker(i), ports);
+            move |_: &vxlan_pmd::worker::WorkerCtx| l.poll()
+        });
+        let workers = match workers {
+            Ok(w) => w,
+            Err(e) => return fail(e),
+        };
+        for s in &steering {
+            let how = match s.mode() {
+                AttachMode::Native => "native",
+                AttachMode::Generic => "generic",
+            };
+            eprintln!("vtep: XDP program on {} ({how})", s.interface());
+        }
+        eprintln!(
+            "vtep: running with {} worker(s); SIGINT or SIGTERM stops it",
+            workers.len()
+        );
+        let start = Instant::now();
+        // Relaxed: see on_signal.
+        while !STOP.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+            let now = u32::try_from(start.elapsed().as_secs()).unwrap_or(u32::MAX);
+            shared.set_now(now);
+            let _ = shared
+                .fdb()
+                .age_step(now, 256, &mut vxlan_core::fdb::NoEvents);
+        }
+        let stopped = workers.stop_and_join();
+        drop(control);
+        // Detach the programs: the interfaces go back to the kernel.
+        drop(steering);
+        if let Err(e) = stopped {
+            return fail(e);
+        }
+        let s = shared.stats();
+        eprintln!(
+            "vtep: stopped: {} frames in, {} delivered locally, {} encapsulated, {} flooded, {} dropped",
+            s.rx, s.tx_local, s.tx_remote, s.flooded, s.drops()
+        );
+        let mut port_stats = Vec::new();
+        for (name, queue, c) in &counters {
+            let p = vxlan_pmd::stats::CounterSet::snapshot(&**c);
+            eprintln!("vtep: port {name} queue {queue}: {p}");
+            port_stats.push(json!({
+                "port": name, "queue": queue,
+                "rx_packets": p.rx_packets, "rx_bytes": p.rx_bytes, "rx_dropped": p.rx_dropped,
+                "rx_nombuf": p.rx_nombuf, "tx_packets": p.tx_packets, "tx_bytes": p.tx_bytes,
+                "tx_dropped": p.tx_dropped,
+            }));
+        }
+        if let Some(dump) = dump {
+            let mut v = dump_json(cfg, shared, 0, 0);
+            v["ports"] = json!(port_stats);
+            let text = serde_json::to_string_pretty(&v).unwrap_or_default();
+            if let Err(e) = std::fs::write(&dump, text + "\n") {
+                return fail(format!("--dump-json {}: {e}", dump.display()));
+            }
+        }
+        ExitCode::SUCCESS
+    }
 }
 
 fn dump_json(cfg: &VtepConfig, shared: &VtepShared, too_long: u64, no_tx: u64) -> Value {
