@@ -28,6 +28,9 @@
 //!   route and neighbour tables over netlink.
 //! * [`vtep`]: the bridging pipeline carried out on pool buffers, with
 //!   per-core counters and configuration snapshots.
+//! * `dpdk` (feature `dpdk`): DPDK ethdev ports, mbufs as frames (zero
+//!   copy), EAL-registered workers; needs the system DPDK
+//!   (`apt-get install libdpdk-dev libclang-dev clang pkg-config`).
 
 #[cfg(feature = "af-xdp")]
 pub mod afxdp;
@@ -35,6 +38,8 @@ pub mod build;
 pub mod captures;
 pub mod config;
 pub mod control;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 #[cfg(feature = "af-xdp")]
 pub mod live;
 pub mod memport;

@@ -22,6 +22,14 @@
 //! the final counters, writes `--dump-json`, and detaches its XDP programs
 //! (they are attached through BPF links, so the kernel also detaches them
 //! if the process dies some other way).
+//!
+//! With DPDK ports (feature `dpdk`; every port `kind = "dpdk"`), EAL starts
+//! with `[dpdk] eal_args`, one worker per `vtep.workers` polls its queue of
+//! every port, and the run lasts until `--run-secs N` have passed or, with
+//! `--exit-when-idle-ms N`, until no port has received a frame for N ms
+//! (a net_pcap vdev's capture is drained). The ports are then closed (a
+//! net_pcap vdev flushes its tx file) and `--dump-json` adds the ports'
+//! counters and the mempool's accounting.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufWriter, Write};
@@ -37,18 +45,37 @@ use vxlan_pmd::pcap::{self, PcapWriter};
 use vxlan_pmd::pool::{PktBuf, Pool};
 use vxlan_pmd::vtep::{Output, VtepShared};
 
-const USAGE: &str = "usage: vtep --config FILE [--dump-json FILE] [--serve]";
+const USAGE: &str =
+    "usage: vtep --config FILE [--dump-json FILE] [--serve] [--run-secs N] [--exit-when-idle-ms N]";
+
+/// How long a DPDK run lasts.
+#[derive(Debug, Clone, Copy, Default)]
+struct RunLimits {
+    secs: Option<u64>,
+    idle_ms: Option<u64>,
+}
 
 fn main() -> ExitCode {
     let mut config = None;
     let mut dump = None;
     let mut serve = false;
+    let mut run = RunLimits::default();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--config" | "-c" => config = args.next().map(PathBuf::from),
             "--dump-json" => dump = args.next().map(PathBuf::from),
             "--serve" => serve = true,
+            "--run-secs" | "--exit-when-idle-ms" => {
+                let Some(n) = args.next().and_then(|v| v.parse::<u64>().ok()) else {
+                    return fail(format!("{a} needs a number\n{USAGE}"));
+                };
+                if a == "--run-secs" {
+                    run.secs = Some(n);
+                } else {
+                    run.idle_ms = Some(n);
+                }
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -73,6 +100,13 @@ fn main() -> ExitCode {
         }
     };
 
+    if cfg.ports.iter().any(|p| p.kind == PortKind::Dpdk) {
+        // The configuration check refuses dpdk ports in a build without
+        // the feature, naming the port.
+        #[cfg(feature = "dpdk")]
+        return dpdk_run::run(&cfg, &path, dump.as_deref(), run);
+    }
+    let _ = run;
     let dpdk: Vec<&str> = cfg
         .ports
         .iter()
@@ -501,4 +535,115 @@ fn dump_json(cfg: &VtepConfig, shared: &VtepShared, too_long: u64, no_tx: u64) -
         "fdb": fdb,
         "pool": {"capacity": shared.pool().capacity(), "in_use": shared.pool().in_use()},
     })
+}
+
+#[cfg(feature = "dpdk")]
+mod dpdk_run {
+    //! The daemon on DPDK ports.
+
+    use std::path::Path;
+    use std::process::ExitCode;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    use serde_json::json;
+    use vxlan_pmd::config::VtepConfig;
+    use vxlan_pmd::dpdk::DpdkVtep;
+
+    use super::{dump_json, fail, RunLimits};
+
+    pub(super) fn run(
+        cfg: &VtepConfig,
+        path: &Path,
+        dump: Option<&Path>,
+        limits: RunLimits,
+    ) -> ExitCode {
+        let vtep = match DpdkVtep::from_config(cfg) {
+            Ok(v) => v,
+            Err(e) => return fail(format!("{}: {e}", path.display())),
+        };
+        for (p, port) in cfg.ports.iter().zip(vtep.ports()) {
+            eprintln!(
+                "vtep: port {} on {} (dpdk port {}, {} queues, offloads {:?})",
+                p.name,
+                port.device(),
+                port.id(),
+                port.queues(),
+                port.offloads()
+            );
+        }
+        let stop = AtomicBool::new(false);
+        let result = std::thread::scope(|s| {
+            let runner = s.spawn(|| vtep.run(&stop));
+            let start = Instant::now();
+            let mut last_rx = 0u64;
+            let mut last_change = Instant::now();
+            // Acquire: pairs with run()'s Release when a worker fails.
+            while !stop.load(Ordering::Acquire) && !runner.is_finished() {
+                std::thread::sleep(Duration::from_millis(10));
+                let rx: u64 = vtep.ports().iter().map(|p| p.stats().ipackets).sum();
+                if rx != last_rx {
+                    last_rx = rx;
+                    last_change = Instant::now();
+                }
+                let idle = limits
+                    .idle_ms
+                    .is_some_and(|ms| last_change.elapsed() >= Duration::from_millis(ms));
+                let done = limits
+                    .secs
+                    .is_some_and(|secs| start.elapsed() >= Duration::from_secs(secs));
+                if idle || done {
+                    // Release: the workers' Acquire loads see it.
+                    stop.store(true, Ordering::Release);
+                }
+            }
+            runner.join()
+        });
+        let loops = match result {
+            Ok(Ok(l)) => l,
+            Ok(Err(e)) => return fail(e),
+            Err(_) => return fail("the DPDK run panicked"),
+        };
+        let port_stats: Vec<_> = vtep.ports().iter().map(|p| p.stats()).collect();
+        let shared = std::sync::Arc::clone(vtep.shared());
+        let mempool = std::sync::Arc::clone(vtep.mempool());
+        // Closing the ports flushes a net_pcap vdev's tx file and returns
+        // every mbuf a receive ring held.
+        drop(vtep);
+        let s = shared.stats();
+        eprintln!(
+            "vtep: {} frames in, {} delivered locally, {} encapsulated, {} flooded, {} dropped; mempool {} of {} mbufs in use",
+            s.rx,
+            s.tx_local,
+            s.tx_remote,
+            s.flooded,
+            s.drops(),
+            mempool.in_use(),
+            mempool.capacity()
+        );
+        if let Some(dump) = dump {
+            let mut v = dump_json(cfg, &shared, 0, 0);
+            let ports: Vec<_> = cfg
+                .ports
+                .iter()
+                .zip(&loops.ports)
+                .zip(&port_stats)
+                .map(|((p, l), d)| {
+                    json!({
+                        "name": p.name, "rx": l.rx, "tx": l.tx, "tx_dropped": l.tx_dropped,
+                        "rx_chained": l.rx_chained, "driver_ipackets": d.ipackets,
+                        "driver_opackets": d.opackets, "driver_imissed": d.imissed,
+                        "driver_rx_nombuf": d.rx_nombuf,
+                    })
+                })
+                .collect();
+            v["ports"] = json!(ports);
+            v["mempool"] = json!({"capacity": mempool.capacity(), "in_use": mempool.in_use()});
+            let text = serde_json::to_string_pretty(&v).unwrap_or_default();
+            if let Err(e) = std::fs::write(dump, text + "\n") {
+                return fail(format!("--dump-json {}: {e}", dump.display()));
+            }
+        }
+        ExitCode::SUCCESS
+    }
 }
