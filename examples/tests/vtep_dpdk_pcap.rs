@@ -318,7 +318,7 @@ fn a_device_eal_does_not_have_is_refused_with_the_key() {
 }
 
 #[test]
-fn sigterm_stops_a_busy_daemon_cleanly() {
+fn sigterm_stops_a_busy_daemon_cleanly_and_vtepctl_works_meanwhile() {
     // net_null ports receive all-zero frames as fast as the loop polls:
     // every one is accounted for (zero source MAC; not VXLAN for us), and
     // SIGTERM still ends the run with the ports closed and counters dumped.
@@ -339,6 +339,15 @@ fn sigterm_stops_a_busy_daemon_cleanly() {
             "\"--vdev=net_null1\"",
         )
         .replace("device = \"net_pcap1\"", "device = \"net_null1\"");
+    let sock = dir.join("ctl.sock");
+    let cfg = cfg.replace(
+        "mac = \"02:00:00:00:00:02\"\n",
+        &format!(
+            "mac = \"02:00:00:00:00:02\"\ncontrol_socket = \"{}\"\n",
+            sock.display()
+        ),
+    );
+    assert!(cfg.contains("control_socket"));
     std::fs::write(dir.join("vtep.toml"), cfg).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_vtep"))
         .arg("--config")
@@ -348,7 +357,37 @@ fn sigterm_stops_a_busy_daemon_cleanly() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // The control socket works while the DPDK workers run: a static entry
+    // added with vtepctl is in the FDB the daemon dumps at the end.
+    let ctl = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_vtepctl"))
+            .arg("--socket")
+            .arg(&sock)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let mut added = false;
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let o = ctl(&[
+            "fdb",
+            "add",
+            "--vni",
+            "100",
+            "--mac",
+            "02:00:00:00:cc:03",
+            "--remote",
+            "192.0.2.3",
+        ]);
+        if o.status.success() {
+            added = true;
+            break;
+        }
+    }
+    assert!(added, "vtepctl reached the DPDK daemon");
+    assert!(ctl(&["stats", "--json"]).status.success());
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -389,5 +428,14 @@ fn sigterm_stops_a_busy_daemon_cleanly() {
         dump["mempool"]["in_use"], 0,
         "every mbuf back in the mempool"
     );
+    let added = dump["fdb"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["mac"] == "02:00:00:00:cc:03")
+        .cloned()
+        .expect("the entry vtepctl added");
+    assert_eq!(added["location"]["remote"], "192.0.2.3");
+    assert!(!sock.exists(), "the control socket is removed at exit");
     let _ = std::fs::remove_dir_all(&dir);
 }

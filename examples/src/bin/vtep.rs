@@ -28,9 +28,10 @@
 //! every port, and the run lasts until `--run-secs N` have passed or, with
 //! `--exit-when-idle-ms N`, until no port has received a frame for N ms
 //! (a net_pcap vdev's capture is drained), or until SIGINT or SIGTERM
-//! (without those options it runs until signalled). The ports are then closed (a
-//! net_pcap vdev flushes its tx file) and `--dump-json` adds the ports'
-//! counters and the mempool's accounting.
+//! (without those options it runs until signalled). With `--serve` or a
+//! `[vtep] control_socket` it serves `vtepctl` meanwhile. The ports are
+//! then closed (a net_pcap vdev flushes its tx file) and `--dump-json` adds
+//! the ports' counters and the mempool's accounting.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufWriter, Write};
@@ -105,7 +106,7 @@ fn main() -> ExitCode {
         // The configuration check refuses dpdk ports in a build without
         // the feature, naming the port.
         #[cfg(feature = "dpdk")]
-        return dpdk_run::run(&cfg, &path, dump.as_deref(), run);
+        return dpdk_run::run(&cfg, &path, dump.as_deref(), run, serve);
     }
     let _ = run;
     let dpdk: Vec<&str> = cfg
@@ -551,17 +552,32 @@ mod dpdk_run {
     use vxlan_pmd::config::VtepConfig;
     use vxlan_pmd::dpdk::DpdkVtep;
 
-    use super::{dump_json, fail, RunLimits};
+    use super::{dump_json, fail, start_control, RunLimits};
 
     pub(super) fn run(
         cfg: &VtepConfig,
         path: &Path,
         dump: Option<&Path>,
         limits: RunLimits,
+        serve: bool,
     ) -> ExitCode {
         let vtep = match DpdkVtep::from_config(cfg) {
             Ok(v) => v,
             Err(e) => return fail(format!("{}: {e}", path.display())),
+        };
+        // The control socket (vtepctl) with --serve or a configured
+        // [vtep] control_socket; it changes the tables while the workers
+        // run.
+        let control = if serve || cfg.vtep.control_socket.is_some() {
+            match start_control(vtep.shared(), cfg) {
+                Ok(c) => {
+                    eprintln!("vtep: control socket {}", c.path().display());
+                    Some(c)
+                }
+                Err(e) => return fail(e),
+            }
+        } else {
+            None
         };
         for (p, port) in cfg.ports.iter().zip(vtep.ports()) {
             eprintln!(
@@ -612,6 +628,7 @@ mod dpdk_run {
             Ok(Err(e)) => return fail(e),
             Err(_) => return fail("the DPDK run panicked"),
         };
+        drop(control);
         let port_stats: Vec<_> = vtep.ports().iter().map(|p| p.stats()).collect();
         let shared = std::sync::Arc::clone(vtep.shared());
         let mempool = std::sync::Arc::clone(vtep.mempool());
