@@ -104,6 +104,7 @@ fn main() {
         .allowlist_var("RTE_ETH_TX_OFFLOAD_.*")
         .allowlist_var("RTE_ETH_MQ_RX_.*")
         .allowlist_var("RTE_MAX_ETHPORTS")
+        .allowlist_var("RTE_MAX_LCORE")
         .allowlist_var("RTE_MEMPOOL_CACHE_MAX_SIZE")
         // The mbuf's layout is bound so the hot accessors (data offset and
         // lengths) compile to plain loads; the mempool is used through the

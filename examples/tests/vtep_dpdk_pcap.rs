@@ -74,7 +74,7 @@ fn config(dir: &Path, uplink_device: &str) -> String {
         port = "uplink"
         gateway_mac = "02:00:00:00:00:01"
         [dpdk]
-        eal_args = ["--no-huge", "--no-pci", "--no-shconf", "--log-level=error",
+        eal_args = ["-l", "0-1", "--no-huge", "--no-pci", "--no-shconf", "--log-level=error",
             "--vdev=net_pcap0,rx_pcap={d}/uplink-in.pcap,tx_pcap={d}/uplink-out.pcap",
             "--vdev=net_pcap1,rx_pcap={d}/vm-in.pcap,tx_pcap={d}/vm-out.pcap"]
         mbufs = 2047
@@ -229,6 +229,13 @@ fn pcap_vdevs_encap_and_decap_through_the_daemon() {
             .unwrap()
     };
     assert_eq!(find(VM_A)["location"]["port"], "vm");
+    // `-l 0-1`: the one worker ran on EAL's worker lcore 1.
+    assert_eq!(
+        dump["workers"]["on_eal_lcores"], true,
+        "{}",
+        dump["workers"]
+    );
+    assert_eq!(dump["workers"]["lcores"], serde_json::json!([1]));
 
     // tshark, field by field: outer Ethernet, IPv4 (checksum verified),
     // UDP, VXLAN, and the inner Ethernet / IPv4 / UDP.
@@ -354,7 +361,11 @@ fn sigterm_stops_a_busy_daemon_cleanly_and_vtepctl_works_meanwhile() {
             ),
             "\"--vdev=net_null1\"",
         )
-        .replace("device = \"net_pcap1\"", "device = \"net_null1\"");
+        .replace("device = \"net_pcap1\"", "device = \"net_null1\"")
+        // One EAL lcore only: two workers run as EAL-registered threads,
+        // one queue of each port each.
+        .replace("\"-l\", \"0-1\"", "\"-l\", \"0\"")
+        .replace("[underlay]", "workers = 2\n[underlay]");
     let sock = dir.join("ctl.sock");
     let cfg = cfg.replace(
         "mac = \"02:00:00:00:00:02\"\n",
@@ -444,6 +455,14 @@ fn sigterm_stops_a_busy_daemon_cleanly_and_vtepctl_works_meanwhile() {
         dump["mempool"]["in_use"], 0,
         "every mbuf back in the mempool"
     );
+    assert_eq!(
+        dump["workers"]["on_eal_lcores"], false,
+        "{}",
+        dump["workers"]
+    );
+    let lcores = dump["workers"]["lcores"].as_array().unwrap();
+    assert_eq!(lcores.len(), 2);
+    assert_ne!(lcores[0], lcores[1]);
     let added = dump["fdb"]
         .as_array()
         .unwrap()

@@ -629,6 +629,15 @@ mod dpdk_run {
             Err(_) => return fail("the DPDK run panicked"),
         };
         drop(control);
+        eprintln!(
+            "vtep: workers ran on {} {:?}",
+            if loops.on_eal_lcores {
+                "EAL lcores"
+            } else {
+                "EAL-registered threads, lcore ids"
+            },
+            loops.lcores
+        );
         let port_stats: Vec<_> = vtep.ports().iter().map(|p| p.stats()).collect();
         let shared = std::sync::Arc::clone(vtep.shared());
         let mempool = std::sync::Arc::clone(vtep.mempool());
@@ -664,6 +673,7 @@ mod dpdk_run {
                 .collect();
             v["ports"] = json!(ports);
             v["mempool"] = json!({"capacity": mempool.capacity(), "in_use": mempool.in_use()});
+            v["workers"] = json!({"lcores": loops.lcores, "on_eal_lcores": loops.on_eal_lcores});
             let text = serde_json::to_string_pretty(&v).unwrap_or_default();
             if let Err(e) = std::fs::write(dump, text + "\n") {
                 return fail(format!("--dump-json {}: {e}", dump.display()));

@@ -70,11 +70,18 @@ impl std::ops::AddAssign for PortLoopStats {
 pub struct LoopStats {
     /// Per port.
     pub ports: Vec<PortLoopStats>,
+    /// The lcore id each worker ran as (EAL worker lcores, or ids EAL gave
+    /// registered threads).
+    pub lcores: Vec<u32>,
+    /// True when the workers ran on EAL's own worker lcores (pinned to the
+    /// CPUs of `-l`), false for threads registered with EAL.
+    pub on_eal_lcores: bool,
 }
 
 impl LoopStats {
     /// Adds another loop's counters port by port.
     pub fn merge(&mut self, o: &LoopStats) {
+        self.lcores.extend_from_slice(&o.lcores);
         if self.ports.len() < o.ports.len() {
             self.ports.resize(o.ports.len(), PortLoopStats::default());
         }
@@ -246,6 +253,7 @@ impl DpdkLoop {
     pub fn stats(&self) -> LoopStats {
         LoopStats {
             ports: self.stats.clone(),
+            ..LoopStats::default()
         }
     }
 }
@@ -341,71 +349,115 @@ impl DpdkVtep {
         &self.pool
     }
 
-    /// Runs one worker per queue, each a thread registered with EAL, until
-    /// `stop` is set; the calling thread drives the VTEP's clock and the
-    /// FDB's ageing meanwhile. Returns the loops' counters, merged.
+    /// Runs one worker per queue until `stop` is set: on EAL's worker
+    /// lcores when EAL has one per worker (`-l 0-N` with N >= workers;
+    /// each pinned to its CPU), else on threads registered with EAL. The
+    /// calling thread drives the VTEP's clock and the FDB's ageing
+    /// meanwhile. Returns the loops' counters, merged.
     pub fn run(&self, stop: &AtomicBool) -> Result<LoopStats, DpdkError> {
-        let start = Instant::now();
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..self.workers)
-                .map(|q| {
-                    let worker = self.shared.worker(usize::from(q));
-                    let ports = self.ports.clone();
-                    let copies = Arc::clone(&self.pool);
-                    let eal = self.eal;
-                    std::thread::Builder::new()
-                        .name(format!("vtep-dpdk-{q}"))
-                        .spawn_scoped(s, move || -> Result<LoopStats, DpdkError> {
-                            eal.register_thread()?;
-                            // SAFETY: worker q alone uses queue q of every
-                            // port; the ports outlive the scope.
-                            let mut lp = unsafe { DpdkLoop::new(worker, ports, q, copies) };
-                            let mut idle = 0u32;
-                            // Acquire: pairs with the Release store below,
-                            // so the loop sees the stop.
-                            while !stop.load(Ordering::Acquire) {
-                                match lp.poll() {
-                                    Poll::Busy => idle = 0,
-                                    Poll::Idle => {
-                                        idle += 1;
-                                        if idle >= 1024 {
-                                            // Share the core when idle
-                                            // (machines with fewer cores
-                                            // than pollers).
-                                            std::thread::yield_now();
-                                            idle = 0;
-                                        }
-                                    }
+        type Job<'a> = Box<dyn FnOnce() -> Result<LoopStats, DpdkError> + Send + 'a>;
+        let lcores = self.eal.worker_lcores();
+        let on_lcores = lcores.len() >= usize::from(self.workers);
+        let jobs: Vec<Job<'_>> = (0..self.workers)
+            .map(|q| -> Job<'_> {
+                let worker = self.shared.worker(usize::from(q));
+                let ports = self.ports.clone();
+                let copies = Arc::clone(&self.pool);
+                let eal = self.eal;
+                Box::new(move || {
+                    if !on_lcores {
+                        eal.register_thread()?;
+                    }
+                    let lcore = eal.lcore_id();
+                    // SAFETY: worker q alone uses queue q of every port;
+                    // the ports outlive the run (run joins every worker).
+                    let mut lp = unsafe { DpdkLoop::new(worker, ports, q, copies) };
+                    let mut idle = 0u32;
+                    // Acquire: pairs with the Release store that stops
+                    // the run.
+                    while !stop.load(Ordering::Acquire) {
+                        match lp.poll() {
+                            Poll::Busy => idle = 0,
+                            Poll::Idle => {
+                                idle += 1;
+                                if idle >= 1024 && !on_lcores {
+                                    // Share the core when idle (more
+                                    // pollers than cores); an EAL lcore
+                                    // owns its CPU.
+                                    std::thread::yield_now();
+                                    idle = 0;
                                 }
                             }
-                            let stats = lp.stats();
-                            drop(lp);
-                            eal.unregister_thread();
-                            Ok(stats)
-                        })
+                        }
+                    }
+                    let mut stats = lp.stats();
+                    stats.lcores.push(lcore);
+                    drop(lp);
+                    if !on_lcores {
+                        eal.unregister_thread();
+                    }
+                    Ok(stats)
                 })
-                .collect::<Result<_, _>>()
-                .map_err(|e| DpdkError::msg("spawning a worker", e.to_string()))?;
-            while !stop.load(Ordering::Acquire) && !handles.iter().any(|h| h.is_finished()) {
-                let secs = u32::try_from(start.elapsed().as_secs()).unwrap_or(u32::MAX);
-                self.shared.set_now(secs);
-                let _ = self
-                    .shared
-                    .fdb()
-                    .age_step(secs, 1024, &mut vxlan_core::fdb::NoEvents);
-                std::thread::sleep(Duration::from_millis(10));
+            })
+            .collect();
+        let results: Vec<std::thread::Result<Result<LoopStats, DpdkError>>> = if on_lcores {
+            let (launched, started) = self.eal.launch(&lcores, jobs);
+            if started.is_ok() {
+                self.drive_clock(stop, || false);
             }
-            // A worker that failed to start stops the others.
+            // Release: the workers' Acquire loads see it.
             stop.store(true, Ordering::Release);
-            let mut total = LoopStats::default();
-            for h in handles {
-                match h.join() {
-                    Ok(Ok(s)) => total.merge(&s),
-                    Ok(Err(e)) => return Err(e),
-                    Err(_) => return Err(DpdkError::msg("worker", "panicked")),
+            let results = launched.join();
+            started?;
+            results
+        } else {
+            std::thread::scope(|s| {
+                let mut handles = Vec::with_capacity(jobs.len());
+                for (q, job) in jobs.into_iter().enumerate() {
+                    match std::thread::Builder::new()
+                        .name(format!("vtep-dpdk-{q}"))
+                        .spawn_scoped(s, job)
+                    {
+                        Ok(h) => handles.push(h),
+                        Err(e) => {
+                            stop.store(true, Ordering::Release);
+                            return Err(DpdkError::msg("spawning a worker", e.to_string()));
+                        }
+                    }
                 }
+                // A worker that failed to start ends the run.
+                self.drive_clock(stop, || handles.iter().any(|h| h.is_finished()));
+                stop.store(true, Ordering::Release);
+                Ok(handles.into_iter().map(|h| h.join()).collect())
+            })?
+        };
+        let mut total = LoopStats {
+            on_eal_lcores: on_lcores,
+            ..LoopStats::default()
+        };
+        for r in results {
+            match r {
+                Ok(Ok(s)) => total.merge(&s),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(DpdkError::msg("worker", "panicked")),
             }
-            Ok(total)
-        })
+        }
+        Ok(total)
+    }
+
+    /// Sets the VTEP's clock and ages the FDB every 10 ms until `stop` is
+    /// set or `done` says so.
+    fn drive_clock(&self, stop: &AtomicBool, done: impl Fn() -> bool) {
+        let start = Instant::now();
+        // Acquire: pairs with whoever sets stop.
+        while !stop.load(Ordering::Acquire) && !done() {
+            let secs = u32::try_from(start.elapsed().as_secs()).unwrap_or(u32::MAX);
+            self.shared.set_now(secs);
+            let _ = self
+                .shared
+                .fdb()
+                .age_step(secs, 1024, &mut vxlan_core::fdb::NoEvents);
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
