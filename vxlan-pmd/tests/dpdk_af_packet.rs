@@ -216,7 +216,10 @@ fn hundred_pings_each_way_against_the_kernel_vxlan_driver() {
     // At least the 400 ICMP frames crossed the VTEP, half each way.
     assert!(stats.tx_remote >= 200 && stats.tx_local >= 200, "{stats:?}");
     assert_eq!(stats.drops(), 0, "{stats:?}");
-    eprintln!("workers on EAL lcores: {} {:?}", loops.on_eal_lcores, loops.lcores);
+    eprintln!(
+        "workers on EAL lcores: {} {:?}",
+        loops.on_eal_lcores, loops.lcores
+    );
     let rx: u64 = loops.ports.iter().map(|p| p.rx).sum();
     assert_eq!(stats.rx, rx);
     assert_eq!(loops.ports[0].tx, stats.tx_remote);
