@@ -101,7 +101,7 @@ fn main() {
             Arc::clone(&copies),
         )
     };
-    let rx_total = |lp: &DpdkLoop| lp.stats().ports.iter().map(|p| p.rx).sum::<u64>();
+    let rx_total = |lp: &DpdkLoop| lp.port_stats().iter().map(|p| p.rx).sum::<u64>();
     // Warm up: both MACs learned, caches hot.
     while rx_total(&lp) < 100_000 {
         lp.poll();

@@ -146,7 +146,7 @@ fn null_ports_pipeline_on_registered_threads() {
                     let lcore = eal.register_thread().expect("thread registers with EAL");
                     // SAFETY: this thread alone uses queue q of both ports.
                     let mut lp = unsafe { DpdkLoop::new(worker, ports, q, copies) };
-                    while lp.stats().ports.iter().map(|p| p.rx).sum::<u64>() < 2 * PER_WORKER {
+                    while lp.port_stats().iter().map(|p| p.rx).sum::<u64>() < 2 * PER_WORKER {
                         lp.poll();
                     }
                     let stats = lp.stats();

@@ -249,6 +249,11 @@ impl DpdkLoop {
         }
     }
 
+    /// This loop's per-port counters so far, without copying them.
+    pub fn port_stats(&self) -> &[PortLoopStats] {
+        &self.stats
+    }
+
     /// This loop's counters so far.
     pub fn stats(&self) -> LoopStats {
         LoopStats {
