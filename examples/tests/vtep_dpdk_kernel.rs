@@ -129,13 +129,21 @@ fn pings_and_tcp_each_way_against_the_kernel_vxlan_driver() {
         eprintln!("SKIP: needs root (network namespaces and AF_PACKET sockets)");
         return;
     }
-    let id = std::process::id() % 100_000;
+    // One worker; then two workers, each with its own queue pair of both
+    // ports (net_af_packet spreads flows over its queues by hash with
+    // PACKET_FANOUT), one after the other.
+    against_the_kernel(1);
+    against_the_kernel(2);
+}
+
+fn against_the_kernel(workers: u16) {
+    let id = std::process::id() % 10_000;
     let mut s = Setup {
-        kernel_ns: format!("vxek{id}"),
-        vm_ns: format!("vxev{id}"),
-        uplink: format!("vxeu{id}"),
-        access: format!("vxea{id}"),
-        dir: std::env::temp_dir().join(format!("vtep-dpdk-kernel-{id}")),
+        kernel_ns: format!("vxek{id}w{workers}"),
+        vm_ns: format!("vxev{id}w{workers}"),
+        uplink: format!("vxeu{id}w{workers}"),
+        access: format!("vxea{id}w{workers}"),
+        dir: std::env::temp_dir().join(format!("vtep-dpdk-kernel-{id}-{workers}")),
         daemon: None,
     };
     s.cleanup();
@@ -232,12 +240,14 @@ fn pings_and_tcp_each_way_against_the_kernel_vxlan_driver() {
             [vtep]
             local_ip = "192.0.2.2"
             mac = "02:00:00:00:00:02"
+            workers = {workers}
             [underlay]
             port = "uplink"
             gateway_mac = "02:00:00:00:00:01"
             [dpdk]
             eal_args = ["--no-huge", "--no-pci", "--no-shconf", "--log-level=error",
-                "--vdev=net_af_packet0,iface={up}", "--vdev=net_af_packet1,iface={acc}"]
+                "--vdev=net_af_packet0,iface={up},qpairs={workers}",
+                "--vdev=net_af_packet1,iface={acc},qpairs={workers}"]
             mbufs = 4095
             [[port]]
             name = "uplink"
@@ -303,4 +313,10 @@ fn pings_and_tcp_each_way_against_the_kernel_vxlan_driver() {
         assert_eq!(p["driver_imissed"], 0, "{p}");
     }
     assert_eq!(d["mempool"]["in_use"], 0, "every mbuf back in the mempool");
+    assert_eq!(
+        d["workers"]["lcores"].as_array().unwrap().len(),
+        usize::from(workers),
+        "{}",
+        d["workers"]
+    );
 }
