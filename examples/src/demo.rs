@@ -225,6 +225,8 @@ pub struct Report {
     pub completed: bool,
     /// The stop-and-copy pauses: (start, end), ms.
     pub pauses: Vec<(f64, f64)>,
+    /// When the destination hypervisor sent a RARP, ms.
+    pub announces: Vec<f64>,
     /// Goodput over time.
     pub goodput: Vec<Sample>,
     /// Per-bridge summaries.
@@ -680,6 +682,9 @@ struct Bridge {
     /// Last observed (location, frozen) of the client and server MACs.
     seen: [Option<(Location, bool)>; 2],
     knew_server: bool,
+    /// ARP requests it answered itself, and moves its FDB refused, so far.
+    suppressed: u64,
+    refused: u64,
 }
 
 #[derive(Default)]
@@ -711,7 +716,10 @@ struct Sim<'o> {
     /// (time, bytes) of each delivery to the server application.
     deliveries: Vec<(u64, u64)>,
     lost_at_old_port: u64,
+    /// The hosts the server VM has run on.
+    server_was: [bool; 3],
     pauses: Vec<(u64, u64)>,
+    announces: Vec<u64>,
     next_progress: u64,
     retx_told: usize,
     /// The client application's pacing: bytes it may still write in this
@@ -769,6 +777,17 @@ impl Sim<'_> {
     /// Compares the FDBs with what was seen last and tells what changed.
     fn observe(&mut self) {
         for b in 0..self.bridges.len() {
+            let refused = self.bridges[b].shared.fdb().stats().frozen_refused;
+            if refused > self.bridges[b].refused {
+                let first = self.bridges[b].refused == 0;
+                self.bridges[b].refused = refused;
+                if first {
+                    let name = self.bridges[b].name.clone();
+                    self.say(&format!(
+                        "{name}: REFUSED to move a frozen MAC (move dampening): frames from its new place do not re-teach it"
+                    ));
+                }
+            }
             for (k, mac) in [client_mac(), server_mac()].into_iter().enumerate() {
                 let now = self.bridges[b]
                     .shared
@@ -844,9 +863,14 @@ impl Sim<'_> {
                     break;
                 }
             }
-            for v in self.vacant.iter_mut().flatten() {
+            for (h, v) in self.vacant.iter_mut().enumerate() {
+                let Some(v) = v else { continue };
                 while v.recv().is_some() {
-                    self.lost_at_old_port += 1;
+                    // Flood copies reach host 3's port before any VM is
+                    // there; only what reaches a port the VM left is lost.
+                    if self.server_was[h] {
+                        self.lost_at_old_port += 1;
+                    }
                     busy = true;
                 }
             }
@@ -866,6 +890,16 @@ impl Sim<'_> {
         ] {
             for a in arps {
                 self.say(&format!("{who} wire: {a}"));
+            }
+        }
+        for b in 0..self.bridges.len() {
+            let st = self.bridges[b].shared.stats().suppressed;
+            if st > self.bridges[b].suppressed {
+                self.bridges[b].suppressed = st;
+                let name = self.bridges[b].name.clone();
+                self.note(&format!(
+                    "(that reply came from {name}'s ARP-suppression table: the request was not flooded)"
+                ));
             }
         }
         let eps = self.client.nic.tap.episodes.len();
@@ -968,10 +1002,12 @@ impl Sim<'_> {
     /// The VM resumes on host `to`; its hypervisor announces it.
     fn resume_server(&mut self, to: usize) {
         self.server.host = to;
+        self.server_was[to] = true;
         self.server.nic.port = self.vacant[to].take();
         self.server.nic.free_at = self.now;
         self.server.paused = false;
         if self.opts.announce {
+            self.announces.push(self.now);
             let mut rarp = [0u8; 60];
             rarp[0..6].copy_from_slice(&MacAddr::BROADCAST.0);
             rarp[6..12].copy_from_slice(&server_mac().0);
@@ -1102,6 +1138,8 @@ fn bridge(
         host,
         seen: [None, None],
         knew_server: false,
+        suppressed: 0,
+        refused: 0,
     }
 }
 
@@ -1195,7 +1233,9 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Report {
         mismatch: None,
         deliveries: Vec::new(),
         lost_at_old_port: 0,
+        server_was: [false, true, false],
         pauses: Vec::new(),
+        announces: Vec::new(),
         next_progress: 2 * 1024 * 1024,
         retx_told: 0,
         credit: 0,
@@ -1317,6 +1357,9 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Report {
         sim.now = next.max(sim.now + 1);
     }
     let completed = sim.verified >= opts.bytes && sim.mismatch.is_none();
+    if sim.pauses.is_empty() {
+        sim.say("the stream finished before the migration was due: stream more (--mib) or migrate earlier");
+    }
     if completed {
         sim.say(&format!(
             "server VM: all {} bytes received and verified",
@@ -1458,13 +1501,27 @@ fn finish(sim: &mut Sim<'_>, _pool: &Arc<Pool>, completed: bool, at_pause: &[Vte
             *b += n;
         }
     }
+    // A last bin shorter than half a bin joins the one before it.
+    let mut last_len = end.saturating_sub(bin * (bins.len() as u64 - 1));
+    if bins.len() >= 2 && last_len < bin / 2 {
+        let n = bins.pop().unwrap_or(0);
+        if let Some(b) = bins.last_mut() {
+            *b += n;
+        }
+        last_len += bin;
+    }
+    let count = bins.len();
     let goodput = bins
         .iter()
         .enumerate()
-        .map(|(i, &n)| Sample {
-            t_ms: ms(bin * i as u64),
-            // Bits per microsecond are Mbit/s.
-            mbit_s: ms(n * 8) / ms(bin),
+        .map(|(i, &n)| {
+            let start = bin * i as u64;
+            let len = if i + 1 == count { last_len.max(1) } else { bin };
+            Sample {
+                t_ms: ms(start),
+                // Bits per microsecond are Mbit/s.
+                mbit_s: ms(n * 8) / ms(len),
+            }
         })
         .collect();
     let bridges: Vec<BridgeSummary> = sim
@@ -1503,6 +1560,7 @@ fn finish(sim: &mut Sim<'_>, _pool: &Arc<Pool>, completed: bool, at_pause: &[Vte
         finished_ms: ms(end),
         completed,
         pauses: sim.pauses.iter().map(|&(a, b)| (ms(a), ms(b))).collect(),
+        announces: sim.announces.iter().map(|&t| ms(t)).collect(),
         goodput,
         bridges,
         buffers_leaked: 0,
@@ -1530,6 +1588,17 @@ fn summary(sim: &mut Sim<'_>, r: &Report, at_pause: &[VtepStats]) {
             st.flooded - p.flooded,
             unicast - (p.tx_local + p.tx_remote - p.flood_copies)
         );
+    }
+    for b in &r.bridges {
+        let named: Vec<String> = vxlan_pmd::vtep::DROP_NAMES
+            .iter()
+            .zip(b.stats.drop_bridge)
+            .filter(|(_, n)| *n > 0)
+            .map(|(name, n)| format!("{n} {name}"))
+            .collect();
+        if !named.is_empty() {
+            let _ = writeln!(s, "    {} drops by reason: {}", b.name, named.join(", "));
+        }
     }
     let _ = writeln!(
         s,
@@ -1619,7 +1688,7 @@ fn svg(r: &Report) -> String {
     let (l, rgt, top, bot) = (70.0, 20.0, 40.0, 60.0);
     let pw = w - l - rgt;
     let ph = h - top - bot;
-    let t_max = r.goodput.last().map_or(1.0, |s| s.t_ms).max(1.0);
+    let t_max = r.finished_ms.max(1.0);
     let y_max = (r.options.rate_mbit.max(1) as f64 * 1.1)
         .max(r.goodput.iter().map(|s| s.mbit_s).fold(0.0, f64::max) * 1.05);
     let x = |t: f64| l + t / t_max * pw;
@@ -1658,12 +1727,28 @@ fn svg(r: &Report) -> String {
             );
         }
     }
+    for (i, &t) in r.announces.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            r##"<line x1="{0:.1}" x2="{0:.1}" y1="{top}" y2="{1}" stroke="#2e7d32" stroke-dasharray="4 3"/>"##,
+            x(t),
+            top + ph
+        );
+        if i == 0 {
+            let _ = writeln!(
+                s,
+                r##"<text x="{:.1}" y="{:.1}" font-size="11" fill="#2e7d32">RARP from the new host</text>"##,
+                x(t) + 4.0,
+                top + 30.0
+            );
+        }
+    }
     // The interruption as a bracket under the curve.
     let (ia, ib) = (
         x(r.interruption_from_ms),
         x(r.interruption_from_ms + r.interruption_ms),
     );
-    let yb = top + ph - 12.0;
+    let yb = top + ph - 20.0;
     let _ = writeln!(
         s,
         r##"<path d="M{ia:.1},{:.1} V{yb:.1} H{ib:.1} V{:.1}" stroke="#c00000" fill="none"/>"##,
@@ -1672,9 +1757,14 @@ fn svg(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        r##"<text x="{:.1}" y="{:.1}" fill="#c00000" font-size="11">no data for {:.0} ms</text>"##,
-        ib + 4.0,
-        yb - 2.0,
+        r##"<text x="{:.1}" y="{:.1}" fill="#c00000" font-size="11" text-anchor="{}">no data for {:.0} ms</text>"##,
+        if ib - ia > 160.0 {
+            (ia + ib) / 2.0
+        } else {
+            ib + 4.0
+        },
+        if ib - ia > 160.0 { yb - 4.0 } else { yb - 2.0 },
+        if ib - ia > 160.0 { "middle" } else { "start" },
         r.interruption_ms
     );
     // Axes and ticks.
@@ -1684,7 +1774,13 @@ fn svg(r: &Report) -> String {
         top + ph,
         l + pw
     );
-    for t in ticks(t_max) {
+    // Long runs are labelled in seconds.
+    let (scale, unit) = if t_max > 20_000.0 {
+        (1000.0, "s")
+    } else {
+        (1.0, "ms")
+    };
+    for t in ticks(t_max / scale).into_iter().map(|t| t * scale) {
         let _ = writeln!(
             s,
             r##"<line x1="{0:.1}" x2="{0:.1}" y1="{1}" y2="{2}" stroke="#ddd"/><text x="{0:.1}" y="{3}" text-anchor="middle">{4}</text>"##,
@@ -1692,7 +1788,7 @@ fn svg(r: &Report) -> String {
             top,
             top + ph,
             top + ph + 16.0,
-            fmt_tick(t)
+            fmt_tick(t / scale)
         );
     }
     for v in ticks(y_max) {
@@ -1709,7 +1805,7 @@ fn svg(r: &Report) -> String {
     }
     let _ = writeln!(
         s,
-        r#"<text x="{}" y="{}" text-anchor="middle">simulated time (ms)</text>"#,
+        r#"<text x="{}" y="{}" text-anchor="middle">simulated time ({unit})</text>"#,
         l + pw / 2.0,
         h - 18.0
     );
