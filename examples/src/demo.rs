@@ -722,6 +722,8 @@ struct Sim<'o> {
     announces: Vec<u64>,
     next_progress: u64,
     retx_told: usize,
+    /// Explanations already shown.
+    explained: Vec<&'static str>,
     /// The client application's pacing: bytes it may still write in this
     /// millisecond, and when the next millisecond starts.
     credit: u64,
@@ -745,6 +747,14 @@ impl Sim<'_> {
 
     fn note(&mut self, line: &str) {
         let _ = writeln!(self.out, "{:>16}{line}", "");
+    }
+
+    /// An explanation, shown the first time its `key` comes up.
+    fn explain(&mut self, key: &'static str, line: &str) {
+        if !self.explained.contains(&key) {
+            self.explained.push(key);
+            self.note(line);
+        }
     }
 
     fn where_(&self, b: usize, loc: Location) -> String {
@@ -804,6 +814,26 @@ impl Sim<'_> {
                     (None, Some((loc, _))) => {
                         let w = self.where_(b, loc);
                         self.say(&format!("{name}: learned {mac} ({}) {w}", mac_name(mac)));
+                        match loc {
+                            Location::Remote(_) => self.explain(
+                                "remote",
+                                "(a VTEP learns the inner source MAC of a VXLAN frame behind the outer source IP)",
+                            ),
+                            Location::Local { port: 1, .. } => self.explain(
+                                "local",
+                                "(a frame from a VM's port: its source MAC is learned on that port)",
+                            ),
+                            Location::Local { .. } => self.explain(
+                                "trunk",
+                                "(on a VLAN fabric a switch learns a MAC on the port it came in on)",
+                            ),
+                        }
+                        if self.bridges[b].shared.stats().flooded > 0 {
+                            self.explain(
+                                "flood",
+                                "(a broadcast or unknown destination is flooded: on VXLAN one copy per remote VTEP, head-end replication)",
+                            );
+                        }
                     }
                     (Some((old, _)), Some((loc, frozen))) if old != loc => {
                         let seq = self.seq_of(b, mac);
@@ -812,6 +842,10 @@ impl Sim<'_> {
                             "{name}: MOVE {mac} ({}) {wo} -> {wn}; mobility seq {seq}",
                             mac_name(mac)
                         ));
+                        self.explain(
+                            "move",
+                            "(a MOVE: the MAC showed up somewhere else; the entry is re-pointed at once and its\n                 move count goes up, as the sequence number of an EVPN MAC/IP route would)",
+                        );
                         if frozen {
                             self.say(&format!(
                                 "{name}: FROZEN {mac}: {seq} moves in the dampening window; \
@@ -977,6 +1011,13 @@ impl Sim<'_> {
                 s.close();
             }
             if got > 0 {
+                let idle = self.deliveries.last().map_or(0, |&(t, _)| self.now - t);
+                if idle > 50_000 {
+                    self.say(&format!(
+                        "server VM: data flows again, after {:.1} ms without a byte; same TCP connection",
+                        ms(idle)
+                    ));
+                }
                 self.deliveries.push((self.now, got));
                 while self.verified >= self.next_progress && self.next_progress < total {
                     let mib = self.next_progress / 1_048_576;
@@ -1238,6 +1279,7 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Report {
         announces: Vec::new(),
         next_progress: 2 * 1024 * 1024,
         retx_told: 0,
+        explained: Vec::new(),
         credit: 0,
         next_tick: 0,
     };
@@ -1296,9 +1338,11 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Report {
                     from + 1,
                     to + 1
                 ));
+                sim.note("(live migration first copies the VM's memory while it runs, then pauses it to copy the rest)");
                 sim.note(
-                    "its TCP state is part of that memory: nothing in the guest knows it moved",
+                    "its TCP state is part of that memory: nothing in the guest knows it moved;",
                 );
+                sim.note("meanwhile the fabric still delivers its traffic to the old host, where it is lost");
                 sim.pause_server();
                 sim.pauses.push((sim.now, resume));
                 resume_at = Some((resume, to));
@@ -1571,14 +1615,14 @@ fn finish(sim: &mut Sim<'_>, _pool: &Arc<Pool>, completed: bool, at_pause: &[Vte
 
 fn summary(sim: &mut Sim<'_>, r: &Report, at_pause: &[VtepStats]) {
     let mut s = String::new();
-    let _ = writeln!(s, "  Forwarding (frames):      rx   flooded  flood-copies  unicast  drops  (of which after the pause began)");
+    let _ = writeln!(s, "  Forwarding (frames):      rx   flooded  flood-copies  unicast  drops   since the pause began");
     for (i, b) in r.bridges.iter().enumerate() {
         let st = b.stats;
         let unicast = st.tx_local + st.tx_remote - st.flood_copies;
         let p = at_pause.get(i).copied().unwrap_or_default();
         let _ = writeln!(
             s,
-            "    {:<16} {:>8} {:>8} {:>12} {:>8} {:>6}   flooded +{}, unicast +{}",
+            "    {:<16} {:>8} {:>8} {:>12} {:>8} {:>6}   +{} flooded, +{} unicast",
             b.name,
             st.rx,
             st.flooded,
@@ -1599,6 +1643,12 @@ fn summary(sim: &mut Sim<'_>, r: &Report, at_pause: &[VtepStats]) {
         if !named.is_empty() {
             let _ = writeln!(s, "    {} drops by reason: {}", b.name, named.join(", "));
         }
+    }
+    if r.bridges.iter().any(|b| b.stats.drops() > 0) {
+        let _ = writeln!(
+            s,
+            "    (split_horizon: a frame from the overlay for a MAC behind another VTEP is dropped,\n     never sent back into the overlay)"
+        );
     }
     let _ = writeln!(
         s,
@@ -1671,9 +1721,11 @@ fn summary(sim: &mut Sim<'_>, r: &Report, at_pause: &[VtepStats]) {
     }
     let o = r.options;
     let why = if o.flap {
-        "  Why: after the freeze, the fabric keeps the MAC where it was frozen; the VM's next\n  move is refused and its traffic is blackholed until the entry ages out or the freeze\n  is lifted. An operator (or EVPN duplicate-MAC detection) is meant to look at it."
+        "  Why: after the freeze, each VTEP keeps the MAC where it was frozen; the VM's next\n  move is refused, host 1 keeps sending to host 3, and host 3 (which froze it behind\n  host 2) may not send it back into the overlay. Traffic is blackholed until the\n  entries age out; the freeze itself lifts after 180 s. A MAC moving this often is\n  usually a loop or a duplicate, which is what dampening protects the fabric from."
+    } else if !o.announce && o.mode == Mode::Vlan {
+        "  Why: without an announcement the switches kept sending to the old host. A silent\n  receiver sends nothing; what ended it here was the client's ARP cache refresh (every\n  60 s in smoltcp): a broadcast, answered by the server from its new place. On the\n  VXLAN fabric the VTEP answers that ARP itself (suppression), so only ageing (300 s)\n  ends it there. This is why hypervisors send a RARP or gratuitous ARP."
     } else if !o.announce {
-        "  Why: without an announcement the other VTEPs keep sending to the old host until\n  their entry ages out (300 s), or the VM itself sends something they see. A silent\n  receiver sends nothing: this is why hypervisors send a RARP or gratuitous ARP."
+        "  Why: without an announcement the other VTEPs keep sending to the old host until\n  their entry ages out (300 s) or the VM itself sends something they see. A silent\n  receiver sends nothing, and the client's ARP refreshes are answered by its own VTEP\n  (ARP suppression), so they teach nobody: this is why hypervisors send a RARP or\n  gratuitous ARP."
     } else {
         "  Why it survives: the VM kept its MAC, IP and TCP state; the RARP re-pointed every\n  FDB at once, and TCP's retransmission timer carried the stream over the pause."
     };

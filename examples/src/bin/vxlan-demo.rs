@@ -136,6 +136,7 @@ fn main() -> ExitCode {
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)
         .and_then(|()| std::fs::write(&path, report.svg()));
+    let path = path.canonicalize().unwrap_or(path);
     if args.json {
         println!("{}", report.json());
     } else {
