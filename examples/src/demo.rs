@@ -112,6 +112,8 @@ pub const AGEING_S: u32 = 300;
 const CABLE_US: u64 = 20;
 /// The simulation gives up after this much simulated time.
 const LIMIT_US: u64 = 1_200 * 1_000_000;
+/// Or after this many steps of its clock (a default run takes about 60 000).
+const MAX_STEPS: u64 = 20_000_000;
 /// The tenant IP MTU: 1500 minus the 50 bytes of VXLAN encapsulation, as
 /// clouds set it, so encapsulated frames fit a 1500-byte underlay.
 const VM_IP_MTU: usize = 1450;
@@ -233,6 +235,8 @@ pub struct Report {
     pub bridges: Vec<BridgeSummary>,
     /// Pool buffers not returned once everything was torn down (must be 0).
     pub buffers_leaked: usize,
+    /// Steps the simulated clock took.
+    pub steps: u64,
 }
 
 impl Report {
@@ -264,6 +268,7 @@ impl Report {
             "lost_at_old_port": self.lost_at_old_port,
             "finished_ms": round3(self.finished_ms),
             "buffers_leaked": self.buffers_leaked,
+            "sim_steps": self.steps,
             "moves_per_bridge": self.bridges.iter().map(|b| serde_json::json!({
                 "bridge": b.name, "moves": b.moves, "freezes": b.freezes,
                 "frozen_refused": b.frozen_refused,
@@ -1315,6 +1320,7 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Report {
     let mut next_age = 1_000_000u64;
     let mut dumped = false;
     let mut stats_at_pause: Vec<VtepStats> = Vec::new();
+    let mut steps = 0u64;
     loop {
         if sim.now >= next_age {
             sim.age();
@@ -1367,7 +1373,12 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Report {
             }
         }
         sim.settle();
+        steps += 1;
         if sim.verified >= opts.bytes || sim.now >= LIMIT_US || sim.mismatch.is_some() {
+            break;
+        }
+        if steps > MAX_STEPS {
+            sim.say("the simulation made no progress; stopping");
             break;
         }
         // The next time anything is due.
@@ -1417,6 +1428,7 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Report {
     drop(sim);
     Report {
         buffers_leaked: pool.in_use(),
+        steps,
         ..report
     }
 }
@@ -1608,6 +1620,7 @@ fn finish(sim: &mut Sim<'_>, _pool: &Arc<Pool>, completed: bool, at_pause: &[Vte
         goodput,
         bridges,
         buffers_leaked: 0,
+        steps: 0,
     };
     summary(sim, &r, at_pause);
     r
