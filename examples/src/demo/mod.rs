@@ -56,6 +56,14 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// What its bridges are called in the story: VTEPs or switches.
+    pub fn bridge_noun(self) -> &'static str {
+        match self {
+            Mode::Vxlan => "VTEP",
+            Mode::Vlan => "switch",
+        }
+    }
+
     /// `"vxlan"` or `"vlan"`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -467,9 +475,16 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Report {
                 ));
                 if sim.opts.announce {
                     sim.note(&format!("host {}'s hypervisor sends a RARP from the VM's MAC (as QEMU does): a broadcast,", to + 1));
-                    sim.note("so every VTEP sees it and learns where the MAC is now");
+                    sim.note(&format!(
+                        "so every {} sees it and learns where the MAC is now",
+                        sim.opts.mode.bridge_noun()
+                    ));
                 } else {
-                    sim.note("--no-announce: no RARP; the other VTEPs still point at the old host");
+                    sim.note(if sim.opts.mode == Mode::Vxlan {
+                        "--no-announce: no RARP; the other VTEPs still point at the old host"
+                    } else {
+                        "--no-announce: no RARP; the switches still point at the old host"
+                    });
                 }
             }
         }
@@ -619,7 +634,8 @@ fn intro(sim: &mut Sim<'_>) {
     }
     let _ = writeln!(
         s,
-        "  Each VTEP's FDB maps a MAC to where it is; every change is shown as it happens."
+        "  Each {}'s FDB maps a MAC to where it is; every change is shown as it happens.",
+        o.mode.bridge_noun()
     );
     let _ = writeln!(
         s,
@@ -770,7 +786,12 @@ fn summary(sim: &mut Sim<'_>, r: &Report, at_pause: &[VtepStats]) {
     );
     let _ = writeln!(
         s,
-        "  everything else is unicast to exactly one port or one VTEP.\n"
+        "  everything else is unicast to exactly one port{}.\n",
+        if sim.opts.mode == Mode::Vxlan {
+            " or one VTEP"
+        } else {
+            ""
+        }
     );
     if let Some(rt) = &sim.router {
         let _ = writeln!(
