@@ -218,3 +218,47 @@ pub(super) fn bridge(
 pub(super) fn pair(pool: &Arc<Pool>, a: &str, b: &str) -> (MemPort, MemPort) {
     memport::pair(Arc::clone(pool), a, b, 1024)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vxlan_core::wire::Ipv4Packet;
+
+    #[test]
+    fn the_router_forwards_on_the_destination_ip_rewriting_macs_ttl_and_checksum() {
+        let pool = Pool::new(4, 2048, 128).unwrap();
+        // An encapsulated frame from host 1's VTEP to host 3's, built by the
+        // library's own template.
+        let t = EncapTemplate::new(&EncapConfig::new(
+            IpAddr::V4(vtep_ip(0)),
+            IpAddr::V4(vtep_ip(2)),
+            vtep_mac(0),
+            router_mac(0),
+        ))
+        .unwrap();
+        let mut p = pool.alloc_with(&[0x42; 60]).unwrap();
+        t.encap_flow(&mut p, 5000).unwrap();
+        let ttl = Ipv4Packet::new_checked(&p.data()[14..]).unwrap().ttl();
+        assert_eq!(route(&mut p), Some(2));
+        let d = p.data();
+        assert_eq!(d[0..6], vtep_mac(2).0, "to host 3's VTEP");
+        assert_eq!(
+            d[6..12],
+            router_mac(2).0,
+            "from the router's port on host 3's subnet"
+        );
+        let ip = Ipv4Packet::new_checked(&d[14..]).unwrap();
+        assert_eq!(ip.ttl(), ttl - 1);
+        assert!(ip.verify_checksum());
+        assert_eq!(ip.dst_addr(), vtep_ip(2));
+        // No route, not IPv4, or a TTL about to expire: dropped.
+        let mut other = pool.alloc_with(&p.data()[..]).unwrap();
+        other.data_mut()[30] = 10;
+        assert_eq!(route(&mut other), None);
+        other.data_mut()[30] = 203;
+        other.data_mut()[22] = 1;
+        assert_eq!(route(&mut other), None);
+        let mut arp = pool.alloc_with(&[0xff; 60]).unwrap();
+        assert_eq!(route(&mut arp), None);
+    }
+}

@@ -297,3 +297,73 @@ impl Vm {
         self.sockets.get_mut::<tcp::Socket>(self.tcp)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An Ethernet/IPv4/TCP frame from the client with `len` payload bytes
+    /// at sequence number `seq` (checksums left zero: the tap reads
+    /// sequence numbers and flags, never checksums).
+    fn segment(seq: u32, len: usize, flags: u8) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 20 + 20 + len];
+        f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+        let ip = &mut f[14..34];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&u16::try_from(40 + len).unwrap().to_be_bytes());
+        ip[8] = 64;
+        ip[9] = 6; // TCP
+        let tcp = &mut f[34..54];
+        tcp[4..8].copy_from_slice(&seq.to_be_bytes());
+        tcp[12] = 5 << 4;
+        tcp[13] = flags;
+        f
+    }
+
+    const SYN: u8 = 0x02;
+    const RST: u8 = 0x04;
+    const ACK: u8 = 0x10;
+
+    #[test]
+    fn the_tap_counts_a_segment_as_retransmitted_when_its_range_was_sent_before() {
+        let mut tap = Tap::default();
+        // Sequence numbers near the top of the space: the comparison wraps.
+        let isn = u32::MAX - 2000;
+        tap.outgoing(&segment(isn, 0, SYN), 0);
+        let first = isn.wrapping_add(1);
+        for k in 0..3u32 {
+            tap.outgoing(&segment(first.wrapping_add(k * 1000), 1000, ACK), 10);
+        }
+        assert_eq!((tap.data_segments, tap.retransmissions), (3, 0));
+        // A timeout: go back to the first unacknowledged byte and resend.
+        tap.outgoing(&segment(first.wrapping_add(1000), 1000, ACK), 50_000);
+        tap.outgoing(&segment(first.wrapping_add(2000), 1000, ACK), 50_001);
+        // New data after that is not a retransmission.
+        tap.outgoing(&segment(first.wrapping_add(3000), 1000, ACK), 50_002);
+        assert_eq!((tap.data_segments, tap.retransmissions), (6, 2));
+        // One burst of retransmissions is one episode, reported with the
+        // stream offset it resent from.
+        assert_eq!(tap.episodes, [(50_000, 1000)]);
+        // A pure ACK carries no data; a RST is counted either way.
+        tap.outgoing(&segment(first.wrapping_add(4000), 0, ACK), 60_000);
+        tap.incoming(&segment(7, 0, RST));
+        assert_eq!((tap.data_segments, tap.resets), (6, 1));
+    }
+
+    #[test]
+    fn the_nic_paces_frames_at_its_rate_and_pads_short_ones() {
+        let pool = vxlan_pmd::pool::Pool::new(8, 2048, 128).unwrap();
+        let (vm_end, mut host_end) = vxlan_pmd::memport::pair(pool, "vm", "host", 8);
+        let mut nic = Nic::new(vm_end, 100);
+        nic.enqueue(vec![0xff; 42]);
+        nic.enqueue(vec![0xff; 1476]);
+        // 60 + 24 bytes at 100 Mbit/s: 6.72 us, rounded up; then 1500 more.
+        assert_eq!(nic.next_departure(), Some(7));
+        assert!(!nic.flush(6));
+        assert!(nic.flush(7));
+        assert_eq!(host_end.recv().unwrap().len(), 60);
+        assert!(host_end.recv().is_none(), "the second is still on the wire");
+        assert!(nic.flush(7 + 120));
+        assert_eq!(host_end.recv().unwrap().len(), 1476);
+    }
+}
