@@ -252,7 +252,7 @@ mod tests {
         assert!(ip.verify_checksum());
         assert_eq!(ip.dst_addr(), vtep_ip(2));
         // No route, not IPv4, or a TTL about to expire: dropped.
-        let mut other = pool.alloc_with(&p.data()[..]).unwrap();
+        let mut other = pool.alloc_with(p.data()).unwrap();
         other.data_mut()[30] = 10;
         assert_eq!(route(&mut other), None);
         other.data_mut()[30] = 203;
