@@ -42,9 +42,15 @@ pub(super) fn svg(r: &Report) -> String {
         if i == 0 {
             let _ = writeln!(
                 s,
-                r##"<text x="{:.1}" y="{:.1}" font-size="11" fill="#a0522d">VM paused (stop-and-copy)</text>"##,
-                xb + 4.0,
-                top + 14.0
+                // Inside the shaded band when it is wide enough.
+                r##"<text x="{0:.1}" y="{1:.1}" font-size="11" fill="#a0522d" text-anchor="{2}"><tspan x="{0:.1}">VM paused</tspan><tspan x="{0:.1}" dy="13">(stop-and-copy)</tspan></text>"##,
+                if xb - xa > 90.0 {
+                    (xa + xb) / 2.0
+                } else {
+                    xb + 4.0
+                },
+                top + 14.0,
+                if xb - xa > 90.0 { "middle" } else { "start" }
             );
         }
     }
