@@ -540,7 +540,7 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Report {
         sim.say("stopped before every byte arrived");
     }
     sim.dump_fdbs("FDBs at the end:");
-    let report = finish(&mut sim, &pool, completed, &stats_at_pause);
+    let report = finish(&mut sim, completed, &stats_at_pause);
     drop(sim);
     Report {
         buffers_leaked: pool.in_use(),
@@ -649,7 +649,7 @@ fn intro(sim: &mut Sim<'_>) {
     let _ = sim.out.write_all(s.as_bytes());
 }
 
-fn finish(sim: &mut Sim<'_>, _pool: &Arc<Pool>, completed: bool, at_pause: &[VtepStats]) -> Report {
+fn finish(sim: &mut Sim<'_>, completed: bool, at_pause: &[VtepStats]) -> Report {
     // The interruption: the longest gap between deliveries.
     let mut gap = (0u64, 0u64);
     for w in sim.deliveries.windows(2) {
