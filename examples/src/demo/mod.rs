@@ -24,7 +24,6 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
 
 use smoltcp::socket::tcp;
 use smoltcp::wire::IpAddress;
