@@ -825,8 +825,13 @@ fn summary(sim: &mut Sim<'_>, r: &Report, at_pause: &[VtepStats]) {
     let _ = writeln!(s);
     let _ = writeln!(
         s,
-        "  Interruption: {:.1} ms without a byte delivered (from {:.1} ms); VM paused {} ms.",
+        "  Interruption: {:.1} ms{} without a byte delivered (from {:.1} ms); VM paused {} ms.",
         r.interruption_ms,
+        if r.interruption_ms >= 10_000.0 {
+            format!(" ({:.1} s)", r.interruption_ms / 1000.0)
+        } else {
+            String::new()
+        },
         r.interruption_from_ms,
         r.pauses.first().map_or(0.0, |&(a, b)| b - a)
     );
