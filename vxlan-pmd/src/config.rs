@@ -84,6 +84,36 @@ pub struct VtepConfig {
     /// `[[fdb]]`: static FDB entries.
     #[serde(default, rename = "fdb")]
     pub fdb: Vec<FdbSection>,
+    /// `[dpdk]`: how to start DPDK, for `kind = "dpdk"` ports.
+    pub dpdk: Option<DpdkSection>,
+}
+
+fn default_mbufs() -> u32 {
+    8191
+}
+
+/// `[dpdk]`: DPDK's start-up (feature `dpdk`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DpdkSection {
+    /// EAL arguments, as on a DPDK program's command line
+    /// (`["-l", "0-2", "--vdev=net_pcap0,rx_pcap=in.pcap"]`).
+    #[serde(default)]
+    pub eal_args: Vec<String>,
+    /// Mbufs in the mempool (8191). Every receive and transmit ring of
+    /// every port holds some: at least `ports * workers * 1024` plus room
+    /// for the bursts in flight.
+    #[serde(default = "default_mbufs")]
+    pub mbufs: u32,
+}
+
+impl Default for DpdkSection {
+    fn default() -> Self {
+        DpdkSection {
+            eal_args: Vec::new(),
+            mbufs: default_mbufs(),
+        }
+    }
 }
 
 fn default_port() -> u16 {
@@ -182,6 +212,18 @@ pub enum PortKind {
     Dpdk,
 }
 
+/// How an af_xdp port's sockets are bound.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+pub enum XdpBindMode {
+    /// The kernel copies frames (works on every interface, veth included).
+    #[default]
+    #[serde(rename = "copy")]
+    Copy,
+    /// The driver writes into our memory (needs driver support).
+    #[serde(rename = "zero-copy")]
+    ZeroCopy,
+}
+
 /// `[[port]]`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -196,6 +238,11 @@ pub struct PortSection {
     pub tx: Option<PathBuf>,
     /// af_xdp: interface name.
     pub interface: Option<String>,
+    /// af_xdp: queues (one socket each, one per worker; default
+    /// `vtep.workers`).
+    pub queues: Option<u16>,
+    /// af_xdp: `"copy"` (the default, any interface) or `"zero-copy"`.
+    pub mode: Option<XdpBindMode>,
     /// dpdk: device name.
     pub device: Option<String>,
     /// Tenant attachment: `{ vni = N }` or `{ vlans = [[vid, vni], ...] }`.
@@ -357,10 +404,63 @@ impl VtepConfig {
                 PortKind::AfXdp if p.interface.is_none() => {
                     return err(key("interface"), "an af_xdp port needs an interface")
                 }
-                PortKind::Dpdk if p.device.is_none() => {
-                    return err(key("device"), "a dpdk port needs a device")
+                PortKind::Dpdk if !cfg!(feature = "dpdk") => {
+                    return err(
+                        key("kind"),
+                        "built without the dpdk feature: rebuild with --features dpdk",
+                    )
+                }
+                PortKind::Dpdk if p.device.as_deref().unwrap_or_default().is_empty() => {
+                    return err(
+                        key("device"),
+                        "a dpdk port needs a device (its DPDK name: net_pcap0, 0000:03:00.0)",
+                    )
                 }
                 _ => {}
+            }
+            if p.kind != PortKind::AfXdp {
+                if p.queues.is_some() {
+                    return err(key("queues"), "only af_xdp ports take queues");
+                }
+                if p.mode.is_some() {
+                    return err(key("mode"), "only af_xdp ports take a mode");
+                }
+            }
+            if p.kind != PortKind::AfXdp && p.kind != PortKind::Dpdk && p.interface.is_some() {
+                return err(key("interface"), "only af_xdp ports take an interface");
+            }
+            if let Some(q) = p.queues {
+                if usize::from(q) != v.workers {
+                    return err(
+                        key("queues"),
+                        format!(
+                            "{q} queues but vtep.workers = {}: each worker polls one queue \
+                             of every port, so set them equal",
+                            v.workers
+                        ),
+                    );
+                }
+            }
+            if p.kind == PortKind::AfXdp
+                && self.ports[..i]
+                    .iter()
+                    .any(|q| q.kind == PortKind::AfXdp && q.interface == p.interface)
+            {
+                return err(
+                    key("interface"),
+                    format!(
+                        "{} is used by two af_xdp ports",
+                        p.interface.as_deref().unwrap_or("")
+                    ),
+                );
+            }
+            let any_dpdk = self.ports.iter().any(|q| q.kind == PortKind::Dpdk);
+            if any_dpdk && p.kind != PortKind::Dpdk {
+                return err(
+                    key("kind"),
+                    "a VTEP with dpdk ports runs every port on DPDK: make this port \
+                     kind = \"dpdk\" too (a net_pcap or net_af_packet vdev stands in for a file or interface)",
+                );
             }
             if let Some(a) = &p.access {
                 match (a.vni, &a.vlans) {
@@ -436,6 +536,14 @@ impl VtepConfig {
                     return err(key("port"), format!("no [[port]] is named '{p}'"));
                 }
                 _ => {}
+            }
+        }
+        if let Some(d) = &self.dpdk {
+            if d.mbufs < 512 {
+                return err(
+                    "dpdk.mbufs",
+                    format!("{} is too few to fill the receive rings; use 8191", d.mbufs),
+                );
             }
         }
         Ok(())
@@ -552,5 +660,83 @@ mod tests {
         assert!(e.message.contains("reserved_bits"), "{e}");
         let e = error_for(|s| s.replace("remote = \"192.0.2.1\"", "port = \"nope\""));
         assert_eq!(e.key, "fdb[0].port");
+    }
+
+    #[test]
+    fn af_xdp_ports() {
+        let live = GOOD
+            .replace(
+                "kind = \"pcap\"\n        rx = \"uplink-in.pcap\"\n        tx = \"uplink-out.pcap\"",
+                "kind = \"af_xdp\"\n        interface = \"eth0\"\n        mode = \"zero-copy\"\n        queues = 1",
+            );
+        let c = VtepConfig::from_toml_str(&live).unwrap();
+        assert_eq!(c.ports[0].kind, PortKind::AfXdp);
+        assert_eq!(c.ports[0].interface.as_deref(), Some("eth0"));
+        assert_eq!(c.ports[0].mode, Some(XdpBindMode::ZeroCopy));
+        assert_eq!(c.ports[0].queues, Some(1));
+        let e = VtepConfig::from_toml_str(&live.replace("queues = 1", "queues = 2")).unwrap_err();
+        assert_eq!(e.key, "port[0].queues");
+        assert!(e.message.contains("vtep.workers = 1"), "{e}");
+        let e = VtepConfig::from_toml_str(&live.replace("interface = \"eth0\"\n", "")).unwrap_err();
+        assert_eq!(e.key, "port[0].interface");
+        let e = VtepConfig::from_toml_str(&live.replace("zero-copy", "zerocopy")).unwrap_err();
+        assert!(e.message.contains("zerocopy"), "{e}");
+        let e = error_for(|s| {
+            s.replace(
+                "tx = \"vm1-out.pcap\"",
+                "tx = \"vm1-out.pcap\"\n        queues = 1",
+            )
+        });
+        assert_eq!(e.key, "port[1].queues");
+        let e = error_for(|s| {
+            s.replace(
+                "tx = \"vm1-out.pcap\"",
+                "tx = \"vm1-out.pcap\"\n        mode = \"copy\"",
+            )
+        });
+        assert_eq!(e.key, "port[1].mode");
+        let twice = live.replace(
+            "kind = \"pcap\"\n        rx = \"vm1-in.pcap\"\n        tx = \"vm1-out.pcap\"",
+            "kind = \"af_xdp\"\n        interface = \"eth0\"",
+        );
+        let e = VtepConfig::from_toml_str(&twice).unwrap_err();
+        assert_eq!(e.key, "port[1].interface");
+    }
+
+    #[test]
+    fn dpdk_ports() {
+        let dpdk = |s: &str| {
+            s.replace("kind = \"pcap\"", "kind = \"dpdk\"")
+                .replace("kind = \"memory\"", "kind = \"dpdk\"")
+                .replace("rx = \"uplink-in.pcap\"", "device = \"net_pcap0\"")
+                .replace("rx = \"vm1-in.pcap\"", "device = \"net_pcap1\"")
+                .replace(
+                    "access = { vlans",
+                    "device = \"net_null0\"\naccess = { vlans",
+                )
+                + "\n[dpdk]\neal_args = [\"--no-huge\", \"--vdev=net_null0\"]\n"
+        };
+        let r = VtepConfig::from_toml_str(&dpdk(GOOD));
+        if cfg!(feature = "dpdk") {
+            let c = r.unwrap();
+            assert_eq!(c.dpdk.as_ref().unwrap().eal_args[1], "--vdev=net_null0");
+            assert_eq!(c.dpdk.as_ref().unwrap().mbufs, 8191);
+            assert_eq!(c.ports[0].device.as_deref(), Some("net_pcap0"));
+            let e = error_for(|s| dpdk(s).replace("device = \"net_pcap1\"", ""));
+            assert_eq!(e.key, "port[1].device");
+            let e = error_for(|s| dpdk(s).replacen("kind = \"dpdk\"", "kind = \"memory\"", 1));
+            assert_eq!(e.key, "port[0].kind");
+            let e = error_for(|s| dpdk(s) + "mbufs = 10\n");
+            assert_eq!(e.key, "dpdk.mbufs");
+            let e = error_for(|s| dpdk(s) + "eal = []\n");
+            assert!(e.message.contains("eal"), "{e}");
+        } else {
+            let e = r.unwrap_err();
+            assert_eq!(e.key, "port[0].kind");
+            assert_eq!(
+                e.message,
+                "built without the dpdk feature: rebuild with --features dpdk"
+            );
+        }
     }
 }

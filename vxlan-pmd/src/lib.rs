@@ -9,6 +9,10 @@
 //!   the allocation-free [`port::Burst`] container.
 //! * [`memport`]: in-memory port pairs joined by lock-free rings, to wire
 //!   VTEPs and test hosts into a fabric inside one process.
+//! * `afxdp` (feature `af-xdp`): AF_XDP ports, one socket per queue,
+//!   and the XDP program steering frames to them.
+//! * `live` (feature `af-xdp`): every configured AF_XDP port opened
+//!   and steered, one socket per worker, for the `vtep` daemon.
 //! * [`pcapport`]: a port that receives from a capture file and transmits
 //!   into one.
 //! * [`worker`]: per-core poll loops, optionally pinned to cores.
@@ -24,11 +28,20 @@
 //!   route and neighbour tables over netlink.
 //! * [`vtep`]: the bridging pipeline carried out on pool buffers, with
 //!   per-core counters and configuration snapshots.
+//! * `dpdk` (feature `dpdk`): DPDK ethdev ports, mbufs as frames (zero
+//!   copy), EAL-registered workers; needs the system DPDK
+//!   (`apt-get install libdpdk-dev libclang-dev clang pkg-config`).
 
+#[cfg(feature = "af-xdp")]
+pub mod afxdp;
 pub mod build;
 pub mod captures;
 pub mod config;
 pub mod control;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
+#[cfg(feature = "af-xdp")]
+pub mod live;
 pub mod memport;
 #[cfg(target_os = "linux")]
 pub mod nexthop;

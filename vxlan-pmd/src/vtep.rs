@@ -294,10 +294,35 @@ impl BdCounters {
     }
 }
 
-/// Where [`VtepWorker::process`] puts the frames it sends.
-pub trait Output {
+/// Where [`VtepWorker::process`] puts the frames it sends. `F` is the
+/// frame type: pool buffers by default, DPDK mbufs with the `dpdk`
+/// feature.
+pub trait Output<F = PktBuf> {
     /// Queues `pkt` for transmission on `port`.
-    fn send(&mut self, port: u16, pkt: PktBuf);
+    fn send(&mut self, port: u16, pkt: F);
+}
+
+/// Where flooding takes its copies and a path-MTU reply its buffer, for
+/// frames of type `F` ([`VtepWorker::process_with`]). Neither call may
+/// block or allocate from the heap; `None` is a counted drop.
+pub trait FrameSource<F> {
+    /// A copy of `src` (bytes, headroom where it fits, RSS hash, ingress
+    /// port), or `None` when the pool is empty.
+    fn copy_of(&self, src: &F) -> Option<F>;
+    /// A fresh frame holding `data`, or `None` when the pool is empty or
+    /// `data` does not fit.
+    fn with_data(&self, data: &[u8]) -> Option<F>;
+}
+
+impl FrameSource<PktBuf> for Arc<Pool> {
+    #[inline]
+    fn copy_of(&self, src: &PktBuf) -> Option<PktBuf> {
+        self.alloc_copy(src)
+    }
+    #[inline]
+    fn with_data(&self, data: &[u8]) -> Option<PktBuf> {
+        self.alloc_with(data)
+    }
 }
 
 /// Sizing for [`VtepShared::new`].
@@ -518,8 +543,23 @@ impl VtepWorker {
             .unwrap_or_else(|| unreachable!("worker id within counter slots"))
     }
 
-    /// Processes one frame received on `port`.
-    pub fn process<O: Output>(&mut self, port: u16, mut pkt: PktBuf, out: &mut O) {
+    /// Processes one frame received on `port`; copies for flooding come
+    /// from the VTEP's pool.
+    #[inline]
+    pub fn process<O: Output>(&mut self, port: u16, pkt: PktBuf, out: &mut O) {
+        self.process_with(port, pkt, &self.shared.pool, out);
+    }
+
+    /// Processes one frame of any frame type received on `port`, in place
+    /// (zero copy); flood copies and path-MTU replies come from `source`.
+    /// This is what DPDK mbufs go through.
+    pub fn process_with<F: Frame, S: FrameSource<F>, O: Output<F>>(
+        &self,
+        port: u16,
+        mut pkt: F,
+        source: &S,
+        out: &mut O,
+    ) {
         let shared = &*self.shared;
         let snap = &*self.snap;
         let c = self.counters();
@@ -587,7 +627,7 @@ impl VtepWorker {
                     _ => bridge.bd_of_vni(vni),
                 };
                 let b = bd.and_then(entered);
-                self.encap_to(remote, vni, b, pkt, port, out);
+                self.encap_to(remote, vni, b, pkt, port, source, out);
             }
             Forward::Flood {
                 bd,
@@ -603,7 +643,7 @@ impl VtepWorker {
                     if Some(p) == snap.underlay {
                         continue;
                     }
-                    match shared.pool.alloc_copy(&pkt) {
+                    match source.copy_of(&pkt) {
                         Some(mut copy) => {
                             if push_vid(&mut copy, vid) {
                                 c.flood_copies.incr();
@@ -620,10 +660,10 @@ impl VtepWorker {
                 if to_overlay {
                     if let Some(cfg) = bridge.bd(bd) {
                         for &remote in cfg.flood.as_slice() {
-                            match shared.pool.alloc_copy(&pkt) {
+                            match source.copy_of(&pkt) {
                                 Some(copy) => {
                                     c.flood_copies.incr();
-                                    self.encap_to(remote, cfg.vni, b, copy, port, out);
+                                    self.encap_to(remote, cfg.vni, b, copy, port, source, out);
                                 }
                                 None => c.drop_pool_empty.incr(),
                             }
@@ -637,13 +677,17 @@ impl VtepWorker {
         }
     }
 
-    fn encap_to<O: Output>(
+    // The frame, where it goes and where it came from, plus the two sinks:
+    // grouping them would only move the argument list into a struct.
+    #[allow(clippy::too_many_arguments)]
+    fn encap_to<F: Frame, S: FrameSource<F>, O: Output<F>>(
         &self,
         remote: u32,
         vni: u32,
         bd: Option<&BdCounters>,
-        mut pkt: PktBuf,
+        mut pkt: F,
         ingress: u16,
+        source: &S,
         out: &mut O,
     ) {
         let c = self.counters();
@@ -677,18 +721,15 @@ impl VtepWorker {
                     .map(|h| h.header_len())
                     .unwrap_or(14);
                 let mtu = r.template.inner_ip_mtu(l2);
-                if let Some(mut reply) = self.shared.pool.alloc() {
-                    let room = reply.tailroom();
-                    let mut tmp = [0u8; 1400];
-                    let cap = room.min(tmp.len());
-                    if let Ok(n) = too_big_reply(pkt.data(), mtu, &mut tmp[..cap]) {
-                        if reply.append(&tmp[..n]).is_ok() {
+                let mut tmp = [0u8; 1400];
+                if let Ok(n) = too_big_reply(pkt.data(), mtu, &mut tmp) {
+                    match source.with_data(&tmp[..n]) {
+                        Some(reply) => {
                             c.pmtu_replies.incr();
                             out.send(ingress, reply);
                         }
+                        None => c.drop_pool_empty.incr(),
                     }
-                } else {
-                    c.drop_pool_empty.incr();
                 }
             }
             Err(_) => c.drop_encap.incr(),

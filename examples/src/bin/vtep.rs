@@ -15,6 +15,21 @@
 //! captures), and the daemon stops when stdin closes. On stdout it prints
 //! `serving PATH` once the socket accepts and `replayed N` after each
 //! replay (the first one included) once the tx captures are flushed.
+//!
+//! With `af_xdp` ports (built with `--features af-xdp`), the daemon runs
+//! live: one worker thread per `vtep.workers`, each polling its queue of
+//! every port, until SIGINT or SIGTERM; then it stops the workers, prints
+//! the final counters, writes `--dump-json`, and detaches its XDP programs
+//! (they are attached through BPF links, so the kernel also detaches them
+//! if the process dies some other way).
+//!
+//! With DPDK ports (feature `dpdk`; every port `kind = "dpdk"`), EAL starts
+//! with `[dpdk] eal_args`, one worker per `vtep.workers` polls its queue of
+//! every port, and the run lasts until `--run-secs N` have passed or, with
+//! `--exit-when-idle-ms N`, until no port has received a frame for N ms
+//! (a net_pcap vdev's capture is drained). The ports are then closed (a
+//! net_pcap vdev flushes its tx file) and `--dump-json` adds the ports'
+//! counters and the mempool's accounting.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufWriter, Write};
@@ -30,18 +45,37 @@ use vxlan_pmd::pcap::{self, PcapWriter};
 use vxlan_pmd::pool::{PktBuf, Pool};
 use vxlan_pmd::vtep::{Output, VtepShared};
 
-const USAGE: &str = "usage: vtep --config FILE [--dump-json FILE] [--serve]";
+const USAGE: &str =
+    "usage: vtep --config FILE [--dump-json FILE] [--serve] [--run-secs N] [--exit-when-idle-ms N]";
+
+/// How long a DPDK run lasts.
+#[derive(Debug, Clone, Copy, Default)]
+struct RunLimits {
+    secs: Option<u64>,
+    idle_ms: Option<u64>,
+}
 
 fn main() -> ExitCode {
     let mut config = None;
     let mut dump = None;
     let mut serve = false;
+    let mut run = RunLimits::default();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--config" | "-c" => config = args.next().map(PathBuf::from),
             "--dump-json" => dump = args.next().map(PathBuf::from),
             "--serve" => serve = true,
+            "--run-secs" | "--exit-when-idle-ms" => {
+                let Some(n) = args.next().and_then(|v| v.parse::<u64>().ok()) else {
+                    return fail(format!("{a} needs a number\n{USAGE}"));
+                };
+                if a == "--run-secs" {
+                    run.secs = Some(n);
+                } else {
+                    run.idle_ms = Some(n);
+                }
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -66,16 +100,29 @@ fn main() -> ExitCode {
         }
     };
 
-    let non_pcap: Vec<&str> = cfg
+    if cfg.ports.iter().any(|p| p.kind == PortKind::Dpdk) {
+        // The configuration check refuses dpdk ports in a build without
+        // the feature, naming the port.
+        #[cfg(feature = "dpdk")]
+        return dpdk_run::run(&cfg, &path, dump.as_deref(), run);
+    }
+    let _ = run;
+    let dpdk: Vec<&str> = cfg
         .ports
         .iter()
-        .filter(|p| matches!(p.kind, PortKind::AfXdp | PortKind::Dpdk))
+        .filter(|p| p.kind == PortKind::Dpdk)
         .map(|p| p.name.as_str())
         .collect();
-    if !non_pcap.is_empty() {
+    if !dpdk.is_empty() {
         return fail(format!(
-            "ports {non_pcap:?}: af_xdp and dpdk ports need the af-xdp / dpdk features, which this build does not have"
+            "ports {dpdk:?}: dpdk ports need the dpdk feature, which this build does not have"
         ));
+    }
+    let live = cfg.ports.iter().any(|p| p.kind == PortKind::AfXdp);
+    if live && !cfg!(feature = "af-xdp") {
+        return fail(
+            "af_xdp ports need the af-xdp feature: cargo build --features af-xdp --bin vtep",
+        );
     }
 
     // Without a gateway MAC, next hops come from the kernel's tables for
@@ -100,6 +147,10 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(format!("{}: {e}", path.display())),
     };
+    #[cfg(feature = "af-xdp")]
+    if live {
+        return live::run(&path, &cfg, &shared, dump);
+    }
 
     // Every rx frame of every pcap port, merged in timestamp order (stable:
     // equal timestamps keep file order, files keep config order).
@@ -300,6 +351,143 @@ fn replay(
     too_long
 }
 
+#[cfg(feature = "af-xdp")]
+mod live {
+    use std::path::{Path, PathBuf};
+    use std::process::ExitCode;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use serde_json::json;
+    use vxlan_pmd::afxdp::AttachMode;
+    use vxlan_pmd::config::VtepConfig;
+    use vxlan_pmd::run::PortLoop;
+    use vxlan_pmd::vtep::VtepShared;
+    use vxlan_pmd::worker::Workers;
+
+    use super::{dump_json, fail, start_control};
+
+    /// Set by the signal handler; the main thread polls it.
+    static STOP: AtomicBool = AtomicBool::new(false);
+
+    extern "C" fn on_signal(_sig: libc::c_int) {
+        // Only an atomic store: async-signal-safe. Relaxed is enough, the
+        // main thread only needs to see the flag eventually and reads no
+        // data the handler wrote.
+        STOP.store(true, Ordering::Relaxed);
+    }
+
+    fn install_signal_handlers() -> std::io::Result<()> {
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            // SAFETY: a zeroed sigaction is a valid "no flags, empty mask"
+            // starting point; we set a handler that only stores to an
+            // atomic, which is async-signal-safe.
+            let r = unsafe {
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+                libc::sigemptyset(&mut sa.sa_mask);
+                libc::sigaction(sig, &sa, std::ptr::null_mut())
+            };
+            if r != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the VTEP on its AF_XDP ports until SIGINT/SIGTERM.
+    pub fn run(
+        path: &Path,
+        cfg: &VtepConfig,
+        shared: &Arc<VtepShared>,
+        dump: Option<PathBuf>,
+    ) -> ExitCode {
+        if let Err(e) = install_signal_handlers() {
+            return fail(format!("cannot install signal handlers: {e}"));
+        }
+        let ports = match vxlan_pmd::live::open(cfg, shared.pool()) {
+            Ok(p) => p,
+            Err(e) => return fail(format!("{}: {e}", path.display())),
+        };
+        let vxlan_pmd::live::LivePorts {
+            per_worker,
+            counters,
+            steering,
+        } = ports;
+        let control = match start_control(shared, cfg) {
+            Ok(c) => {
+                eprintln!("vtep: control socket {}", c.path().display());
+                c
+            }
+            Err(e) => return fail(e),
+        };
+        let mut per_worker: Vec<Option<_>> = per_worker.into_iter().map(Some).collect();
+        let workers = Workers::spawn(per_worker.len(), false, |i| {
+            let ports = per_worker[i].take().unwrap_or_default();
+            let mut l = PortLoop::new(shared.worker(i), ports);
+            move |_: &vxlan_pmd::worker::WorkerCtx| l.poll()
+        });
+        let workers = match workers {
+            Ok(w) => w,
+            Err(e) => return fail(e),
+        };
+        for s in &steering {
+            let how = match s.mode() {
+                AttachMode::Native => "native",
+                AttachMode::Generic => "generic",
+            };
+            eprintln!("vtep: XDP program on {} ({how})", s.interface());
+        }
+        eprintln!(
+            "vtep: running with {} worker(s); SIGINT or SIGTERM stops it",
+            workers.len()
+        );
+        let start = Instant::now();
+        // Relaxed: see on_signal.
+        while !STOP.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+            let now = u32::try_from(start.elapsed().as_secs()).unwrap_or(u32::MAX);
+            shared.set_now(now);
+            let _ = shared
+                .fdb()
+                .age_step(now, 256, &mut vxlan_core::fdb::NoEvents);
+        }
+        let stopped = workers.stop_and_join();
+        drop(control);
+        // Detach the programs: the interfaces go back to the kernel.
+        drop(steering);
+        if let Err(e) = stopped {
+            return fail(e);
+        }
+        let s = shared.stats();
+        eprintln!(
+            "vtep: stopped: {} frames in, {} delivered locally, {} encapsulated, {} flooded, {} dropped",
+            s.rx, s.tx_local, s.tx_remote, s.flooded, s.drops()
+        );
+        let mut port_stats = Vec::new();
+        for (name, queue, c) in &counters {
+            let p = vxlan_pmd::stats::CounterSet::snapshot(&**c);
+            eprintln!("vtep: port {name} queue {queue}: {p}");
+            port_stats.push(json!({
+                "port": name, "queue": queue,
+                "rx_packets": p.rx_packets, "rx_bytes": p.rx_bytes, "rx_dropped": p.rx_dropped,
+                "rx_nombuf": p.rx_nombuf, "tx_packets": p.tx_packets, "tx_bytes": p.tx_bytes,
+                "tx_dropped": p.tx_dropped,
+            }));
+        }
+        if let Some(dump) = dump {
+            let mut v = dump_json(cfg, shared, 0, 0);
+            v["ports"] = json!(port_stats);
+            let text = serde_json::to_string_pretty(&v).unwrap_or_default();
+            if let Err(e) = std::fs::write(&dump, text + "\n") {
+                return fail(format!("--dump-json {}: {e}", dump.display()));
+            }
+        }
+        ExitCode::SUCCESS
+    }
+}
+
 fn dump_json(cfg: &VtepConfig, shared: &VtepShared, too_long: u64, no_tx: u64) -> Value {
     let s = shared.stats();
     let mut drops = serde_json::Map::new();
@@ -347,4 +535,115 @@ fn dump_json(cfg: &VtepConfig, shared: &VtepShared, too_long: u64, no_tx: u64) -
         "fdb": fdb,
         "pool": {"capacity": shared.pool().capacity(), "in_use": shared.pool().in_use()},
     })
+}
+
+#[cfg(feature = "dpdk")]
+mod dpdk_run {
+    //! The daemon on DPDK ports.
+
+    use std::path::Path;
+    use std::process::ExitCode;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    use serde_json::json;
+    use vxlan_pmd::config::VtepConfig;
+    use vxlan_pmd::dpdk::DpdkVtep;
+
+    use super::{dump_json, fail, RunLimits};
+
+    pub(super) fn run(
+        cfg: &VtepConfig,
+        path: &Path,
+        dump: Option<&Path>,
+        limits: RunLimits,
+    ) -> ExitCode {
+        let vtep = match DpdkVtep::from_config(cfg) {
+            Ok(v) => v,
+            Err(e) => return fail(format!("{}: {e}", path.display())),
+        };
+        for (p, port) in cfg.ports.iter().zip(vtep.ports()) {
+            eprintln!(
+                "vtep: port {} on {} (dpdk port {}, {} queues, offloads {:?})",
+                p.name,
+                port.device(),
+                port.id(),
+                port.queues(),
+                port.offloads()
+            );
+        }
+        let stop = AtomicBool::new(false);
+        let result = std::thread::scope(|s| {
+            let runner = s.spawn(|| vtep.run(&stop));
+            let start = Instant::now();
+            let mut last_rx = 0u64;
+            let mut last_change = Instant::now();
+            // Acquire: pairs with run()'s Release when a worker fails.
+            while !stop.load(Ordering::Acquire) && !runner.is_finished() {
+                std::thread::sleep(Duration::from_millis(10));
+                let rx: u64 = vtep.ports().iter().map(|p| p.stats().ipackets).sum();
+                if rx != last_rx {
+                    last_rx = rx;
+                    last_change = Instant::now();
+                }
+                let idle = limits
+                    .idle_ms
+                    .is_some_and(|ms| last_change.elapsed() >= Duration::from_millis(ms));
+                let done = limits
+                    .secs
+                    .is_some_and(|secs| start.elapsed() >= Duration::from_secs(secs));
+                if idle || done {
+                    // Release: the workers' Acquire loads see it.
+                    stop.store(true, Ordering::Release);
+                }
+            }
+            runner.join()
+        });
+        let loops = match result {
+            Ok(Ok(l)) => l,
+            Ok(Err(e)) => return fail(e),
+            Err(_) => return fail("the DPDK run panicked"),
+        };
+        let port_stats: Vec<_> = vtep.ports().iter().map(|p| p.stats()).collect();
+        let shared = std::sync::Arc::clone(vtep.shared());
+        let mempool = std::sync::Arc::clone(vtep.mempool());
+        // Closing the ports flushes a net_pcap vdev's tx file and returns
+        // every mbuf a receive ring held.
+        drop(vtep);
+        let s = shared.stats();
+        eprintln!(
+            "vtep: {} frames in, {} delivered locally, {} encapsulated, {} flooded, {} dropped; mempool {} of {} mbufs in use",
+            s.rx,
+            s.tx_local,
+            s.tx_remote,
+            s.flooded,
+            s.drops(),
+            mempool.in_use(),
+            mempool.capacity()
+        );
+        if let Some(dump) = dump {
+            let mut v = dump_json(cfg, &shared, 0, 0);
+            let ports: Vec<_> = cfg
+                .ports
+                .iter()
+                .zip(&loops.ports)
+                .zip(&port_stats)
+                .map(|((p, l), d)| {
+                    json!({
+                        "name": p.name, "rx": l.rx, "tx": l.tx, "tx_dropped": l.tx_dropped,
+                        "rx_chained": l.rx_chained, "driver_ipackets": d.ipackets,
+                        "driver_opackets": d.opackets, "driver_imissed": d.imissed,
+                        "driver_rx_nombuf": d.rx_nombuf,
+                    })
+                })
+                .collect();
+            v["ports"] = json!(ports);
+            v["mempool"] = json!({"capacity": mempool.capacity(), "in_use": mempool.in_use()});
+            let text = serde_json::to_string_pretty(&v).unwrap_or_default();
+            if let Err(e) = std::fs::write(dump, text + "\n") {
+                return fail(format!("--dump-json {}: {e}", dump.display()));
+            }
+        }
+        ExitCode::SUCCESS
+    }
 }

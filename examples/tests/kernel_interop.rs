@@ -1,0 +1,728 @@
+//! Our `vtep` daemon on AF_XDP against the Linux kernel's own vxlan
+//! driver, in network namespaces this test creates and always deletes.
+//!
+//! Run as root with the feature on:
+//! `cargo test -p vxlan-examples --features af-xdp --test kernel_interop`.
+//! Without root, or on a kernel without AF_XDP, each test prints `SKIP`
+//! and passes.
+//!
+//! Topology (one per scenario, names suffixed with the scenario and pid):
+//!
+//! ```text
+//!  h (host)          k (kernel VTEP)                 u (underlay)       v (our vtep)          m (VM)
+//!  hk0 ──veth── kh ─ br0 ─ vx0 (VNI 100)             bru bridge         vu0 AF_XDP+XDP
+//!                          ku0 ──veth── uk0 ─ bru ─ uv0 ──veth── vu0    va0 AF_XDP ──veth── vm0
+//! ```
+//!
+//! veth specifics: the kernel leaves TCP/UDP checksums to the "hardware"
+//! (CHECKSUM_PARTIAL) on a veth with tx checksum offload; AF_XDP receives
+//! the bytes as they are, so a frame the VM's stack sends would reach the
+//! far end with a wrong checksum. `ethtool -K ... tx off` on the VM's and
+//! hosts' veths and on the kernel VTEP's underlay veth makes the kernel
+//! finish checksums (and segment TCP) in software before the frame leaves.
+//! The underlay veths get MTU 1600 so 1500-byte tenant frames fit with the
+//! VXLAN header (`underlay_mtu = 1600` in our config). XDP is attached
+//! natively when veth allows it (the daemon falls back to the generic
+//! hook), sockets bind in copy mode.
+#![cfg(all(feature = "af-xdp", target_os = "linux"))]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Scenarios run one at a time: each runs a busy-polling daemon, and the
+/// machine may have few cores.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const TRANSFER: u64 = 100_000_000;
+
+fn skip_reason() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("needs root (network namespaces, AF_XDP, XDP)".into());
+    }
+    // SAFETY: plain socket creation, closed at once if it worked.
+    let fd = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW, 0) };
+    if fd < 0 {
+        return Some(format!(
+            "this kernel has no AF_XDP sockets: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: `fd` is the socket we just opened.
+    unsafe { libc::close(fd) };
+    None
+}
+
+fn run(ns: Option<&str>, args: &[&str]) -> Output {
+    let mut c = match ns {
+        Some(n) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", n]);
+            c.args(args);
+            c
+        }
+        None => {
+            let mut c = Command::new(args[0]);
+            c.args(&args[1..]);
+            c
+        }
+    };
+    c.output()
+        .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"))
+}
+
+/// Runs a command that must succeed; returns its stdout.
+fn ok(ns: Option<&str>, args: &[&str]) -> String {
+    let out = run(ns, args);
+    assert!(
+        out.status.success(),
+        "{} {}: {}{}",
+        ns.map(|n| format!("[{n}]")).unwrap_or_default(),
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Shorthand: `ip -n NS ARGS...`.
+fn ipn(ns: &str, args: &str) {
+    let mut v = vec!["ip", "-n", ns];
+    v.extend(args.split_whitespace());
+    ok(None, &v);
+}
+
+fn bin(name: &str) -> &'static str {
+    match name {
+        "vtep" => env!("CARGO_BIN_EXE_vtep"),
+        _ => env!("CARGO_BIN_EXE_tcp-verify"),
+    }
+}
+
+/// The namespaces of one scenario, deleted on drop (on panic too). Also
+/// kills every process still running inside them.
+struct Namespaces {
+    names: Vec<String>,
+}
+
+impl Namespaces {
+    fn new(tag: &str, roles: &[&str]) -> Namespaces {
+        let id = std::process::id();
+        let names: Vec<String> = roles.iter().map(|r| format!("{r}{tag}{id}")).collect();
+        let me = Namespaces { names };
+        for n in &me.names {
+            let _ = run(None, &["ip", "netns", "del", n]);
+            ok(None, &["ip", "netns", "add", n]);
+            ipn(n, "link set lo up");
+        }
+        me
+    }
+    fn get(&self, i: usize) -> &str {
+        &self.names[i]
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for n in &self.names {
+            if let Ok(out) = Command::new("ip").args(["netns", "pids", n]).output() {
+                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    if let Ok(pid) = pid.parse::<i32>() {
+                        // SAFETY: signalling a process of our own test's
+                        // namespace; at worst it has exited already.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                }
+            }
+            let _ = Command::new("ip").args(["netns", "del", n]).status();
+        }
+    }
+}
+
+/// Our daemon, running in a namespace. Dropping it kills it.
+struct Daemon {
+    child: Option<Child>,
+    lines: mpsc::Receiver<String>,
+    log: Vec<String>,
+    dump: PathBuf,
+}
+
+impl Daemon {
+    fn start(ns: &str, config: &str, tag: &str) -> Daemon {
+        let dir = std::env::temp_dir().join(format!("kernel-interop-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = dir.join("vtep.toml");
+        std::fs::write(&cfg, config).unwrap();
+        let dump = dir.join("dump.json");
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, bin("vtep"), "--config"])
+            .arg(&cfg)
+            .arg("--dump-json")
+            .arg(&dump)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start vtep");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut d = Daemon {
+            child: Some(child),
+            lines,
+            log: Vec::new(),
+            dump,
+        };
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            match d.lines.recv_timeout(Duration::from_millis(200)) {
+                Ok(l) => {
+                    let running = l.contains("running");
+                    d.log.push(l);
+                    if running {
+                        break;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < end => {}
+                Err(_) => panic!("vtep did not start: {:?}", d.log),
+            }
+        }
+        d
+    }
+
+    /// SIGTERM, wait for a clean exit, and return the `--dump-json` file.
+    fn stop(&mut self) -> Value {
+        let mut child = self.child.take().expect("running");
+        let pid = i32::try_from(child.id()).unwrap();
+        // SAFETY: our own child.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let end = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < end, "vtep ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(300)) {
+            self.log.push(l);
+        }
+        for l in &self.log {
+            eprintln!("  {l}");
+        }
+        assert!(status.success(), "vtep exit {status}: {:?}", self.log);
+        let text = std::fs::read_to_string(&self.dump).expect("dump written at exit");
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// One scenario's shape.
+#[derive(Clone, Copy)]
+struct Shape {
+    tag: &'static str,
+    v6: bool,
+    port: u16,
+    /// VLAN 10 -> VNI 100 and VLAN 20 -> VNI 200 on one trunk.
+    trunk: bool,
+}
+
+const K: usize = 0;
+const U: usize = 1;
+const V: usize = 2;
+const H: usize = 3;
+const M: usize = 4;
+
+const KERNEL_MAC: &str = "02:00:00:50:00:01";
+const OUR_MAC: &str = "02:00:00:50:00:02";
+const VM_MAC: &str = "02:00:00:64:00:02";
+/// Host MACs behind the kernel VTEP, per VNI.
+const HOST_MAC: [&str; 2] = ["02:00:00:64:00:01", "02:00:00:c8:00:01"];
+
+impl Shape {
+    fn kernel_ip(&self) -> &'static str {
+        if self.v6 {
+            "fd00:50::1"
+        } else {
+            "192.168.50.1"
+        }
+    }
+    fn our_ip(&self) -> &'static str {
+        if self.v6 {
+            "fd00:50::2"
+        } else {
+            "192.168.50.2"
+        }
+    }
+    fn prefix(&self) -> &'static str {
+        if self.v6 {
+            "64"
+        } else {
+            "24"
+        }
+    }
+    /// (VNI, VLAN on the trunk, host address, VM address) per segment.
+    fn segments(&self) -> Vec<(u32, u16, &'static str, &'static str)> {
+        let mut s = vec![(100, 10, "10.100.0.1", "10.100.0.2")];
+        if self.trunk {
+            s.push((200, 20, "10.200.0.1", "10.200.0.2"));
+        }
+        s
+    }
+    fn config(&self, ns: &Namespaces) -> String {
+        let _ = ns;
+        let access = if self.trunk {
+            "access = { vlans = [[10, 100], [20, 200]] }".to_string()
+        } else {
+            "access = { vni = 100 }".to_string()
+        };
+        let mut c = format!(
+            r#"
+[vtep]
+local_ip = "{ours}"
+mac = "{OUR_MAC}"
+udp_port = {port}
+underlay_mtu = 1600
+
+[underlay]
+port = "uplink"
+gateway_mac = "{KERNEL_MAC}"
+
+[[port]]
+name = "uplink"
+kind = "af_xdp"
+interface = "vu0"
+mode = "copy"
+
+[[port]]
+name = "vm"
+kind = "af_xdp"
+interface = "va0"
+{access}
+"#,
+            ours = self.our_ip(),
+            port = self.port,
+        );
+        for (vni, _, _, _) in self.segments() {
+            c += &format!(
+                "\n[[vni]]\nid = {vni}\nflood = [\"{}\"]\n",
+                self.kernel_ip()
+            );
+        }
+        c
+    }
+}
+
+/// Builds the topology of `shape`.
+fn build(shape: Shape) -> Namespaces {
+    let ns = Namespaces::new(shape.tag, &["k", "u", "v", "h", "m"]);
+    let (k, u, v, h, m) = (ns.get(K), ns.get(U), ns.get(V), ns.get(H), ns.get(M));
+    // Quiet hosts: no IPv6 chatter in the overlay (the isolation check
+    // counts frames), and none on the kernel VTEP's bridges.
+    for n in [h, m] {
+        ok(
+            Some(n),
+            &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"],
+        );
+        ok(
+            Some(n),
+            &["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"],
+        );
+    }
+    // Underlay: k:ku0 -- u:bru -- v:vu0.
+    ipn(u, "link add bru type bridge");
+    ipn(u, "link set bru up");
+    ok(
+        None,
+        &[
+            "ip", "link", "add", "ku0", "netns", k, "address", KERNEL_MAC, "mtu", "1600", "type",
+            "veth", "peer", "name", "uk0", "netns", u, "mtu", "1600",
+        ],
+    );
+    ok(
+        None,
+        &[
+            "ip", "link", "add", "vu0", "netns", v, "address", OUR_MAC, "mtu", "1600", "type",
+            "veth", "peer", "name", "uv0", "netns", u, "mtu", "1600",
+        ],
+    );
+    ipn(u, "link set uk0 master bru up");
+    ipn(u, "link set uv0 master bru up");
+    let nodad = if shape.v6 { " nodad" } else { "" };
+    ipn(
+        k,
+        &format!(
+            "addr add {}/{} dev ku0{nodad}",
+            shape.kernel_ip(),
+            shape.prefix()
+        ),
+    );
+    ipn(
+        v,
+        &format!(
+            "addr add {}/{} dev vu0{nodad}",
+            shape.our_ip(),
+            shape.prefix()
+        ),
+    );
+    ipn(k, "link set ku0 up");
+    ipn(v, "link set vu0 up");
+    ok(Some(k), &["ethtool", "-K", "ku0", "tx", "off"]);
+    // The kernel's bridges and vxlan devices carry no IPv6 of their own.
+    ok(
+        Some(k),
+        &["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"],
+    );
+    // Kernel VTEP: one vxlan device and bridge per VNI, a host veth each.
+    for (i, (vni, _, host_ip, _)) in shape.segments().into_iter().enumerate() {
+        ipn(
+            k,
+            &format!(
+                "link add vx{i} type vxlan id {vni} local {} remote {} dstport {} learning",
+                shape.kernel_ip(),
+                shape.our_ip(),
+                shape.port
+            ),
+        );
+        ipn(k, &format!("link set vx{i} mtu 1500"));
+        ipn(k, &format!("link add br{i} type bridge"));
+        ipn(k, &format!("link set br{i} up"));
+        ipn(k, &format!("link set vx{i} master br{i} up"));
+        ok(
+            None,
+            &[
+                "ip",
+                "link",
+                "add",
+                &format!("hk{i}"),
+                "netns",
+                h,
+                "address",
+                HOST_MAC[i],
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &format!("kh{i}"),
+                "netns",
+                k,
+            ],
+        );
+        ipn(k, &format!("link set kh{i} master br{i} up"));
+        ipn(h, &format!("addr add {host_ip}/24 dev hk{i}"));
+        ipn(h, &format!("link set hk{i} up"));
+        ok(Some(h), &["ethtool", "-K", &format!("hk{i}"), "tx", "off"]);
+    }
+    // Our side: v:va0 -- m:vm0, tagged sub-interfaces on a trunk.
+    ok(
+        None,
+        &[
+            "ip", "link", "add", "vm0", "netns", m, "address", VM_MAC, "type", "veth", "peer",
+            "name", "va0", "netns", v,
+        ],
+    );
+    ipn(v, "link set va0 up");
+    ok(Some(m), &["ethtool", "-K", "vm0", "tx", "off"]);
+    ipn(m, "link set vm0 up");
+    for (vni, vlan, _, vm_ip) in shape.segments() {
+        if shape.trunk {
+            let dev = format!("vm0.{vlan}");
+            ipn(
+                m,
+                &format!("link add link vm0 name {dev} type vlan id {vlan}"),
+            );
+            ipn(m, &format!("addr add {vm_ip}/24 dev {dev}"));
+            ipn(m, &format!("link set {dev} up"));
+        } else {
+            let _ = vni;
+            ipn(m, &format!("addr add {vm_ip}/24 dev vm0"));
+        }
+    }
+    ns
+}
+
+/// `count` pings from `ns` to `dst`; returns how many were answered.
+fn ping(ns: &str, dst: &str, count: u32) -> u32 {
+    let out = run(
+        Some(ns),
+        &[
+            "ping",
+            "-q",
+            "-c",
+            &count.to_string(),
+            "-i",
+            "0.01",
+            "-W",
+            "2",
+            dst,
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split(',')
+        .find_map(|p| p.trim().strip_suffix(" received"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Pings until one is answered (ARP and learning settle), at most 10 s.
+fn wait_reachable(ns: &str, dst: &str) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while ping(ns, dst, 1) != 1 {
+        assert!(Instant::now() < end, "{dst} never answered from {ns}");
+    }
+}
+
+/// A byte-verified TCP transfer of `bytes` from `from` to `to_ip` in `to`.
+fn transfer(from: &str, to: &str, to_ip: &str, port: u16, bytes: u64) -> Value {
+    let addr = format!("{to_ip}:{port}");
+    let mut receiver = Command::new("ip")
+        .args(["netns", "exec", to, bin("tcp-verify"), "recv", &addr])
+        .arg(bytes.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for "listening".
+    let mut err = BufReader::new(receiver.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("listening"), "receiver: {line}");
+    let sent = ok(
+        Some(from),
+        &[bin("tcp-verify"), "send", &addr, &bytes.to_string()],
+    );
+    let out = receiver.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "transfer {from} -> {to}: receiver said {text} (sender: {sent})"
+    );
+    serde_json::from_str(text.trim()).unwrap()
+}
+
+/// Our FDB entries from the dump: (vni, mac) -> location.
+fn our_fdb(dump: &Value) -> Vec<(u64, String, Value)> {
+    dump["fdb"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["vni"].as_u64().unwrap(),
+                e["mac"].as_str().unwrap().to_string(),
+                e["location"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// Frames `dev` in `ns` has received so far.
+fn rx_packets(ns: &str, dev: &str) -> u64 {
+    ok(
+        Some(ns),
+        &[
+            "cat",
+            &format!("/sys/class/net/{dev}/statistics/rx_packets"),
+        ],
+    )
+    .trim()
+    .parse()
+    .unwrap()
+}
+
+fn scenario(shape: Shape) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIP: {why}");
+        return;
+    }
+    let ns = build(shape);
+    let (k, v, h, m) = (ns.get(K), ns.get(V), ns.get(H), ns.get(M));
+    let mut daemon = Daemon::start(v, &shape.config(&ns), shape.tag);
+    let xdp = ok(Some(v), &["ip", "link", "show", "vu0"]);
+    assert!(xdp.contains("xdp"), "program attached to vu0: {xdp}");
+
+    for (i, (vni, _, host_ip, vm_ip)) in shape.segments().into_iter().enumerate() {
+        wait_reachable(m, host_ip);
+        let got = ping(m, host_ip, 100);
+        assert_eq!(got, 100, "VNI {vni}: VM -> host pings answered");
+        let got = ping(h, vm_ip, 100);
+        assert_eq!(got, 100, "VNI {vni}: host -> VM pings answered");
+        let port = 5001 + u16::try_from(i).unwrap() * 2;
+        let r = transfer(h, m, vm_ip, port, TRANSFER);
+        eprintln!("VNI {vni} host -> VM: {r}");
+        assert_eq!(r["bytes"], TRANSFER);
+        let r = transfer(m, h, host_ip, port + 1, TRANSFER);
+        eprintln!("VNI {vni} VM -> host: {r}");
+        assert_eq!(r["bytes"], TRANSFER);
+
+        // The kernel learned our VM behind our address.
+        let fdb = ok(
+            Some(k),
+            &["bridge", "fdb", "show", "dev", &format!("vx{i}")],
+        );
+        let want = format!("{VM_MAC} dst {} self", shape.our_ip());
+        assert!(
+            fdb.lines().any(|l| l.starts_with(&want)),
+            "kernel fdb of vx{i} lacks '{want}':\n{fdb}"
+        );
+    }
+
+    if shape.trunk {
+        // Broadcasts on one VNI reach that VNI's host and never the other.
+        for (i, (vni, vlan, _, _)) in shape.segments().into_iter().enumerate() {
+            let other = 1 - i;
+            let before = (
+                rx_packets(h, &format!("hk{i}")),
+                rx_packets(h, &format!("hk{other}")),
+            );
+            let bcast = if vni == 100 {
+                "10.100.0.255"
+            } else {
+                "10.200.0.255"
+            };
+            let _ = run(
+                Some(m),
+                &[
+                    "ping",
+                    "-b",
+                    "-q",
+                    "-c",
+                    "20",
+                    "-i",
+                    "0.01",
+                    "-W",
+                    "1",
+                    "-I",
+                    &format!("vm0.{vlan}"),
+                    bcast,
+                ],
+            );
+            std::thread::sleep(Duration::from_millis(300));
+            let after = (
+                rx_packets(h, &format!("hk{i}")),
+                rx_packets(h, &format!("hk{other}")),
+            );
+            assert!(
+                after.0 - before.0 >= 20,
+                "VNI {vni}: its host saw {} of 20 broadcasts",
+                after.0 - before.0
+            );
+            assert_eq!(
+                after.1, before.1,
+                "VNI {vni}: frames leaked to the other VNI's host"
+            );
+        }
+    }
+
+    let dump = daemon.stop();
+    // Detached at exit: the interfaces are the kernel's again.
+    let link = ok(Some(v), &["ip", "link", "show", "vu0"]);
+    assert!(!link.contains("xdp"), "program left on vu0: {link}");
+    let link = ok(Some(v), &["ip", "link", "show", "va0"]);
+    assert!(!link.contains("xdp"), "program left on va0: {link}");
+
+    // Our FDB learned each host behind the kernel's address, and our VM
+    // on the access port (with its VLAN on a trunk).
+    let fdb = our_fdb(&dump);
+    for (i, (vni, vlan, _, _)) in shape.segments().into_iter().enumerate() {
+        let remote = fdb
+            .iter()
+            .find(|(n, mac, _)| *n == u64::from(vni) && mac == HOST_MAC[i]);
+        assert_eq!(
+            remote.map(|r| r.2["remote"].as_str().unwrap_or("").to_string()),
+            Some(shape.kernel_ip().to_string()),
+            "VNI {vni}: {} behind the kernel VTEP in {fdb:?}",
+            HOST_MAC[i]
+        );
+        let local = fdb
+            .iter()
+            .find(|(n, mac, _)| *n == u64::from(vni) && mac == VM_MAC)
+            .unwrap_or_else(|| panic!("VNI {vni}: our VM not learned: {fdb:?}"));
+        assert_eq!(local.2["port"], "vm");
+        assert_eq!(
+            local.2["vlan"],
+            if shape.trunk { u64::from(vlan) } else { 0 }
+        );
+        // Nothing of this VNI's host leaked into the other VNI's table.
+        if shape.trunk {
+            let other = if vni == 100 { 200 } else { 100 };
+            assert!(
+                !fdb.iter()
+                    .any(|(n, mac, _)| *n == other && mac == HOST_MAC[i]),
+                "{} learned in VNI {other}",
+                HOST_MAC[i]
+            );
+        }
+    }
+    let drops = &dump["counters"]["drops"];
+    eprintln!("counters: {}", dump["counters"]);
+    assert_eq!(drops["decap_parse"], 0, "{drops}");
+    assert_eq!(drops["unknown_vni"], 0, "{drops}");
+    assert_eq!(dump["pool"]["in_use"], 0, "every buffer back in the pool");
+    for p in dump["ports"].as_array().unwrap() {
+        assert_eq!(p["rx_dropped"], 0, "{p}");
+        assert_eq!(p["tx_dropped"], 0, "{p}");
+    }
+}
+
+#[test]
+fn scenario_1_ipv4_underlay_port_4789() {
+    scenario(Shape {
+        tag: "a",
+        v6: false,
+        port: 4789,
+        trunk: false,
+    });
+}
+
+#[test]
+fn scenario_2_ipv6_underlay() {
+    scenario(Shape {
+        tag: "b",
+        v6: true,
+        port: 4789,
+        trunk: false,
+    });
+}
+
+#[test]
+fn scenario_2_ipv4_underlay_port_8472() {
+    scenario(Shape {
+        tag: "c",
+        v6: false,
+        port: 8472,
+        trunk: false,
+    });
+}
+
+#[test]
+#[ignore = "this kernel has no 802.1Q devices (CONFIG_VLAN_8021Q): the VM side needs a tagger"]
+fn scenario_3_trunk_vlans_to_vnis_isolated() {
+    scenario(Shape {
+        tag: "d",
+        v6: false,
+        port: 4789,
+        trunk: true,
+    });
+}
