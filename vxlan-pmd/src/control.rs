@@ -88,6 +88,11 @@ pub trait NextHopSource: Send {
     /// The MAC of the underlay next hop toward `remote`, or `None` while it
     /// is unknown (the source should start resolving it).
     fn next_hop(&mut self, remote: IpAddr) -> Option<MacAddr>;
+
+    /// Called before each round of [`next_hop`](NextHopSource::next_hop)
+    /// calls over every remote: a source may read a table once per round
+    /// here instead of once per remote.
+    fn begin_round(&mut self) {}
 }
 
 /// The control plane's view of a VTEP: what requests operate on.
@@ -150,6 +155,7 @@ impl Control {
         let Some(source) = self.next_hops.as_mut() else {
             return Ok(0);
         };
+        source.begin_round();
         let snap = self.shared.snapshot();
         let mut next = (*snap).clone();
         let mut changed = 0;
@@ -369,7 +375,10 @@ impl Control {
             return Ok((i, None));
         }
         let next_hop = match self.next_hops.as_mut() {
-            Some(s) => s.next_hop(ip).unwrap_or(MacAddr::ZERO),
+            Some(s) => {
+                s.begin_round();
+                s.next_hop(ip).unwrap_or(MacAddr::ZERO)
+            }
             None => self.factory.initial_next_hop(ip),
         };
         let mut next = snap.clone();
