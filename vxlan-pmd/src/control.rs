@@ -51,6 +51,8 @@
 //! configured; `fdb del` removes them), and so do entries in other VNIs.
 //! A frame from that VTEP in that VNI still decapsulates and is learned
 //! again, as the kernel's vxlan driver does with a removed `remote`.
+//! `fdb add --remote IP` for an address not yet known adds it to the
+//! remote table (with its template) but to no flood list.
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::IpAddr;
