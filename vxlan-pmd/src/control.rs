@@ -51,6 +51,8 @@
 //! configured; `fdb del` removes them), and so do entries in other VNIs.
 //! A frame from that VTEP in that VNI still decapsulates and is learned
 //! again, as the kernel's vxlan driver does with a removed `remote`.
+//! `fdb add --remote IP` for an address not yet known adds it to the
+//! remote table (with its template) but to no flood list.
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::IpAddr;
@@ -88,6 +90,11 @@ pub trait NextHopSource: Send {
     /// The MAC of the underlay next hop toward `remote`, or `None` while it
     /// is unknown (the source should start resolving it).
     fn next_hop(&mut self, remote: IpAddr) -> Option<MacAddr>;
+
+    /// Called before each round of [`next_hop`](NextHopSource::next_hop)
+    /// calls over every remote: a source may read a table once per round
+    /// here instead of once per remote.
+    fn begin_round(&mut self) {}
 }
 
 /// The control plane's view of a VTEP: what requests operate on.
@@ -150,6 +157,7 @@ impl Control {
         let Some(source) = self.next_hops.as_mut() else {
             return Ok(0);
         };
+        source.begin_round();
         let snap = self.shared.snapshot();
         let mut next = (*snap).clone();
         let mut changed = 0;
@@ -369,7 +377,10 @@ impl Control {
             return Ok((i, None));
         }
         let next_hop = match self.next_hops.as_mut() {
-            Some(s) => s.next_hop(ip).unwrap_or(MacAddr::ZERO),
+            Some(s) => {
+                s.begin_round();
+                s.next_hop(ip).unwrap_or(MacAddr::ZERO)
+            }
             None => self.factory.initial_next_hop(ip),
         };
         let mut next = snap.clone();

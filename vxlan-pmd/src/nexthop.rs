@@ -91,6 +91,9 @@ pub struct KernelNextHops {
     buf: Vec<u8>,
     /// Probes sent (for tests and logs).
     probes: u64,
+    /// The neighbour tables (IPv4, IPv6) read in this round of
+    /// [`NextHopSource`] calls; cleared by `begin_round`.
+    round: [Option<HashMap<(u32, IpAddr), MacAddr>>; 2],
 }
 
 fn align4(n: usize) -> usize {
@@ -198,6 +201,7 @@ impl KernelNextHops {
             seq: 1,
             buf: vec![0; 1 << 16],
             probes: 0,
+            round: [None, None],
         })
     }
 
@@ -367,12 +371,25 @@ impl KernelNextHops {
         Ok(table)
     }
 
-    /// Resolves the next hop toward `remote`.
+    /// Resolves the next hop toward `remote`, reading the kernel's tables
+    /// afresh.
     pub fn resolve(&mut self, remote: IpAddr) -> io::Result<Resolution> {
+        self.round = [None, None];
+        self.resolve_in_round(remote)
+    }
+
+    /// Resolves with the neighbour table read once per round.
+    fn resolve_in_round(&mut self, remote: IpAddr) -> io::Result<Resolution> {
         let route = self.route(remote)?;
-        let table = self.neighbours(route.next_hop)?;
-        Ok(match table.get(&(route.ifindex, route.next_hop)) {
-            Some(mac) => Resolution::Resolved { route, mac: *mac },
+        let slot = usize::from(route.next_hop.is_ipv6());
+        if self.round[slot].is_none() {
+            self.round[slot] = Some(self.neighbours(route.next_hop)?);
+        }
+        let found = self.round[slot]
+            .as_ref()
+            .and_then(|t| t.get(&(route.ifindex, route.next_hop)).copied());
+        Ok(match found {
+            Some(mac) => Resolution::Resolved { route, mac },
             None => Resolution::Pending { route },
         })
     }
@@ -393,8 +410,12 @@ impl KernelNextHops {
 }
 
 impl NextHopSource for KernelNextHops {
+    fn begin_round(&mut self) {
+        self.round = [None, None];
+    }
+
     fn next_hop(&mut self, remote: IpAddr) -> Option<MacAddr> {
-        match self.resolve(remote) {
+        match self.resolve_in_round(remote) {
             Ok(Resolution::Resolved { mac, .. }) => Some(mac),
             Ok(Resolution::Pending { route }) => {
                 if let Err(e) = self.probe(route.next_hop) {

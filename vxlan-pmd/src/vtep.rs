@@ -358,7 +358,7 @@ pub struct VtepShared {
     counters: PerCore<VtepCounters>,
     /// Per worker, per bridge domain (as many as the first snapshot has;
     /// bridge domains added later are not counted apart).
-    bd_counters: Box<[Box<[BdCounters]>]>,
+    bd_counters: Box<[Arc<[BdCounters]>]>,
     /// Seconds since start, set by whoever drives the clock.
     now: AtomicU32,
 }
@@ -463,9 +463,14 @@ impl VtepShared {
 
     /// A worker handle for counter slot `id`.
     pub fn worker(self: &Arc<Self>, id: usize) -> VtepWorker {
+        let id = id.min(self.counters.len() - 1);
         VtepWorker {
             shared: Arc::clone(self),
-            id: id.min(self.counters.len() - 1),
+            id,
+            bd_stats: self
+                .bd_counters
+                .get(id)
+                .map_or_else(|| Arc::from(Vec::new()), Arc::clone),
             snap: self.snapshot.load_full(),
         }
     }
@@ -509,6 +514,8 @@ fn check_snapshot(s: &Snapshot) -> Result<(), VtepError> {
 pub struct VtepWorker {
     shared: Arc<VtepShared>,
     id: usize,
+    /// This worker's per-VNI counters (its slot of the shared ones).
+    bd_stats: Arc<[BdCounters]>,
     snap: Arc<Snapshot>,
 }
 
@@ -523,11 +530,9 @@ impl VtepWorker {
     }
 
     /// This worker's counters for bridge domain `bd`, if it is counted.
+    #[inline]
     fn bd_counters(&self, bd: u16) -> Option<&BdCounters> {
-        self.shared
-            .bd_counters
-            .get(self.id)
-            .and_then(|c| c.get(usize::from(bd)))
+        self.bd_stats.get(usize::from(bd))
     }
 
     fn counters(&self) -> &VtepCounters {
@@ -582,31 +587,24 @@ impl VtepWorker {
             bridge.from_access(&mut pkt, port, now, &mut NoEvents, neigh)
         };
         let from_overlay = Some(port) == snap.underlay;
-        let bd = match decision {
-            Forward::Port { port: p, vid } | Forward::Reply { port: p, vid } => {
-                snap.ports.get(usize::from(p)).and_then(|m| m.bd_for(vid))
+        // Per-VNI counting: the frame entered bridge domain `bd`.
+        let entered = |bd: u16| {
+            let b = self.bd_counters(bd);
+            if let Some(b) = b {
+                if from_overlay {
+                    b.from_overlay.incr();
+                } else {
+                    b.from_access.incr();
+                }
             }
-            Forward::Remote { vni, .. } => match snap.ports.get(usize::from(port)) {
-                Some(PortMode::Access { bd }) => Some(*bd),
-                _ => bridge.bd_of_vni(vni),
-            },
-            Forward::Flood { bd, .. } => Some(bd),
-            Forward::Host | Forward::Drop(_) => None,
+            b
         };
-        if let Some(b) = bd.and_then(|b| self.bd_counters(b)) {
-            if from_overlay {
-                b.from_overlay.incr();
-            } else {
-                b.from_access.incr();
-            }
-            match decision {
-                Forward::Port { .. } => b.to_local.incr(),
-                Forward::Flood { .. } => b.flooded.incr(),
-                _ => {}
-            }
-        }
         match decision {
             Forward::Port { port: p, vid } => {
+                let bd = snap.ports.get(usize::from(p)).and_then(|m| m.bd_for(vid));
+                if let Some(b) = bd.and_then(entered) {
+                    b.to_local.incr();
+                }
                 if push_vid(&mut pkt, vid) {
                     c.tx_local.incr();
                     out.send(p, pkt);
@@ -615,13 +613,21 @@ impl VtepWorker {
                 }
             }
             Forward::Reply { port: p, vid } => {
+                if let Some(bd) = snap.ports.get(usize::from(p)).and_then(|m| m.bd_for(vid)) {
+                    entered(bd);
+                }
                 if push_vid(&mut pkt, vid) {
                     c.suppressed.incr();
                     out.send(p, pkt);
                 }
             }
             Forward::Remote { remote, vni } => {
-                self.encap_to(remote, vni, bd, pkt, port, source, out)
+                let bd = match snap.ports.get(usize::from(port)) {
+                    Some(PortMode::Access { bd }) => Some(*bd),
+                    _ => bridge.bd_of_vni(vni),
+                };
+                let b = bd.and_then(entered);
+                self.encap_to(remote, vni, b, pkt, port, source, out);
             }
             Forward::Flood {
                 bd,
@@ -629,6 +635,10 @@ impl VtepWorker {
                 to_overlay,
             } => {
                 c.flooded.incr();
+                let b = entered(bd);
+                if let Some(b) = b {
+                    b.flooded.incr();
+                }
                 for (p, vid) in bridge.flood_ports(bd, except_port) {
                     if Some(p) == snap.underlay {
                         continue;
@@ -638,7 +648,7 @@ impl VtepWorker {
                             if push_vid(&mut copy, vid) {
                                 c.flood_copies.incr();
                                 c.tx_local.incr();
-                                if let Some(b) = self.bd_counters(bd) {
+                                if let Some(b) = b {
                                     b.to_local.incr();
                                 }
                                 out.send(p, copy);
@@ -653,15 +663,7 @@ impl VtepWorker {
                             match source.copy_of(&pkt) {
                                 Some(copy) => {
                                     c.flood_copies.incr();
-                                    self.encap_to(
-                                        remote,
-                                        cfg.vni,
-                                        Some(bd),
-                                        copy,
-                                        port,
-                                        source,
-                                        out,
-                                    );
+                                    self.encap_to(remote, cfg.vni, b, copy, port, source, out);
                                 }
                                 None => c.drop_pool_empty.incr(),
                             }
@@ -682,7 +684,7 @@ impl VtepWorker {
         &self,
         remote: u32,
         vni: u32,
-        bd: Option<u16>,
+        bd: Option<&BdCounters>,
         mut pkt: F,
         ingress: u16,
         source: &S,
@@ -707,7 +709,7 @@ impl VtepWorker {
         match r.template.encap_flow(&mut pkt, vni) {
             Ok(()) => {
                 c.tx_remote.incr();
-                if let Some(b) = bd.and_then(|b| self.bd_counters(b)) {
+                if let Some(b) = bd {
                     b.to_remote.incr();
                 }
                 out.send(underlay, pkt);

@@ -231,6 +231,7 @@ fn kernel_tables_give_the_next_hop_mac() {
         assert_eq!(k.next_hop(addr("198.51.100.9")), None);
         assert_eq!(k.probes(), 1);
         let found = loop {
+            k.begin_round();
             if let Some(m) = k.next_hop(addr("198.51.100.9")) {
                 break m;
             }

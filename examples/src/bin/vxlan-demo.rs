@@ -6,6 +6,7 @@
 //!            [--mib N] [--pause-ms N] [--migrate-at-ms N] [--rate-mbit N] [--app-mbit N]
 //! ```
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -136,12 +137,22 @@ fn main() -> ExitCode {
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)
         .and_then(|()| std::fs::write(&path, report.svg()));
+    let path = path.canonicalize().unwrap_or(path);
     if args.json {
-        println!("{}", report.json());
+        // A closed pipe (`| head`) is not an error worth a panic.
+        let _ = writeln!(std::io::stdout(), "{}", report.json());
     } else {
         match &written {
-            Ok(()) => println!("  Plot: {}", path.display()),
-            Err(e) => println!("  Plot: could not write {}: {e}", path.display()),
+            Ok(()) => {
+                let _ = writeln!(std::io::stdout(), "  Plot: {}", path.display());
+            }
+            Err(e) => {
+                let _ = writeln!(
+                    std::io::stdout(),
+                    "  Plot: could not write {}: {e}",
+                    path.display()
+                );
+            }
         }
     }
     if let Err(e) = written {
