@@ -182,7 +182,7 @@ mod loom;
 
 pub use config::{
     AgeReport, Dampening, FdbConfig, FdbConfigError, FdbError, FdbStats, LearnOutcome,
-    MAX_BRIDGE_DOMAINS,
+    MAX_BRIDGE_DOMAINS, MAX_DAMPENING_MOVES,
 };
 pub use control::FlushFilter;
 pub use events::{
