@@ -257,7 +257,7 @@ impl Fdb<'_> {
     /// `None` when the slot's generation moved on since (our key's
     /// incarnation there ended): the caller probes again.
     #[allow(clippy::too_many_arguments)]
-    fn learn_existing<S: EventSink + ?Sized>(
+    pub(super) fn learn_existing<S: EventSink + ?Sized>(
         &self,
         i: usize,
         k: u64,
