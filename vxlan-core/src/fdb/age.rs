@@ -132,8 +132,10 @@ impl Fdb<'_> {
                             )
                             .is_ok()
                     {
-                        // Relaxed: bookkeeping (see `count_move`).
-                        cw.store(Cold { moves: 0, ..c }.pack(), Ordering::Relaxed);
+                        // Relaxed: bookkeeping (see `count_move`). A store
+                        // is safe: only the sweeper (us) trims, so the slot
+                        // is still `k`'s generation.
+                        cw.store(Cold { moves: 0, ..c }.pack() | gen_of(k), Ordering::Relaxed);
                         report.thawed += 1;
                     }
                 }

@@ -7,10 +7,16 @@ use super::word::{Location, MAX_TICK_SPAN};
 /// The most bridge domains one FDB serves (the key holds 12 bits' worth).
 pub const MAX_BRIDGE_DOMAINS: usize = 4096;
 
+/// The largest [`Dampening::moves`] threshold: the per-entry move count is
+/// kept in 4 bits of the entry's cold word (the other 4 spare bits hold the
+/// slot generation that keeps a reused slot's bookkeeping apart).
+pub const MAX_DAMPENING_MOVES: u8 = 15;
+
 /// Move dampening after RFC 7432 section 15.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dampening {
-    /// Moves within `window` that freeze the MAC (0 disables dampening).
+    /// Moves within `window` that freeze the MAC (0 disables dampening;
+    /// at most [`MAX_DAMPENING_MOVES`]).
     pub moves: u8,
     /// The window, in ticks.
     pub window: u32,
@@ -80,6 +86,8 @@ pub enum FdbConfigError {
     BadTickSpan,
     /// `max_probe` is 0.
     BadMaxProbe,
+    /// `dampening.moves` is above [`MAX_DAMPENING_MOVES`].
+    BadDampeningMoves,
 }
 
 impl fmt::Display for FdbConfigError {
@@ -91,6 +99,7 @@ impl fmt::Display for FdbConfigError {
             FdbConfigError::BadMaxEntries => "max_entries must be 1..=7/8 of the slots",
             FdbConfigError::BadTickSpan => "tick spans must be below 2^23 and refresh >= 1",
             FdbConfigError::BadMaxProbe => "max_probe must be at least 1",
+            FdbConfigError::BadDampeningMoves => "dampening.moves must be 0..=15",
         })
     }
 }
@@ -125,6 +134,9 @@ pub(crate) fn validate(
         || cfg.refresh_ticks >= MAX_TICK_SPAN
     {
         return Err(FdbConfigError::BadTickSpan);
+    }
+    if d.moves > MAX_DAMPENING_MOVES {
+        return Err(FdbConfigError::BadDampeningMoves);
     }
     let probe = usize::try_from(cfg.max_probe).unwrap_or(usize::MAX);
     if probe == 0 {

@@ -234,8 +234,18 @@ impl Fdb<'_> {
                 .is_ok()
             {
                 // Relaxed: bookkeeping; a racing move may interleave, which
-                // only affects its own window count.
-                cw.store(new_cold.pack(), Ordering::Relaxed);
+                // only affects its own window count. A CAS, not a store,
+                // expecting our generation: if the entry was removed and the
+                // slot reused since our value CAS, the cold word is the
+                // other key's and stays untouched.
+                let new = new_cold.pack() | gen_of(v);
+                let mut cur = cw.load(Ordering::Relaxed);
+                while same_gen(cur, v) {
+                    match cw.compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed) {
+                        Ok(_) => break,
+                        Err(x) => cur = x,
+                    }
+                }
                 return Some(Ok(()));
             }
         }

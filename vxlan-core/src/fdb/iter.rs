@@ -53,7 +53,13 @@ impl Iterator for Iter<'_, '_> {
             // Relaxed: the cold word was published with `v`. (A move racing
             // the dump may update it right after; the record's sequence
             // number is then that move's.)
-            let cold = Cold::unpack(self.fdb.cold(i).word.load(Ordering::Relaxed));
+            let cw = self.fdb.cold(i).word.load(Ordering::Relaxed);
+            // Another generation: the slot was reused since `v`; the entry
+            // is gone.
+            if !same_gen(cw, k) {
+                continue;
+            }
+            let cold = Cold::unpack(cw);
             if let Some(entry) = decode_entry(v) {
                 let (bd, mac) = split_key(k);
                 return Some(Record {

@@ -9,8 +9,8 @@ use super::events::{Event, EventKind, EventSink};
 use super::table::{bump, Fdb, Probe};
 use super::word::{
     elapsed, ends_probe, gen_of, is_dead, key_id, key_word, make_value, same_gen, value_frozen,
-    value_kind, value_loc, value_tick, with_frozen, with_tick, Cold, Kind, Location, VAL_DEAD,
-    VAL_RESERVED,
+    value_kind, value_loc, value_tick, with_frozen, with_tick, Cold, Kind, Location, MOVES_MAX,
+    VAL_DEAD, VAL_RESERVED,
 };
 
 /// Result of trying to claim an empty slot.
@@ -85,8 +85,15 @@ impl Fdb<'_> {
                 return Insert::Withdrawn;
             }
         }
-        // Relaxed: published by the Release store of the value below.
-        self.cold(e).word.store(cold, Ordering::Relaxed);
+        // Relaxed: published by the Release store of the value below. A
+        // swap rather than a store: a mover of the slot's previous key may
+        // still be in its cold-word CAS (`count_move`), which must either
+        // come before this write or fail against it. RMW atomicity gives
+        // that for a plain store too, but loom keeps modification order
+        // partial and lets a store that never saw the CAS land "before" it;
+        // the swap orders them in both models, at the price of one locked
+        // instruction on the (rare) insert path.
+        self.cold(e).word.swap(cold | g, Ordering::Relaxed);
         // Release: publishes the cold word and orders our key CAS before the
         // value for any reader that Acquires it.
         s.value.store(value | g, Ordering::Release);
@@ -117,7 +124,7 @@ impl Fdb<'_> {
             return Revive::Raced;
         }
         // Relaxed: published by the Release store below.
-        self.cold(i).word.store(cold, Ordering::Relaxed);
+        self.cold(i).word.store(cold | g, Ordering::Relaxed);
         // Release: publishes the cold word with the value.
         s.value.store(value | g, Ordering::Release);
         Revive::Done
@@ -250,7 +257,7 @@ impl Fdb<'_> {
     /// `None` when the slot's generation moved on since (our key's
     /// incarnation there ended): the caller probes again.
     #[allow(clippy::too_many_arguments)]
-    fn learn_existing<S: EventSink + ?Sized>(
+    pub(super) fn learn_existing<S: EventSink + ?Sized>(
         &self,
         i: usize,
         k: u64,
@@ -356,7 +363,7 @@ impl Fdb<'_> {
                 previous: Some(from),
             });
             let mut frozen = false;
-            if self.count_move(i, now, thaw) && self.freeze(i, nv) {
+            if self.count_move(i, now, thaw, nv) && self.freeze(i, nv) {
                 frozen = true;
                 bump(&self.counters.freezes);
                 events.emit(Event {
@@ -372,28 +379,40 @@ impl Fdb<'_> {
     }
 
     /// Counts a move in slot `i`'s dampening window and bumps its sequence
-    /// number. True when the move count reached the threshold.
-    fn count_move(&self, i: usize, now: u32, thaw: bool) -> bool {
+    /// number, after our move CAS published `nv`. True when the move count
+    /// reached the threshold.
+    ///
+    /// The entry may have been removed, and the slot trimmed and reused by
+    /// another key, since that CAS: then the cold word carries another
+    /// generation than `nv` and we leave it alone (the CAS expects our
+    /// generation, so it cannot land on the other key's cold word).
+    fn count_move(&self, i: usize, now: u32, thaw: bool, nv: u64) -> bool {
         let d = self.cfg.dampening;
         let w = &self.cold(i).word;
         // Relaxed throughout: the cold word is bookkeeping owned by the
         // entry's movers, serialised by the CAS on the value word; the CAS
-        // loop only guards against a racing mover of the same MAC.
+        // loop only guards against a racing mover of the same MAC. (Our
+        // Acquire of the value before the move CAS ordered this load after
+        // the store of the cold word of our generation.)
         let mut cur = w.load(Ordering::Relaxed);
         loop {
+            if !same_gen(cur, nv) {
+                return false;
+            }
             let mut c = Cold::unpack(cur);
             if thaw || c.moves == 0 || elapsed(now, c.window_start) >= d.window {
                 c.window_start = now;
                 c.moves = 1;
             } else {
-                c.moves = c.moves.saturating_add(1);
+                c.moves = c.moves.saturating_add(1).min(MOVES_MAX);
             }
             c.seq = c.seq.wrapping_add(1);
             let freeze = d.moves != 0 && c.moves >= d.moves;
             if freeze {
                 c.window_start = now; // from now on: the freeze time
             }
-            match w.compare_exchange_weak(cur, c.pack(), Ordering::Relaxed, Ordering::Relaxed) {
+            let new = c.pack() | gen_of(nv);
+            match w.compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return freeze,
                 Err(x) => cur = x,
             }

@@ -322,6 +322,10 @@ fn move_racing_slot_reuse_never_moves_another_key() {
             Some(Location::port(1)),
             "y was modified by x's learn ({x_out:?})"
         );
+        // Nor its cold word: a move of x bumps x's sequence number, never
+        // y's (y never moved).
+        let ry = fdb.iter().find(|r| r.mac == y).expect("y is live");
+        assert_eq!(ry.seq, 0, "x's move counted on y ({x_out:?})");
         match fdb.lookup(0, x) {
             None => {}
             Some(e) => assert_eq!(e.location, Location::Remote(9), "{x_out:?}"),

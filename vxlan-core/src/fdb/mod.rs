@@ -13,16 +13,23 @@
 //! * `slots: &[Slot]`, any length of at least 8: open addressing with
 //!   linear probing. A [`Slot`] is two `AtomicU64`, 16 bytes, 16-byte
 //!   aligned, four per cache line:
-//!   * key word: `bd << 48 | mac` (bridge domain 0..4096, MAC in the low 48
-//!     bits). `0` is an empty slot (the all-zero MAC is never stored);
-//!     `u64::MAX` is an empty slot blocked by the ager (no bridge domain
-//!     reaches `0xffff`).
+//!   * key word: `gen << 60 | bd << 48 | mac` (bridge domain 0..4096 in
+//!     bits 48..60, MAC in the low 48 bits, the slot's 4-bit generation in
+//!     bits 60..64). Key bits (0..60) all zero is an empty slot, of any
+//!     generation (the all-zero MAC is never stored); `u64::MAX` is an empty
+//!     slot blocked by the ager (its key bits would be bridge domain 4095
+//!     with the broadcast MAC, which is never stored).
 //!   * value word: location (bits 0..32: local port and VLAN, or remote VTEP
 //!     index), last-seen tick (bits 32..56, 24 bits, compared modulo 2^24),
 //!     kind (bits 56..59: learned, static, sticky, external; 0 = not live),
-//!     frozen (bit 59). Two non-live values: `0` = reserved (an insertion,
-//!     revival or trim owns the slot) and `1` = dead (deleted; the key stays
-//!     until the ager trims the slot).
+//!     frozen (bit 59), the slot's generation (bits 60..64). Two non-live
+//!     values (below the generation): `0` = reserved (an insertion, revival
+//!     or trim owns the slot) and `1` = dead (deleted; the key stays until
+//!     the ager trims the slot).
+//!   * the generation counts the slot's trims modulo 16: a trim bumps it,
+//!     so each occupancy of a slot by a key (an *incarnation*) has its own
+//!     generation, carried by the key word, the value word and the cold
+//!     word alike (see "Slot reuse" below).
 //!
 //!   A key's home is the first slot of a 64-byte-aligned group of four
 //!   (the hash mapped onto the number of groups by a multiply-high, so the
@@ -33,7 +40,8 @@
 //!   end in that one line.
 //! * `cold: &[ColdSlot]`, parallel, 8 bytes per slot: MAC-mobility sequence
 //!   number (32 bits), dampening window start / freeze time (24-bit tick),
-//!   moves in the window (8 bits). Touched only by moves, control-plane
+//!   moves in the window (4 bits, saturating at [`MAX_DAMPENING_MOVES`]),
+//!   the slot's generation (4 bits). Touched only by moves, control-plane
 //!   updates, the sweep and dumps, so it stays out of the lookup's lines.
 //! * `bds: &[BdCounter]`, one per bridge domain (at most 4096): entry count
 //!   and learned-entry limit, 8 bytes each.
@@ -47,21 +55,58 @@
 //!
 //! # Atomic protocol
 //!
-//! Single-word atomics only; no seqlock, no lock, no fence. (The one flag,
+//! Single-word atomics only; no seqlock, no lock, no fence; consistency
+//! between a slot's words comes from the generation they share. (The one flag,
 //! `sweeping`, is a try-flag: a second sweeper returns at once, nobody
 //! waits.)
 //!
-//! **Key transitions.** A key word changes only EMPTY -> key (an inserter's
-//! CAS), key -> EMPTY (the ager's trim of a dead slot) and EMPTY <-> BLOCKED
-//! (the ager, around a trim). Keys never move between slots, so a given key
-//! is found by walking from its home slot until the key, an EMPTY or a
+//! **Key transitions.** A key word changes only EMPTY(g) -> key(g) (an
+//! inserter's CAS; the generation stays), key(g) -> EMPTY(g+1) (the ager's
+//! trim of a dead slot: the only place a generation changes) and
+//! EMPTY(g) <-> BLOCKED (the ager, around a trim, restoring the exact
+//! empty word). Keys never move between slots, so a given key is found by
+//! walking from its home slot until the key bits match, an EMPTY or a
 //! BLOCKED slot (both mean "absent"), or `max_probe` slots.
 //!
 //! **Value transitions.** Every change of a published value is a CAS from
 //! the value the writer read, so concurrent learners, the control thread
 //! and the ager never lose each other's transitions. Whoever moves a value
 //! to reserved (`0`) owns the slot until it stores a live or dead value;
-//! nobody else writes a reserved value.
+//! nobody else writes a reserved value. Every value written keeps the
+//! generation of the value it replaces, except the trim's dead(g) ->
+//! reserved(g+1).
+//!
+//! **Slot reuse (generations).** Between an operation's load of a key word
+//! and its load or CAS of the value word, the ager may trim the slot (the
+//! key was dead) and another key may take it; the slot may even go back to
+//! the first key. Comparing key bits again cannot tell (ABA). So every
+//! operation carries the key word it read, generation included, and:
+//! * a reader accepts a value only if its generation equals the key word's
+//!   (one compare on the value it loaded; no second load);
+//! * a writer (learner, mover, remover, flush, installer, reviver) acts
+//!   only on a value of the key word's generation, and its CAS expects that
+//!   value, so it fails once the slot was trimmed (the trim's CAS moved the
+//!   value to the next generation, and every later value of the slot
+//!   carries a later one). A writer that finds another generation probes
+//!   again from the home slot (its key's incarnation there ended);
+//! * cold-word updates after a value CAS (a move's count and sequence
+//!   number, an install's) are CASes expecting the generation too, and the
+//!   inserter of a new incarnation writes its cold word with a swap, so a
+//!   late update from the previous incarnation either lands before the
+//!   inserter's write (and is overwritten) or fails against it.
+//!
+//! Why a value of the key word's generation is that key's: the generations
+//! of one slot's incarnations are consecutive modulo 16, and values of
+//! generation g are written only by owners of incarnation g (its inserter,
+//! revivers, movers, removers, the ager) or by the trim that opened it
+//! (reserved(g), never live). The reader's Acquire load of the key pairs
+//! with the inserter's CAS, which read the trim's Release store of
+//! EMPTY(g), so the value it loads next is at least reserved(g): never a
+//! value of an earlier incarnation. The bound: an operation stalled between
+//! its two loads across exactly 16k trims of its slot (each needing a
+//! delete or age-out, a visit of the sweep and a new insert) could still
+//! meet a value of generation g from another key. The loom tests
+//! `*_racing_slot_reuse_*` fail on the protocol without generations.
 //!
 //! **Insert.** Reserve the budget (global and bridge-domain counters,
 //! Relaxed), CAS the first empty slot `e` of the probe EMPTY -> key
@@ -73,8 +118,10 @@
 //!
 //! **Trim** (ager only, one at a time). A dead slot `i` becomes empty only
 //! if slot `i+1` is empty: CAS `i+1` EMPTY -> BLOCKED (no inserter can
-//! claim it now), CAS `i`'s value dead -> reserved (no learner can revive
-//! it now), Release-store `i`'s key EMPTY, Release-store `i+1` EMPTY.
+//! claim it now), CAS `i`'s value dead(g) -> reserved(g+1) (no learner can
+//! revive it now, and no CAS of generation g succeeds any more),
+//! Release-store `i`'s key EMPTY(g+1), Release-store `i+1`'s empty word
+//! back.
 //! Why no live key is ever stranded behind a hole: a trim of a slot in key
 //! K's probe (inserted at `e`) needs, inductively, a trim of `e-1`, which
 //! needs `e` empty. If the ager's block CAS on `e` came before K's CAS in
@@ -97,27 +144,26 @@
 //! entry is published and returned after it stops being live, so a full
 //! table refuses learns without ever evicting anything.
 //!
-//! **Lookup.** Acquire-load the key; on a match Acquire-load the value and
-//! re-load the key (Relaxed; the Acquire keeps it after the value load).
-//! Every value store and CAS is Release, so if the value belongs to a key
-//! written into the slot after ours was trimmed, that key store is visible
-//! to the re-load and the lookup discards the value.
+//! **Lookup.** Acquire-load the key; on a match of the key bits
+//! Acquire-load the value and accept it only if it is live and of the key
+//! word's generation (see "Slot reuse"). The Acquire on the key makes the
+//! value at least the reservation of that generation; the Acquire on the
+//! value is free on x86 and lets a dump read the cold word published with
+//! it.
 //!
 //! # What a reader can observe
 //!
 //! * During a move (one CAS of the value word) a concurrent lookup returns
 //!   the old location or the new one: never a mix, never another key's
-//!   value (the value is one word; the key re-check rejects recycled
-//!   slots).
+//!   value (the value is one word; the generation check rejects values of
+//!   a reused slot, even one that went back to the same key).
 //! * During an insert or revive: a miss until the value is published.
-//! * During a delete, flush or ageing: the entry, or a miss.
+//! * During a delete, flush or ageing: the entry, or a miss (also when the
+//!   slot is trimmed and reused meanwhile).
 //! * A miss is always safe for the caller: the frame is flooded.
-//! * The one theoretical exception: a lookup preempted between its key and
-//!   value loads while the same slot is trimmed, re-filled, trimmed and
-//!   re-filled with the original key again could pair the key with an
-//!   older value of that key (ABA on the key). It needs two full
-//!   trim/insert cycles of one slot inside one lookup; the value is still a
-//!   value of the right key.
+//! * The one theoretical exception: a lookup stalled between its key and
+//!   value loads across a multiple of 16 trims of its slot (see "Slot
+//!   reuse") could pair its key with another key's value.
 //!
 //! # Learning rules
 //!
@@ -182,7 +228,7 @@ mod loom;
 
 pub use config::{
     AgeReport, Dampening, FdbConfig, FdbConfigError, FdbError, FdbStats, LearnOutcome,
-    MAX_BRIDGE_DOMAINS,
+    MAX_BRIDGE_DOMAINS, MAX_DAMPENING_MOVES,
 };
 pub use control::FlushFilter;
 pub use events::{

@@ -17,15 +17,18 @@ use crate::sync::{AtomicU32, AtomicU64};
 #[repr(C, align(16))]
 #[derive(Debug)]
 pub struct Slot {
-    /// `bd << 48 | mac`, or `KEY_EMPTY` (0) or `KEY_BLOCKED` (`u64::MAX`).
-    /// Invariant: changes only EMPTY -> key (CAS by an inserter), key ->
-    /// EMPTY (the single ager, only while the value is reserved and the
-    /// next slot is blocked), EMPTY <-> BLOCKED (the single ager).
+    /// `gen << 60 | bd << 48 | mac`, or empty (key bits 0, any generation)
+    /// or `KEY_BLOCKED` (`u64::MAX`). Invariant: changes only EMPTY(g) ->
+    /// key(g) (CAS by an inserter), key(g) -> EMPTY(g+1) (the single ager,
+    /// only while the value is reserved and the next slot is blocked),
+    /// EMPTY(g) <-> BLOCKED (the single ager).
     pub(crate) key: AtomicU64,
     /// Live value (location, tick, kind, frozen), `VAL_RESERVED` (0) or
-    /// `VAL_DEAD` (1). Invariant: belongs to the key in `key`; every change
-    /// of a published value is a CAS, so two writers never lose each other's
-    /// transition.
+    /// `VAL_DEAD` (1), each with the generation in bits 60..64.
+    /// Invariant: a value of the key word's generation belongs to the key
+    /// in `key`; every change of a published value is a CAS, so two writers
+    /// never lose each other's transition, and only the trim changes the
+    /// generation.
     pub(crate) value: AtomicU64,
 }
 
@@ -61,8 +64,10 @@ impl Default for Slot {
 #[repr(transparent)]
 #[derive(Debug)]
 pub struct ColdSlot {
-    /// Packed `Cold`. Invariant: meaningful only while the matching slot is
-    /// live; reset by whoever holds the slot reserved before it publishes.
+    /// Packed `Cold` with the slot's generation in bits 60..64. Invariant:
+    /// meaningful only while the matching slot is live; reset by whoever
+    /// holds the slot reserved before it publishes; updated afterwards only
+    /// by CASes expecting the generation of the entry they update.
     pub(crate) word: AtomicU64,
 }
 

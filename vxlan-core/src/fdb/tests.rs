@@ -431,3 +431,209 @@ proptest! {
         check(cfg, slots, 3, 24, &ops);
     }
 }
+
+// Deterministic replays of the slot-reuse races the loom tests explore:
+// the test drives the interleaving by hand, calling the first half of an
+// operation (the probe that reads the key word), then recycling the slot,
+// then the second half with the stale key word.
+
+use super::learn::Revive;
+use super::table::{read_slot, Probe};
+use super::word::{gen_of, key_id, key_word, value_loc, ID_MASK, VAL_DEAD};
+use crate::sync::Ordering;
+
+/// Two MACs with the same home slot.
+fn twins(fdb: &Fdb<'_>) -> (MacAddr, MacAddr) {
+    let x = mac(1);
+    let hx = fdb.home(key_word(0, x));
+    let y = (2..10_000)
+        .map(mac)
+        .find(|m| fdb.home(key_word(0, *m)) == hx)
+        .unwrap();
+    (x, y)
+}
+
+/// The slot holding `m`'s key and the key word read there.
+fn found(fdb: &Fdb<'_>, m: MacAddr) -> (usize, u64) {
+    let k = key_word(0, m);
+    match fdb.probe(k, fdb.home(k)) {
+        Probe::Found(i, w) => (i, w),
+        p => panic!("{m:?}: {p:?}"),
+    }
+}
+
+/// One ageing step on slot `i` alone; asserts it trimmed the slot.
+fn trim(fdb: &Fdb<'_>, i: usize, now: u32) {
+    fdb.age_cursor.store(i, Ordering::Relaxed);
+    assert_eq!(fdb.age_step(now, 1, &mut NoEvents).trimmed, 1);
+}
+
+#[test]
+fn a_lookup_holding_a_stale_key_word_never_reads_the_reused_slots_value() {
+    let (s, c, b) = storage(64, 1);
+    let fdb = Fdb::new(&s, &c, &b, test_cfg(32)).unwrap();
+    let (x, y) = twins(&fdb);
+    fdb.learn(0, x, Location::port(1), 0, &mut NoEvents);
+    assert!(fdb.remove(0, x));
+    // The reader's first half: it reads x's (dead) key word.
+    let (i, wx) = found(&fdb, x);
+    // Meanwhile the slot is trimmed and reused by y...
+    trim(&fdb, i, 1);
+    assert_eq!(
+        fdb.learn(0, y, Location::port(2), 1, &mut NoEvents),
+        LearnOutcome::Learned
+    );
+    assert_eq!(found(&fdb, y).0, i, "y reuses x's slot");
+    // ...and the reader loads the value: y's, of another generation.
+    let vy = s[i].value.load(Ordering::Relaxed);
+    assert_eq!(Location::decode(value_loc(vy)), Location::port(2));
+    assert_eq!(read_slot(&s[i], wx), None, "y's value under x's key word");
+    // Then y goes and x comes back into the same slot: the key bits are x's
+    // again, so re-reading the key after the value load (the old check)
+    // would have accepted `vy` for x. The generation tells them apart.
+    assert!(fdb.remove(0, y));
+    trim(&fdb, i, 2);
+    assert_eq!(
+        fdb.learn(0, x, Location::port(3), 2, &mut NoEvents),
+        LearnOutcome::Learned
+    );
+    let (j, wx2) = found(&fdb, x);
+    assert_eq!(j, i);
+    assert_eq!(key_id(wx2), key_id(wx));
+    assert_ne!(gen_of(wx2), gen_of(wx));
+    assert_ne!(gen_of(wx2), gen_of(vy));
+    assert_eq!(read_slot(&s[i], wx), None);
+    assert_eq!(read_slot(&s[i], wx2).unwrap().location, Location::port(3));
+    assert_eq!(fdb.lookup(0, x).unwrap().location, Location::port(3));
+    assert_eq!(fdb.lookup(0, y), None);
+}
+
+#[test]
+fn a_learn_holding_a_stale_key_word_never_touches_the_reused_slot() {
+    let (s, c, b) = storage(64, 1);
+    let fdb = Fdb::new(&s, &c, &b, test_cfg(32)).unwrap();
+    let (x, y) = twins(&fdb);
+    fdb.learn(0, x, Location::port(1), 1, &mut NoEvents);
+    // The learner's (and a remover's) first half: key word and value.
+    let (i, wx) = found(&fdb, x);
+    let vx = s[i].value.load(Ordering::Relaxed);
+    // x is removed, its slot trimmed and reused by y at the same location
+    // and tick: y's value word equals x's but for the generation.
+    assert!(fdb.remove(0, x));
+    trim(&fdb, i, 1);
+    assert_eq!(
+        fdb.learn(0, y, Location::port(1), 1, &mut NoEvents),
+        LearnOutcome::Learned
+    );
+    let vy = s[i].value.load(Ordering::Relaxed);
+    assert_eq!(vy & ID_MASK, vx & ID_MASK);
+    assert_ne!(vy, vx);
+    let cy = c[i].word.load(Ordering::Relaxed);
+    // The second halves, with the stale key word / value:
+    // a move of x finds the generation changed and probes again (None)...
+    assert_eq!(
+        fdb.learn_existing(
+            i,
+            wx,
+            0,
+            x,
+            Location::Remote(9).encode().unwrap(),
+            1,
+            &mut NoEvents
+        ),
+        None
+    );
+    // ...a removal's CAS from x's value fails...
+    assert!(!fdb.kill(i, vx, 0));
+    // ...and y, value and cold word, is untouched.
+    assert_eq!(s[i].value.load(Ordering::Relaxed), vy);
+    assert_eq!(c[i].word.load(Ordering::Relaxed), cy);
+    assert_eq!(fdb.lookup(0, y).unwrap().location, Location::port(1));
+    // A revival of dead x with x's stale key word cannot take y's slot
+    // once y is dead too.
+    assert!(fdb.remove(0, y));
+    assert_eq!(
+        s[i].value.load(Ordering::Relaxed),
+        VAL_DEAD | gen_of(vy),
+        "y's slot: dead, y's generation"
+    );
+    let fresh = super::word::make_value(5, 1, Kind::Learned, false);
+    assert!(matches!(fdb.revive(i, wx, fresh, 0), Revive::Raced));
+    assert_eq!(fdb.lookup(0, y), None);
+    // The whole operation from the start does the right thing.
+    assert_eq!(
+        fdb.learn(0, x, Location::Remote(9), 2, &mut NoEvents),
+        LearnOutcome::Learned
+    );
+    assert_eq!(fdb.lookup(0, x).unwrap().location, Location::Remote(9));
+    assert_eq!(fdb.lookup(0, y), None);
+    assert_eq!(fdb.stats().entries, 1);
+}
+
+#[test]
+fn slot_generation_wraps_after_sixteen_reuses() {
+    let (s, c, b) = storage(64, 1);
+    let fdb = Fdb::new(&s, &c, &b, test_cfg(32)).unwrap();
+    let (x, y) = twins(&fdb);
+    let (mut i, mut first) = (None, 0);
+    for round in 0..40u32 {
+        let m = if round % 2 == 0 { x } else { y };
+        let loc = Location::port(u16::try_from(round).unwrap());
+        assert_eq!(
+            fdb.learn(0, m, loc, round, &mut NoEvents),
+            LearnOutcome::Learned
+        );
+        let (j, w) = found(&fdb, m);
+        assert_eq!(*i.get_or_insert(j), j, "always the same slot");
+        if round == 0 {
+            first = gen_of(w);
+        }
+        assert_eq!(
+            gen_of(w) >> 60,
+            ((first >> 60) + u64::from(round)) % 16,
+            "one generation per trim, modulo 16"
+        );
+        assert_eq!(gen_of(c[j].word.load(Ordering::Relaxed)), gen_of(w));
+        assert_eq!(fdb.lookup(0, m).unwrap().location, loc);
+        assert_eq!(fdb.iter().count(), 1);
+        assert!(fdb.remove(0, m));
+        trim(&fdb, j, round);
+        assert_eq!(fdb.lookup(0, m), None);
+    }
+    assert_eq!(fdb.stats().entries, 0);
+}
+
+#[test]
+fn dampening_threshold_fits_the_cold_word() {
+    let (s, c, b) = storage(64, 1);
+    let mut cfg = test_cfg(32);
+    cfg.dampening.moves = MAX_DAMPENING_MOVES;
+    assert!(Fdb::new(&s, &c, &b, cfg).is_ok());
+    cfg.dampening.moves = MAX_DAMPENING_MOVES + 1;
+    assert_eq!(
+        Fdb::new(&s, &c, &b, cfg).unwrap_err(),
+        FdbConfigError::BadDampeningMoves
+    );
+    // At the largest threshold a MAC freezes on exactly its 15th move.
+    cfg.dampening.moves = MAX_DAMPENING_MOVES;
+    cfg.dampening.window = 1000;
+    let fdb = Fdb::new(&s, &c, &b, cfg).unwrap();
+    let m = mac(7);
+    fdb.learn(0, m, Location::port(0), 0, &mut NoEvents);
+    for n in 1..=u16::from(MAX_DAMPENING_MOVES) {
+        let out = fdb.learn(0, m, Location::port(n), 1, &mut NoEvents);
+        let frozen = n == u16::from(MAX_DAMPENING_MOVES);
+        assert_eq!(
+            out,
+            LearnOutcome::Moved {
+                from: Location::port(n - 1),
+                frozen
+            },
+            "move {n}"
+        );
+    }
+    assert_eq!(
+        fdb.learn(0, m, Location::port(99), 2, &mut NoEvents),
+        LearnOutcome::Frozen
+    );
+}

@@ -326,9 +326,16 @@ pub(crate) fn decode_entry(v: u64) -> Option<Entry> {
     })
 }
 
+/// The largest move count the cold word holds (4 bits); move counts
+/// saturate here, so dampening thresholds are at most this.
+pub(crate) const MOVES_MAX: u8 = super::config::MAX_DAMPENING_MOVES;
+
 /// The cold word: MAC-mobility sequence number (bits 0..32), the tick the
 /// current dampening window started, or the tick the entry froze
-/// (bits 32..56), and the moves counted in the window (bits 56..64).
+/// (bits 32..56), the moves counted in the window (bits 56..60, saturating
+/// at [`MOVES_MAX`]) and the slot's generation (bits 60..64, the same bits
+/// as in the key and value words; not part of this struct: `pack` leaves
+/// them clear and the writer ORs in the slot's generation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Cold {
     pub(crate) seq: u32,
@@ -337,11 +344,12 @@ pub(crate) struct Cold {
 }
 
 impl Cold {
+    /// The word, generation bits clear.
     #[inline]
     pub(crate) fn pack(self) -> u64 {
         u64::from(self.seq)
             | (u64::from(self.window_start & TICK_MASK) << 32)
-            | (u64::from(self.moves) << 56)
+            | (u64::from(self.moves.min(MOVES_MAX)) << 56)
     }
 
     #[inline]
@@ -351,7 +359,7 @@ impl Cold {
         let c = Cold {
             seq: w as u32,
             window_start: ((w >> 32) as u32) & TICK_MASK,
-            moves: (w >> 56) as u8,
+            moves: ((w >> 56) as u8) & MOVES_MAX,
         };
         c
     }
@@ -399,9 +407,13 @@ mod tests {
         let c = Cold {
             seq: u32::MAX,
             window_start: 0x12_3456,
-            moves: 200,
+            moves: MOVES_MAX,
         };
         assert_eq!(Cold::unpack(c.pack()), c);
+        assert_eq!(gen_of(c.pack()), 0, "pack leaves the generation clear");
+        assert_eq!(Cold::unpack(c.pack() | GEN_MASK), c);
+        let over = Cold { moves: 200, ..c };
+        assert_eq!(Cold::unpack(over.pack()).moves, MOVES_MAX, "saturates");
     }
 
     #[test]
