@@ -594,10 +594,15 @@ impl Port for AfXdpPort {
         if n == 0 {
             return 0;
         }
-        // Every received frame goes back on the fill ring at once: the fill
-        // ring has room, because it and the rx ring together never hold
-        // more than the `ring_size` rx frames.
-        self.fill.free(n);
+        // Every received frame goes back on the fill ring at once. There
+        // are only `ring_size` rx frames, so the ring always has room for
+        // them, but the kernel publishes its fill consumer index lazily
+        // (when its cached entries run out): take no more frames than the
+        // published index shows room for; the rest wait for the next burst.
+        let n = n.min(self.fill.free(n));
+        if n == 0 {
+            return 0;
+        }
         let (mut got, mut got_bytes, mut dropped, mut nombuf) = (0usize, 0usize, 0u64, 0u64);
         for _ in 0..n {
             let desc = self.rx.pop();
