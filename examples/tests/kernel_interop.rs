@@ -255,6 +255,9 @@ struct Shape {
     port: u16,
     /// VLAN 10 -> VNI 100 and VLAN 20 -> VNI 200 on one trunk.
     trunk: bool,
+    /// A second VTEP of ours (namespace `w`), with a second, down
+    /// interface of the VM behind it, for the VM to move to.
+    migrate: bool,
 }
 
 const K: usize = 0;
@@ -262,9 +265,12 @@ const U: usize = 1;
 const V: usize = 2;
 const H: usize = 3;
 const M: usize = 4;
+const W: usize = 5;
 
 const KERNEL_MAC: &str = "02:00:00:50:00:01";
 const OUR_MAC: &str = "02:00:00:50:00:02";
+const SECOND_IP: &str = "192.168.50.3";
+const SECOND_MAC: &str = "02:00:00:50:00:03";
 const VM_MAC: &str = "02:00:00:64:00:02";
 /// Host MACs behind the kernel VTEP, per VNI.
 const HOST_MAC: [&str; 2] = ["02:00:00:64:00:01", "02:00:00:c8:00:01"];
@@ -299,8 +305,7 @@ impl Shape {
         }
         s
     }
-    fn config(&self, ns: &Namespaces) -> String {
-        let _ = ns;
+    fn config(&self, ours: &str, our_mac: &str) -> String {
         let access = if self.trunk {
             "access = { vlans = [[10, 100], [20, 200]] }".to_string()
         } else {
@@ -310,7 +315,7 @@ impl Shape {
             r#"
 [vtep]
 local_ip = "{ours}"
-mac = "{OUR_MAC}"
+mac = "{our_mac}"
 udp_port = {port}
 underlay_mtu = 1600
 
@@ -330,7 +335,6 @@ kind = "af_xdp"
 interface = "va0"
 {access}
 "#,
-            ours = self.our_ip(),
             port = self.port,
         );
         for (vni, _, _, _) in self.segments() {
@@ -345,7 +349,12 @@ interface = "va0"
 
 /// Builds the topology of `shape`.
 fn build(shape: Shape) -> (Namespaces, Vec<Helper>) {
-    let ns = Namespaces::new(shape.tag, &["k", "u", "v", "h", "m"]);
+    let roles: &[&str] = if shape.migrate {
+        &["k", "u", "v", "h", "m", "w"]
+    } else {
+        &["k", "u", "v", "h", "m"]
+    };
+    let ns = Namespaces::new(shape.tag, roles);
     let (k, u, v, h, m) = (ns.get(K), ns.get(U), ns.get(V), ns.get(H), ns.get(M));
     // Quiet hosts: no IPv6 chatter in the overlay (the isolation check
     // counts frames), and none on the kernel VTEP's bridges.
@@ -488,6 +497,50 @@ fn build(shape: Shape) -> (Namespaces, Vec<Helper>) {
         ipn(m, &format!("addr add {vm_ip}/24 dev {dev}"));
         ipn(m, &format!("link set {dev} up"));
     }
+    if shape.migrate {
+        // The second VTEP's underlay (same bridge), the VM's second
+        // interface behind it (same MAC, down until the move), and the
+        // kernel VTEP flooding to both of ours.
+        let w = ns.get(W);
+        ok(
+            None,
+            &[
+                "ip", "link", "add", "vu0", "netns", w, "address", SECOND_MAC, "mtu", "1600",
+                "type", "veth", "peer", "name", "uw0", "netns", u, "mtu", "1600",
+            ],
+        );
+        ipn(u, "link set uw0 master bru up");
+        ipn(w, &format!("addr add {SECOND_IP}/24 dev vu0"));
+        ipn(w, "link set vu0 up");
+        ok(
+            None,
+            &[
+                "ip", "link", "add", "vm1", "netns", m, "address", VM_MAC, "type", "veth", "peer",
+                "name", "va0", "netns", w,
+            ],
+        );
+        ipn(w, "link set va0 up");
+        ok(Some(m), &["ethtool", "-K", "vm1", "tx", "off"]);
+        // Announce the address with a gratuitous ARP when vm1 comes up, as
+        // a migrated guest (or its hypervisor) does.
+        ok(
+            Some(m),
+            &["sysctl", "-qw", "net.ipv4.conf.vm1.arp_notify=1"],
+        );
+        ok(
+            Some(k),
+            &[
+                "bridge",
+                "fdb",
+                "append",
+                "00:00:00:00:00:00",
+                "dev",
+                "vx0",
+                "dst",
+                SECOND_IP,
+            ],
+        );
+    }
     (ns, helpers)
 }
 
@@ -598,7 +651,7 @@ fn scenario(shape: Shape) {
     }
     let (ns, _helpers) = build(shape);
     let (k, v, h, m) = (ns.get(K), ns.get(V), ns.get(H), ns.get(M));
-    let mut daemon = Daemon::start(v, &shape.config(&ns), shape.tag);
+    let mut daemon = Daemon::start(v, &shape.config(shape.our_ip(), OUR_MAC), shape.tag);
     let xdp = ok(Some(v), &["ip", "link", "show", "vu0"]);
     assert!(xdp.contains("xdp"), "program attached to vu0: {xdp}");
 
@@ -734,6 +787,7 @@ fn scenario_1_ipv4_underlay_port_4789() {
         v6: false,
         port: 4789,
         trunk: false,
+        migrate: false,
     });
 }
 
@@ -744,6 +798,7 @@ fn scenario_2_ipv6_underlay() {
         v6: true,
         port: 4789,
         trunk: false,
+        migrate: false,
     });
 }
 
@@ -754,6 +809,7 @@ fn scenario_2_ipv4_underlay_port_8472() {
         v6: false,
         port: 8472,
         trunk: false,
+        migrate: false,
     });
 }
 
@@ -764,5 +820,97 @@ fn scenario_3_trunk_vlans_to_vnis_isolated() {
         v6: false,
         port: 4789,
         trunk: true,
+        migrate: false,
     });
+}
+
+/// Scenario 4: a TCP stream from the host behind the kernel VTEP to the
+/// VM runs while the VM moves from our first VTEP to a second one (its
+/// address moves to an interface behind the second VTEP, which comes up
+/// with a gratuitous ARP). The stream must complete byte-verified, with
+/// no reset; the longest pause the receiver saw is the interruption.
+#[test]
+fn scenario_4_live_migration_to_a_second_vtep() {
+    let shape = Shape {
+        tag: "e",
+        v6: false,
+        port: 4789,
+        trunk: false,
+        migrate: true,
+    };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIP: {why}");
+        return;
+    }
+    let (ns, _helpers) = build(shape);
+    let (k, v, h, m, w) = (ns.get(K), ns.get(V), ns.get(H), ns.get(M), ns.get(W));
+    let mut first = Daemon::start(v, &shape.config(shape.our_ip(), OUR_MAC), "e1");
+    let mut second = Daemon::start(w, &shape.config(SECOND_IP, SECOND_MAC), "e2");
+    let (host_ip, vm_ip) = ("10.100.0.1", "10.100.0.2");
+    wait_reachable(m, host_ip);
+    assert_eq!(ping(h, vm_ip, 20), 20);
+
+    let bytes = 2 * transfer_bytes();
+    let addr = format!("{vm_ip}:5100");
+    let mut receiver = Command::new("ip")
+        .args(["netns", "exec", m, bin("tcp-verify"), "recv", &addr])
+        .arg(bytes.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(receiver.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("listening"), "receiver: {line}");
+    let mut sender = Helper(
+        Command::new("ip")
+            .args(["netns", "exec", h, bin("tcp-verify"), "send", &addr])
+            .arg(bytes.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        sender.0.try_wait().unwrap().is_none(),
+        "the stream ended before the move; raise KERNEL_INTEROP_BYTES"
+    );
+    // The move.
+    ipn(m, &format!("addr del {vm_ip}/24 dev vm0"));
+    ipn(m, "link set vm0 down");
+    ipn(m, &format!("addr add {vm_ip}/24 dev vm1"));
+    ipn(m, "link set vm1 up");
+
+    let out = receiver.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let status = sender.0.wait().unwrap();
+    assert!(status.success(), "the sender failed (reset?)");
+    assert!(out.status.success(), "receiver: {text}");
+    let r: Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(r["bytes"], bytes);
+    assert_eq!(r["ok"], true);
+    eprintln!(
+        "live migration: {bytes} bytes verified, interruption {} ms (longest pause seen by the receiver)",
+        r["max_stall_ms"]
+    );
+
+    // The kernel VTEP follows the VM to our second VTEP.
+    let fdb = ok(Some(k), &["bridge", "fdb", "show", "dev", "vx0"]);
+    let want = format!("{VM_MAC} dst {SECOND_IP} self");
+    assert!(
+        fdb.lines().any(|l| l.starts_with(&want)),
+        "kernel fdb lacks '{want}':\n{fdb}"
+    );
+    let _ = first.stop();
+    let dump = second.stop();
+    let fdb = our_fdb(&dump);
+    let vm = fdb
+        .iter()
+        .find(|(n, mac, _)| *n == 100 && mac == VM_MAC)
+        .expect("second VTEP learned the VM");
+    assert_eq!(vm.2["port"], "vm");
+    assert_eq!(dump["pool"]["in_use"], 0);
 }
