@@ -312,6 +312,10 @@ mod live {
         // Relaxed: see on_signal.
         while !STOP.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(50));
+            if workers.ended_early() > 0 {
+                eprintln!("vtep: a worker died; stopping");
+                break;
+            }
             let now = u32::try_from(start.elapsed().as_secs()).unwrap_or(u32::MAX);
             shared.set_now(now);
             let _ = shared
