@@ -10,6 +10,7 @@
 //! discovery and ping for the underlay address); an access port's program
 //! takes every frame.
 
+use std::os::fd::RawFd;
 use std::sync::Arc;
 
 use crate::afxdp::{AfXdpPort, AttachMode, BindMode, Filter, XdpSteering, XskConfig};
@@ -22,8 +23,8 @@ use crate::stats::PortCounters;
 pub struct LivePorts {
     /// `per_worker[w]`: worker `w`'s queue of every port, in port order.
     pub per_worker: Vec<Vec<Box<dyn Port>>>,
-    /// `(port name, queue, counters)` of every socket, for reporting.
-    pub counters: Vec<(String, u32, Arc<PortCounters>)>,
+    /// Every socket, for reporting.
+    pub sockets: Vec<LiveSocket>,
     /// The attached programs; dropping them detaches them.
     pub steering: Vec<XdpSteering>,
 }
@@ -35,6 +36,20 @@ impl std::fmt::Debug for LivePorts {
             .field("steering", &self.steering)
             .finish()
     }
+}
+
+/// One socket's identity and counters.
+#[derive(Debug)]
+pub struct LiveSocket {
+    /// The `[[port]]` name.
+    pub port: String,
+    /// The queue.
+    pub queue: u32,
+    /// Our counters.
+    pub counters: Arc<PortCounters>,
+    /// The socket, for [`xsk_kernel_stats`](crate::afxdp::xsk_kernel_stats)
+    /// (valid while the port is open, that is, until its worker stops).
+    pub fd: RawFd,
 }
 
 fn err<T>(key: String, message: impl Into<String>) -> Result<T, ConfigError> {
@@ -52,7 +67,7 @@ pub fn open(cfg: &VtepConfig, pool: &Arc<Pool>) -> Result<LivePorts, ConfigError
     let underlay = cfg.underlay.as_ref().and_then(|u| cfg.port_index(&u.port));
     let mut live = LivePorts {
         per_worker: (0..workers).map(|_| Vec::new()).collect(),
-        counters: Vec::new(),
+        sockets: Vec::new(),
         steering: Vec::new(),
     };
     for (i, p) in cfg.ports.iter().enumerate() {
@@ -86,7 +101,12 @@ pub fn open(cfg: &VtepConfig, pool: &Arc<Pool>) -> Result<LivePorts, ConfigError
             })?;
             s.set_port_id(port_id);
             s.set_name(p.name.clone());
-            live.counters.push((p.name.clone(), q, s.counters()));
+            live.sockets.push(LiveSocket {
+                port: p.name.clone(),
+                queue: q,
+                counters: s.counters(),
+                fd: s.raw_fd(),
+            });
             sockets.push(s);
         }
         let filter = if Some(i) == underlay {

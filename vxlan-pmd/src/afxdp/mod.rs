@@ -136,6 +136,32 @@ pub fn ifindex(name: &str) -> io::Result<u32> {
     }
 }
 
+/// The kernel's counters for the AF_XDP socket `fd`: frames it dropped
+/// because the rx ring was full or the fill ring empty, and invalid
+/// descriptors. Safe to call from any thread while another uses the
+/// socket (a plain `getsockopt`).
+pub fn xsk_kernel_stats(fd: RawFd) -> io::Result<libc::xdp_statistics> {
+    // SAFETY: plain integers; all-zero is valid.
+    let mut s: libc::xdp_statistics = unsafe { std::mem::zeroed() };
+    let mut len = socklen::<libc::xdp_statistics>();
+    // SAFETY: `s` and `len` are live and sized as we say; a bad `fd` only
+    // makes the call fail.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_XDP,
+            libc::XDP_STATISTICS,
+            (&mut s as *mut libc::xdp_statistics).cast(),
+            &mut len,
+        )
+    };
+    if r == 0 {
+        Ok(s)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// The UMEM area: an anonymous mapping, unmapped on drop.
 struct Umem {
     base: NonNull<u8>,
@@ -482,27 +508,9 @@ impl AfXdpPort {
         self.kicks
     }
 
-    /// The kernel's counters for this socket (drops for a full rx ring, an
-    /// empty fill ring, invalid descriptors).
+    /// The kernel's counters for this socket (see [`xsk_kernel_stats`]).
     pub fn kernel_stats(&self) -> io::Result<libc::xdp_statistics> {
-        // SAFETY: plain integers; all-zero is valid.
-        let mut s: libc::xdp_statistics = unsafe { std::mem::zeroed() };
-        let mut len = socklen::<libc::xdp_statistics>();
-        // SAFETY: `s` and `len` are live and sized as we say.
-        let r = unsafe {
-            libc::getsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_XDP,
-                libc::XDP_STATISTICS,
-                (&mut s as *mut libc::xdp_statistics).cast(),
-                &mut len,
-            )
-        };
-        if r == 0 {
-            Ok(s)
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        xsk_kernel_stats(self.fd.as_raw_fd())
     }
 
     #[inline]
