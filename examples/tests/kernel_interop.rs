@@ -238,6 +238,19 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// SIGKILL: no handler runs, nothing is cleaned up by the daemon.
+    fn kill_hard(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+        // Closing the process's descriptors (and so the BPF links) can
+        // finish just after the exit is reported.
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -904,7 +917,16 @@ fn scenario_4_live_migration_to_a_second_vtep() {
         fdb.lines().any(|l| l.starts_with(&want)),
         "kernel fdb lacks '{want}':\n{fdb}"
     );
-    let _ = first.stop();
+    // The first VTEP dies without cleaning up: its XDP programs go with
+    // it (BPF links close with the process).
+    first.kill_hard();
+    for dev in ["vu0", "va0"] {
+        let link = ok(Some(v), &["ip", "link", "show", dev]);
+        assert!(
+            !link.contains("xdp"),
+            "program left on {dev} after SIGKILL: {link}"
+        );
+    }
     let dump = second.stop();
     let fdb = our_fdb(&dump);
     let vm = fdb

@@ -70,6 +70,13 @@ pub fn open(cfg: &VtepConfig, pool: &Arc<Pool>) -> Result<LivePorts, ConfigError
         sockets: Vec::new(),
         steering: Vec::new(),
     };
+    if let Some(i) = cfg.vnis.iter().position(|n| n.group.is_some()) {
+        return err(
+            format!("vni[{i}].group"),
+            "the XDP program steers only unicast VXLAN to our address to AF_XDP \
+             sockets, so a multicast group would never be received: use flood = [...]",
+        );
+    }
     for (i, p) in cfg.ports.iter().enumerate() {
         let key = |k: &str| format!("port[{i}].{k}");
         if p.kind != PortKind::AfXdp {
@@ -94,6 +101,12 @@ pub fn open(cfg: &VtepConfig, pool: &Arc<Pool>) -> Result<LivePorts, ConfigError
         let mut sockets = Vec::with_capacity(workers);
         for q in 0..queues {
             let mut s = AfXdpPort::open(iface, q, xsk, Arc::clone(pool)).or_else(|e| {
+                if mode == BindMode::ZeroCopy && e.step == "bind" {
+                    return err(
+                        key("mode"),
+                        format!("{iface} queue {q}: {e}: the driver cannot bind zero-copy; use mode = \"copy\""),
+                    );
+                }
                 err(
                     key("interface"),
                     format!("{iface} queue {q}: {e} (does the interface exist and have {queues} queue(s)?)"),

@@ -320,3 +320,33 @@ fn access_program_steers_every_frame() {
     seen.retain(|f| f[12..14] != [0x86, 0xdd]);
     assert_eq!(seen, frames);
 }
+
+#[test]
+fn zero_copy_on_veth_is_refused_at_bind() {
+    if !is_root() {
+        eprintln!("SKIP: AF_XDP on veth needs root");
+        return;
+    }
+    let topo = Topology::new("z");
+    let pool = Pool::with_count(64).unwrap();
+    let _ns = InNetns::enter(&topo.ns[1]);
+    let cfg = XskConfig {
+        frames: 512,
+        ring_size: 128,
+        mode: vxlan_pmd::afxdp::BindMode::ZeroCopy,
+        ..XskConfig::default()
+    };
+    // veth has no zero-copy support: the kernel says so at bind, and the
+    // error names the step.
+    let e = AfXdpPort::open("xb0", 0, cfg, pool.clone()).unwrap_err();
+    assert_eq!(e.step, "bind", "{e}");
+    // A queue the interface does not have is refused too.
+    let cfg = XskConfig {
+        mode: vxlan_pmd::afxdp::BindMode::Copy,
+        ..cfg
+    };
+    let e = AfXdpPort::open("xb0", 5, cfg, pool.clone()).unwrap_err();
+    assert_eq!(e.step, "bind", "{e}");
+    let e = AfXdpPort::open("nosuchdev0", 0, cfg, pool).unwrap_err();
+    assert_eq!(e.step, "interface", "{e}");
+}
