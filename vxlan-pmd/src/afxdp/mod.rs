@@ -186,6 +186,8 @@ pub struct AfXdpPort {
     queue_id: u32,
     port_id: u16,
     frame_size: u32,
+    /// UMEM bytes holding the rx frames (the tx frames follow).
+    rx_region: u64,
     need_wakeup: bool,
     rx: ConsRing<XdpDesc>,
     tx: ProdRing<XdpDesc>,
@@ -463,6 +465,7 @@ impl AfXdpPort {
             queue_id,
             port_id: 0,
             frame_size: config.frame_size,
+            rx_region: u64::from(n) * fs,
             need_wakeup: config.need_wakeup,
             rx,
             tx,
@@ -602,15 +605,13 @@ impl Port for AfXdpPort {
         if n == 0 {
             return 0;
         }
-        // Every received frame goes back on the fill ring at once. There
-        // are only `ring_size` rx frames, so the ring always has room for
-        // them, but the kernel publishes its fill consumer index lazily
-        // (when its cached entries run out): take no more frames than the
-        // published index shows room for; the rest wait for the next burst.
-        let n = n.min(self.fill.free(n));
-        if n == 0 {
-            return 0;
-        }
+        // Every received frame goes back on the fill ring at once. The
+        // ring has `ring_size` slots and there are exactly `ring_size` rx
+        // frames, so a frame we hold always has a slot the kernel has read
+        // (see `push_token`). The kernel's published consumer index cannot
+        // tell us that: it publishes it lazily, when its cached entries
+        // run out, and waiting for it would leave frames idle on the rx
+        // ring while the kernel drops for an empty fill ring.
         let (mut got, mut got_bytes, mut dropped, mut nombuf) = (0usize, 0usize, 0u64, 0u64);
         for _ in 0..n {
             let desc = self.rx.pop();
@@ -631,7 +632,12 @@ impl Port for AfXdpPort {
                 None => dropped += 1,
             }
             let base = desc.addr - desc.addr % u64::from(self.frame_size);
-            self.fill.push(base);
+            // Only rx frames go back (the token argument counts them); the
+            // kernel never hands out another, but a bad descriptor must not
+            // break the count.
+            if base < self.rx_region {
+                self.fill.push_token(base);
+            }
         }
         self.rx.release();
         self.fill.submit();
