@@ -271,6 +271,8 @@ struct Shape {
     /// A second VTEP of ours (namespace `w`), with a second, down
     /// interface of the VM behind it, for the VM to move to.
     migrate: bool,
+    /// Queues of our VTEP's veths, and as many workers.
+    queues: u8,
 }
 
 const K: usize = 0;
@@ -331,6 +333,7 @@ local_ip = "{ours}"
 mac = "{our_mac}"
 udp_port = {port}
 underlay_mtu = 1600
+workers = {queues}
 
 [underlay]
 port = "uplink"
@@ -341,14 +344,17 @@ name = "uplink"
 kind = "af_xdp"
 interface = "vu0"
 mode = "copy"
+queues = {queues}
 
 [[port]]
 name = "vm"
 kind = "af_xdp"
 interface = "va0"
+queues = {queues}
 {access}
 "#,
             port = self.port,
+            queues = self.queues,
         );
         for (vni, _, _, _) in self.segments() {
             c += &format!(
@@ -391,13 +397,17 @@ fn build(shape: Shape) -> (Namespaces, Vec<Helper>) {
             "veth", "peer", "name", "uk0", "netns", u, "mtu", "1600",
         ],
     );
-    ok(
-        None,
-        &[
-            "ip", "link", "add", "vu0", "netns", v, "address", OUR_MAC, "mtu", "1600", "type",
-            "veth", "peer", "name", "uv0", "netns", u, "mtu", "1600",
-        ],
-    );
+    let q = shape.queues.to_string();
+    let qs = ["numtxqueues", &q, "numrxqueues", &q];
+    let mut link = vec![
+        "ip", "link", "add", "vu0", "netns", v, "address", OUR_MAC, "mtu", "1600",
+    ];
+    link.extend(qs);
+    link.extend([
+        "type", "veth", "peer", "name", "uv0", "netns", u, "mtu", "1600",
+    ]);
+    link.extend(qs);
+    ok(None, &link);
     ipn(u, "link set uk0 master bru up");
     ipn(u, "link set uv0 master bru up");
     let nodad = if shape.v6 { " nodad" } else { "" };
@@ -466,13 +476,11 @@ fn build(shape: Shape) -> (Namespaces, Vec<Helper>) {
         ok(Some(h), &["ethtool", "-K", &format!("hk{i}"), "tx", "off"]);
     }
     // Our side: v:va0 -- m:vm0, tagged sub-interfaces on a trunk.
-    ok(
-        None,
-        &[
-            "ip", "link", "add", "vm0", "netns", m, "address", VM_MAC, "type", "veth", "peer",
-            "name", "va0", "netns", v,
-        ],
-    );
+    let mut link = vec!["ip", "link", "add", "vm0", "netns", m, "address", VM_MAC];
+    link.extend(qs);
+    link.extend(["type", "veth", "peer", "name", "va0", "netns", v]);
+    link.extend(qs);
+    ok(None, &link);
     ipn(v, "link set va0 up");
     ok(Some(m), &["ethtool", "-K", "vm0", "tx", "off"]);
     ipn(m, "link set vm0 up");
@@ -787,7 +795,20 @@ fn scenario(shape: Shape) {
     assert_eq!(drops["decap_parse"], 0, "{drops}");
     assert_eq!(drops["unknown_vni"], 0, "{drops}");
     assert_eq!(dump["pool"]["in_use"], 0, "every buffer back in the pool");
-    for p in dump["ports"].as_array().unwrap() {
+    // One socket per queue per port, each reported.
+    let ports = dump["ports"].as_array().unwrap();
+    assert_eq!(ports.len(), 2 * usize::from(shape.queues), "{ports:?}");
+    for q in 0..shape.queues {
+        for name in ["uplink", "vm"] {
+            assert!(
+                ports
+                    .iter()
+                    .any(|p| p["port"] == name && p["queue"] == u64::from(q)),
+                "no socket for {name} queue {q}"
+            );
+        }
+    }
+    for p in ports {
         assert_eq!(p["rx_dropped"], 0, "{p}");
         assert_eq!(p["tx_dropped"], 0, "{p}");
     }
@@ -801,6 +822,7 @@ fn scenario_1_ipv4_underlay_port_4789() {
         port: 4789,
         trunk: false,
         migrate: false,
+        queues: 1,
     });
 }
 
@@ -812,6 +834,7 @@ fn scenario_2_ipv6_underlay() {
         port: 4789,
         trunk: false,
         migrate: false,
+        queues: 1,
     });
 }
 
@@ -823,6 +846,7 @@ fn scenario_2_ipv4_underlay_port_8472() {
         port: 8472,
         trunk: false,
         migrate: false,
+        queues: 1,
     });
 }
 
@@ -834,6 +858,7 @@ fn scenario_3_trunk_vlans_to_vnis_isolated() {
         port: 4789,
         trunk: true,
         migrate: false,
+        queues: 1,
     });
 }
 
@@ -850,6 +875,7 @@ fn scenario_4_live_migration_to_a_second_vtep() {
         port: 4789,
         trunk: false,
         migrate: true,
+        queues: 1,
     };
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(why) = skip_reason() {
@@ -935,4 +961,19 @@ fn scenario_4_live_migration_to_a_second_vtep() {
         .expect("second VTEP learned the VM");
     assert_eq!(vm.2["port"], "vm");
     assert_eq!(dump["pool"]["in_use"], 0);
+}
+
+/// Two workers, each with its own socket on queue 0 and queue 1 of both
+/// veths (created with two queues): the IPv4 checks of scenario 1, with
+/// the traffic spread over the queues by the sending veths.
+#[test]
+fn two_workers_one_socket_per_queue() {
+    scenario(Shape {
+        tag: "f",
+        v6: false,
+        port: 4789,
+        trunk: false,
+        migrate: false,
+        queues: 2,
+    });
 }
