@@ -15,3 +15,26 @@ pub fn vxlan_frame(ipv6: bool, inner_len: usize) -> Vec<u8> {
         ..FrameSpec::default()
     })
 }
+
+/// The C peer of the DPDK benchmark (`benches/dpdk_io_fwd.c`, built with
+/// the `dpdk` feature).
+#[cfg(feature = "dpdk")]
+pub mod dpdk_peer {
+    extern "C" {
+        fn vxb_io_fwd(a: u16, b: u16, packets: u64, received: *mut u64) -> u64;
+    }
+
+    /// DPDK's bare io-forward loop between queue 0 of ports `a` and `b`,
+    /// both directions, until at least `packets` frames were received.
+    /// Returns (TSC cycles, frames received).
+    ///
+    /// # Safety
+    /// EAL is started, `a` and `b` are started ports, and no other thread
+    /// uses their queue 0 meanwhile.
+    pub unsafe fn io_fwd(a: u16, b: u16, packets: u64) -> (u64, u64) {
+        let mut got = 0u64;
+        // SAFETY: per this function's contract; got is a valid out-pointer.
+        let cycles = unsafe { vxb_io_fwd(a, b, packets, &mut got) };
+        (cycles, got)
+    }
+}

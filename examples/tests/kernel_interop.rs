@@ -169,6 +169,13 @@ impl Daemon {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let cfg = dir.join("vtep.toml");
+        // Each daemon its own control socket (several run at once).
+        let sock = dir.join("ctl.sock");
+        let config = config.replacen(
+            "[vtep]\n",
+            &format!("[vtep]\ncontrol_socket = \"{}\"\n", sock.display()),
+            1,
+        );
         std::fs::write(&cfg, config).unwrap();
         let dump = dir.join("dump.json");
         let mut child = Command::new("ip")
@@ -890,7 +897,8 @@ fn scenario_4_live_migration_to_a_second_vtep() {
     wait_reachable(m, host_ip);
     assert_eq!(ping(h, vm_ip, 20), 20);
 
-    let bytes = 2 * transfer_bytes();
+    // Long enough to still run when the VM moves (1 s in).
+    let bytes = (2 * transfer_bytes()).max(200_000_000);
     let addr = format!("{vm_ip}:5100");
     let mut receiver = Command::new("ip")
         .args(["netns", "exec", m, bin("tcp-verify"), "recv", &addr])
@@ -912,7 +920,7 @@ fn scenario_4_live_migration_to_a_second_vtep() {
             .spawn()
             .unwrap(),
     );
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(1));
     assert!(
         sender.0.try_wait().unwrap().is_none(),
         "the stream ended before the move; raise KERNEL_INTEROP_BYTES"

@@ -321,6 +321,13 @@ pub struct EncapTemplate {
 }
 
 impl EncapTemplate {
+    /// The outer destination MAC (the underlay next hop) the template
+    /// writes; all-zero while a caller has not resolved it yet.
+    #[inline]
+    pub fn next_hop_mac(&self) -> MacAddr {
+        MacAddr::from_bytes(&self.bytes[..6])
+    }
+
     /// Builds the template, checking the configuration.
     pub fn new(cfg: &EncapConfig) -> Result<Self, EncapConfigError> {
         let ips = match (cfg.local_ip, cfg.remote_ip) {

@@ -43,6 +43,62 @@ pub fn group_mac(group: IpAddr) -> MacAddr {
     }
 }
 
+/// Builds the outer-header template toward each remote VTEP, from the
+/// configuration's `[vtep]` and `[underlay]` keys. The control socket uses
+/// it to add remotes while the VTEP runs, and the next-hop resolver to
+/// rebuild templates when a next hop's MAC changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteFactory {
+    /// This VTEP's underlay address.
+    pub local_ip: IpAddr,
+    /// This VTEP's underlay MAC.
+    pub local_mac: MacAddr,
+    /// VXLAN UDP destination port.
+    pub udp_port: u16,
+    /// Underlay IP MTU.
+    pub underlay_mtu: u16,
+    /// `[underlay] gateway_mac`: the next hop of every unicast remote. When
+    /// `None`, unicast remotes start unresolved (next hop all-zero, frames
+    /// to them counted as `nexthop_unresolved` drops) until a resolver
+    /// fills in their next hop.
+    pub gateway: Option<MacAddr>,
+}
+
+impl RemoteFactory {
+    /// The factory for a checked configuration.
+    pub fn from_config(cfg: &VtepConfig) -> RemoteFactory {
+        let v = &cfg.vtep;
+        RemoteFactory {
+            local_ip: v.local_ip,
+            local_mac: v.mac,
+            udp_port: v.udp_port,
+            underlay_mtu: v.underlay_mtu.unwrap_or(1500),
+            gateway: cfg.underlay.as_ref().and_then(|u| u.gateway_mac),
+        }
+    }
+
+    /// The next hop a new remote at `ip` starts with: the group's MAC for a
+    /// multicast group, else the gateway (all-zero when there is none).
+    pub fn initial_next_hop(&self, ip: IpAddr) -> MacAddr {
+        if ip.is_multicast() {
+            group_mac(ip)
+        } else {
+            self.gateway.unwrap_or(MacAddr::ZERO)
+        }
+    }
+
+    /// The remote at `ip` with next hop `next_hop`.
+    pub fn remote(&self, ip: IpAddr, next_hop: MacAddr) -> Result<RemoteVtep, String> {
+        let ecfg = EncapConfig {
+            dst_port: self.udp_port,
+            underlay_mtu: self.underlay_mtu,
+            ..EncapConfig::new(self.local_ip, ip, self.local_mac, next_hop)
+        };
+        let template = EncapTemplate::new(&ecfg).map_err(|e| format!("remote {ip}: {e}"))?;
+        Ok(RemoteVtep { ip, template })
+    }
+}
+
 /// Builds the switching snapshot a configuration describes.
 pub fn snapshot(cfg: &VtepConfig) -> Result<Snapshot, ConfigError> {
     let v = &cfg.vtep;
@@ -88,24 +144,13 @@ pub fn snapshot(cfg: &VtepConfig) -> Result<Snapshot, ConfigError> {
         ports.push(mode);
     }
     // Remote VTEPs: flood lists, groups, then static entries.
+    let factory = RemoteFactory::from_config(cfg);
     let mut remotes: Vec<(IpAddr, MacAddr)> = Vec::new();
-    let gateway = cfg.underlay.as_ref().and_then(|u| u.gateway_mac);
     let mut index = |ip: IpAddr, key: &str| -> Result<u32, ConfigError> {
         if let Some(i) = remotes.iter().position(|(r, _)| *r == ip) {
             return u32::try_from(i).or_else(|_| err(key, "too many remote VTEPs"));
         }
-        let next_hop = if ip.is_multicast() {
-            group_mac(ip)
-        } else {
-            match gateway {
-                Some(g) => g,
-                None => return err(
-                    "underlay.gateway_mac",
-                    "needed to reach remote VTEPs (next-hop resolution comes with AF_XDP ports)",
-                ),
-            }
-        };
-        remotes.push((ip, next_hop));
+        remotes.push((ip, factory.initial_next_hop(ip)));
         u32::try_from(remotes.len() - 1).or_else(|_| err(key, "too many remote VTEPs"))
     };
     let mut bds = Vec::with_capacity(cfg.vnis.len());
@@ -129,16 +174,9 @@ pub fn snapshot(cfg: &VtepConfig) -> Result<Snapshot, ConfigError> {
             index(ip, &format!("fdb[{i}].remote"))?;
         }
     }
-    let mtu = v.underlay_mtu.unwrap_or(1500);
     let mut templates = Vec::with_capacity(remotes.len());
     for (ip, next_hop) in &remotes {
-        let ecfg = EncapConfig {
-            dst_port: v.udp_port,
-            underlay_mtu: mtu,
-            ..EncapConfig::new(v.local_ip, *ip, v.mac, *next_hop)
-        };
-        let template = EncapTemplate::new(&ecfg).or_else(|e| err("vtep", e.to_string()))?;
-        templates.push(RemoteVtep { ip: *ip, template });
+        templates.push(factory.remote(*ip, *next_hop).or_else(|e| err("vtep", e))?);
     }
     let mut parse = ParseConfig::empty()
         .with_vxlan_port(v.udp_port)

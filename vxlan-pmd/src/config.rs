@@ -84,6 +84,36 @@ pub struct VtepConfig {
     /// `[[fdb]]`: static FDB entries.
     #[serde(default, rename = "fdb")]
     pub fdb: Vec<FdbSection>,
+    /// `[dpdk]`: how to start DPDK, for `kind = "dpdk"` ports.
+    pub dpdk: Option<DpdkSection>,
+}
+
+fn default_mbufs() -> u32 {
+    8191
+}
+
+/// `[dpdk]`: DPDK's start-up (feature `dpdk`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DpdkSection {
+    /// EAL arguments, as on a DPDK program's command line
+    /// (`["-l", "0-2", "--vdev=net_pcap0,rx_pcap=in.pcap"]`).
+    #[serde(default)]
+    pub eal_args: Vec<String>,
+    /// Mbufs in the mempool (8191). Every receive and transmit ring of
+    /// every port holds some: at least `ports * workers * 1024` plus room
+    /// for the bursts in flight.
+    #[serde(default = "default_mbufs")]
+    pub mbufs: u32,
+}
+
+impl Default for DpdkSection {
+    fn default() -> Self {
+        DpdkSection {
+            eal_args: Vec::new(),
+            mbufs: default_mbufs(),
+        }
+    }
 }
 
 fn default_port() -> u16 {
@@ -127,6 +157,10 @@ pub struct VtepSection {
     /// Underlay IP MTU (1500).
     #[serde(default)]
     pub underlay_mtu: Option<u16>,
+    /// The control socket `vtepctl` talks to (default
+    /// [`DEFAULT_CONTROL_SOCKET`](crate::control::DEFAULT_CONTROL_SOCKET)).
+    #[serde(default)]
+    pub control_socket: Option<PathBuf>,
 }
 
 /// Reserved-bit policy, as written in the file.
@@ -157,7 +191,9 @@ pub enum BridgeMode {
 pub struct UnderlaySection {
     /// The `[[port]]` that faces the underlay.
     pub port: String,
-    /// The next hop's MAC for every remote VTEP.
+    /// The next hop's MAC for every remote VTEP. Without it, each remote's
+    /// next hop is resolved from the kernel's routing and neighbour tables
+    /// (the `nexthop` module, on Linux).
     #[serde(default, deserialize_with = "de_opt_mac")]
     pub gateway_mac: Option<MacAddr>,
 }
@@ -306,6 +342,14 @@ impl VtepConfig {
         if v.local_ip.is_unspecified() || v.local_ip.is_multicast() {
             return err("vtep.local_ip", "must be a unicast address of this host");
         }
+        if let Some(p) = &v.control_socket {
+            if p.as_os_str().is_empty() {
+                return err(
+                    "vtep.control_socket",
+                    "must be a path (or leave it out for the default)",
+                );
+            }
+        }
         if let Some(m) = v.underlay_mtu {
             if m < 1280 {
                 return err(
@@ -360,8 +404,17 @@ impl VtepConfig {
                 PortKind::AfXdp if p.interface.is_none() => {
                     return err(key("interface"), "an af_xdp port needs an interface")
                 }
-                PortKind::Dpdk if p.device.is_none() => {
-                    return err(key("device"), "a dpdk port needs a device")
+                PortKind::Dpdk if !cfg!(feature = "dpdk") => {
+                    return err(
+                        key("kind"),
+                        "built without the dpdk feature: rebuild with --features dpdk",
+                    )
+                }
+                PortKind::Dpdk if p.device.as_deref().unwrap_or_default().is_empty() => {
+                    return err(
+                        key("device"),
+                        "a dpdk port needs a device (its DPDK name: net_pcap0, 0000:03:00.0)",
+                    )
                 }
                 _ => {}
             }
@@ -399,6 +452,14 @@ impl VtepConfig {
                         "{} is used by two af_xdp ports",
                         p.interface.as_deref().unwrap_or("")
                     ),
+                );
+            }
+            let any_dpdk = self.ports.iter().any(|q| q.kind == PortKind::Dpdk);
+            if any_dpdk && p.kind != PortKind::Dpdk {
+                return err(
+                    key("kind"),
+                    "a VTEP with dpdk ports runs every port on DPDK: make this port \
+                     kind = \"dpdk\" too (a net_pcap or net_af_packet vdev stands in for a file or interface)",
                 );
             }
             if let Some(a) = &p.access {
@@ -475,6 +536,14 @@ impl VtepConfig {
                     return err(key("port"), format!("no [[port]] is named '{p}'"));
                 }
                 _ => {}
+            }
+        }
+        if let Some(d) = &self.dpdk {
+            if d.mbufs < 512 {
+                return err(
+                    "dpdk.mbufs",
+                    format!("{} is too few to fill the receive rings; use 8191", d.mbufs),
+                );
             }
         }
         Ok(())
@@ -632,5 +701,42 @@ mod tests {
         );
         let e = VtepConfig::from_toml_str(&twice).unwrap_err();
         assert_eq!(e.key, "port[1].interface");
+    }
+
+    #[test]
+    fn dpdk_ports() {
+        let dpdk = |s: &str| {
+            s.replace("kind = \"pcap\"", "kind = \"dpdk\"")
+                .replace("kind = \"memory\"", "kind = \"dpdk\"")
+                .replace("rx = \"uplink-in.pcap\"", "device = \"net_pcap0\"")
+                .replace("rx = \"vm1-in.pcap\"", "device = \"net_pcap1\"")
+                .replace(
+                    "access = { vlans",
+                    "device = \"net_null0\"\naccess = { vlans",
+                )
+                + "\n[dpdk]\neal_args = [\"--no-huge\", \"--vdev=net_null0\"]\n"
+        };
+        let r = VtepConfig::from_toml_str(&dpdk(GOOD));
+        if cfg!(feature = "dpdk") {
+            let c = r.unwrap();
+            assert_eq!(c.dpdk.as_ref().unwrap().eal_args[1], "--vdev=net_null0");
+            assert_eq!(c.dpdk.as_ref().unwrap().mbufs, 8191);
+            assert_eq!(c.ports[0].device.as_deref(), Some("net_pcap0"));
+            let e = error_for(|s| dpdk(s).replace("device = \"net_pcap1\"", ""));
+            assert_eq!(e.key, "port[1].device");
+            let e = error_for(|s| dpdk(s).replacen("kind = \"dpdk\"", "kind = \"memory\"", 1));
+            assert_eq!(e.key, "port[0].kind");
+            let e = error_for(|s| dpdk(s) + "mbufs = 10\n");
+            assert_eq!(e.key, "dpdk.mbufs");
+            let e = error_for(|s| dpdk(s) + "eal = []\n");
+            assert!(e.message.contains("eal"), "{e}");
+        } else {
+            let e = r.unwrap_err();
+            assert_eq!(e.key, "port[0].kind");
+            assert_eq!(
+                e.message,
+                "built without the dpdk feature: rebuild with --features dpdk"
+            );
+        }
     }
 }

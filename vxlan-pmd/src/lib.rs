@@ -22,17 +22,29 @@
 //! * [`captures`]: locate the shared conformance captures for tests.
 //! * [`config`]: the `vtep` configuration file, parsed and checked.
 //! * [`build`]: from a configuration to a running VTEP.
+//! * [`control`]: the control socket `vtepctl` talks to (line-delimited
+//!   JSON), on a control thread of its own.
+//! * `nexthop` (Linux): underlay next hops resolved from the kernel's
+//!   route and neighbour tables over netlink.
 //! * [`vtep`]: the bridging pipeline carried out on pool buffers, with
 //!   per-core counters and configuration snapshots.
+//! * `dpdk` (feature `dpdk`): DPDK ethdev ports, mbufs as frames (zero
+//!   copy), EAL-registered workers; needs the system DPDK
+//!   (`apt-get install libdpdk-dev libclang-dev clang pkg-config`).
 
 #[cfg(feature = "af-xdp")]
 pub mod afxdp;
 pub mod build;
 pub mod captures;
 pub mod config;
+pub mod control;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 #[cfg(feature = "af-xdp")]
 pub mod live;
 pub mod memport;
+#[cfg(target_os = "linux")]
+pub mod nexthop;
 pub mod pcap;
 pub mod pcapport;
 pub mod pool;

@@ -492,6 +492,11 @@ impl<W: Write> PcapWriter<W> {
         self.writer.write_all(data)
     }
 
+    /// Flushes what was written so far to the underlying writer.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush()
+    }
+
     /// Flushes and gives back the writer.
     pub fn into_inner(mut self) -> io::Result<W> {
         self.writer.flush()?;

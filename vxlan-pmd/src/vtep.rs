@@ -114,6 +114,8 @@ pub struct VtepCounters {
     pub drop_too_big: Counter,
     /// Drops: other encapsulation failures (headroom, VNI).
     pub drop_encap: Counter,
+    /// Drops: the remote VTEP's next-hop MAC is not resolved yet.
+    pub drop_nexthop_unresolved: Counter,
     /// Drops by bridge reason, indexed by [`drop_index`].
     pub drop_bridge: [Counter; DROP_REASONS],
 }
@@ -175,6 +177,8 @@ pub struct VtepStats {
     pub drop_too_big: u64,
     /// See [`VtepCounters::drop_encap`].
     pub drop_encap: u64,
+    /// See [`VtepCounters::drop_nexthop_unresolved`].
+    pub drop_nexthop_unresolved: u64,
     /// See [`VtepCounters::drop_bridge`].
     pub drop_bridge: [u64; DROP_REASONS],
 }
@@ -185,6 +189,7 @@ impl VtepStats {
         self.drop_pool_empty
             + self.drop_too_big
             + self.drop_encap
+            + self.drop_nexthop_unresolved
             + self.drop_bridge.iter().sum::<u64>()
     }
 }
@@ -202,6 +207,7 @@ impl std::ops::AddAssign for VtepStats {
         self.drop_pool_empty += o.drop_pool_empty;
         self.drop_too_big += o.drop_too_big;
         self.drop_encap += o.drop_encap;
+        self.drop_nexthop_unresolved += o.drop_nexthop_unresolved;
         for (a, b) in self.drop_bridge.iter_mut().zip(o.drop_bridge) {
             *a += b;
         }
@@ -227,15 +233,96 @@ impl CounterSet for VtepCounters {
             drop_pool_empty: self.drop_pool_empty.get(),
             drop_too_big: self.drop_too_big.get(),
             drop_encap: self.drop_encap.get(),
+            drop_nexthop_unresolved: self.drop_nexthop_unresolved.get(),
             drop_bridge,
         }
     }
 }
 
-/// Where [`VtepWorker::process`] puts the frames it sends.
-pub trait Output {
+/// One worker's counters for one bridge domain (VNI). Aligned to a cache
+/// line so that no two workers' counters share one (each worker's array is
+/// its own allocation, and every element fills whole lines).
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct BdCounters {
+    /// Frames switched into this VNI from a local port.
+    pub from_access: Counter,
+    /// Frames decapsulated into this VNI from the overlay.
+    pub from_overlay: Counter,
+    /// Frames delivered to local ports of this VNI (copies included).
+    pub to_local: Counter,
+    /// Frames encapsulated for this VNI (copies included).
+    pub to_remote: Counter,
+    /// Frames flooded in this VNI (once per original frame).
+    pub flooded: Counter,
+}
+
+/// A plain copy of [`BdCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BdStats {
+    /// See [`BdCounters::from_access`].
+    pub from_access: u64,
+    /// See [`BdCounters::from_overlay`].
+    pub from_overlay: u64,
+    /// See [`BdCounters::to_local`].
+    pub to_local: u64,
+    /// See [`BdCounters::to_remote`].
+    pub to_remote: u64,
+    /// See [`BdCounters::flooded`].
+    pub flooded: u64,
+}
+
+impl std::ops::AddAssign for BdStats {
+    fn add_assign(&mut self, o: BdStats) {
+        self.from_access += o.from_access;
+        self.from_overlay += o.from_overlay;
+        self.to_local += o.to_local;
+        self.to_remote += o.to_remote;
+        self.flooded += o.flooded;
+    }
+}
+
+impl BdCounters {
+    fn snapshot(&self) -> BdStats {
+        BdStats {
+            from_access: self.from_access.get(),
+            from_overlay: self.from_overlay.get(),
+            to_local: self.to_local.get(),
+            to_remote: self.to_remote.get(),
+            flooded: self.flooded.get(),
+        }
+    }
+}
+
+/// Where [`VtepWorker::process`] puts the frames it sends. `F` is the
+/// frame type: pool buffers by default, DPDK mbufs with the `dpdk`
+/// feature.
+pub trait Output<F = PktBuf> {
     /// Queues `pkt` for transmission on `port`.
-    fn send(&mut self, port: u16, pkt: PktBuf);
+    fn send(&mut self, port: u16, pkt: F);
+}
+
+/// Where flooding takes its copies and a path-MTU reply its buffer, for
+/// frames of type `F` ([`VtepWorker::process_with`]). Neither call may
+/// block or allocate from the heap; `None` is a counted drop.
+pub trait FrameSource<F> {
+    /// A copy of `src` (bytes, headroom where it fits, RSS hash, ingress
+    /// port), or `None` when the pool is empty.
+    fn copy_of(&self, src: &F) -> Option<F>;
+    /// A fresh frame holding `data`, or `None` when the pool is empty or
+    /// `data` does not fit.
+    fn with_data(&self, data: &[u8]) -> Option<F>;
+}
+
+impl FrameSource<PktBuf> for Arc<Pool> {
+    #[inline]
+    fn copy_of(&self, src: &PktBuf) -> Option<PktBuf> {
+        self.alloc_copy(src)
+    }
+    #[inline]
+    fn with_data(&self, data: &[u8]) -> Option<PktBuf> {
+        self.alloc_with(data)
+    }
 }
 
 /// Sizing for [`VtepShared::new`].
@@ -269,6 +356,9 @@ pub struct VtepShared {
     snapshot: ArcSwap<Snapshot>,
     pool: Arc<Pool>,
     counters: PerCore<VtepCounters>,
+    /// Per worker, per bridge domain (as many as the first snapshot has;
+    /// bridge domains added later are not counted apart).
+    bd_counters: Box<[Arc<[BdCounters]>]>,
     /// Seconds since start, set by whoever drives the clock.
     now: AtomicU32,
 }
@@ -307,6 +397,9 @@ impl VtepShared {
             snapshot: ArcSwap::from_pointee(snapshot),
             pool,
             counters: PerCore::new(sizing.workers.max(1)),
+            bd_counters: (0..sizing.workers.max(1))
+                .map(|_| (0..bds).map(|_| BdCounters::default()).collect())
+                .collect(),
             now: AtomicU32::new(0),
         }))
     }
@@ -348,6 +441,15 @@ impl VtepShared {
         self.counters.iter().collect()
     }
 
+    /// Per-VNI counters: for each worker, one entry per bridge domain (in
+    /// [`Snapshot::bds`] order).
+    pub fn bd_stats_per_core(&self) -> Vec<Vec<BdStats>> {
+        self.bd_counters
+            .iter()
+            .map(|core| core.iter().map(BdCounters::snapshot).collect())
+            .collect()
+    }
+
     /// Sets the clock (seconds).
     pub fn set_now(&self, now: u32) {
         // Relaxed: a coarse timestamp; no other memory depends on it.
@@ -361,9 +463,14 @@ impl VtepShared {
 
     /// A worker handle for counter slot `id`.
     pub fn worker(self: &Arc<Self>, id: usize) -> VtepWorker {
+        let id = id.min(self.counters.len() - 1);
         VtepWorker {
             shared: Arc::clone(self),
-            id: id.min(self.counters.len() - 1),
+            id,
+            bd_stats: self
+                .bd_counters
+                .get(id)
+                .map_or_else(|| Arc::from(Vec::new()), Arc::clone),
             snap: self.snapshot.load_full(),
         }
     }
@@ -407,6 +514,8 @@ fn check_snapshot(s: &Snapshot) -> Result<(), VtepError> {
 pub struct VtepWorker {
     shared: Arc<VtepShared>,
     id: usize,
+    /// This worker's per-VNI counters (its slot of the shared ones).
+    bd_stats: Arc<[BdCounters]>,
     snap: Arc<Snapshot>,
 }
 
@@ -420,6 +529,12 @@ impl VtepWorker {
         }
     }
 
+    /// This worker's counters for bridge domain `bd`, if it is counted.
+    #[inline]
+    fn bd_counters(&self, bd: u16) -> Option<&BdCounters> {
+        self.bd_stats.get(usize::from(bd))
+    }
+
     fn counters(&self) -> &VtepCounters {
         // `id` was clamped to the slots when the worker was made.
         self.shared
@@ -428,8 +543,23 @@ impl VtepWorker {
             .unwrap_or_else(|| unreachable!("worker id within counter slots"))
     }
 
-    /// Processes one frame received on `port`.
-    pub fn process<O: Output>(&mut self, port: u16, mut pkt: PktBuf, out: &mut O) {
+    /// Processes one frame received on `port`; copies for flooding come
+    /// from the VTEP's pool.
+    #[inline]
+    pub fn process<O: Output>(&mut self, port: u16, pkt: PktBuf, out: &mut O) {
+        self.process_with(port, pkt, &self.shared.pool, out);
+    }
+
+    /// Processes one frame of any frame type received on `port`, in place
+    /// (zero copy); flood copies and path-MTU replies come from `source`.
+    /// This is what DPDK mbufs go through.
+    pub fn process_with<F: Frame, S: FrameSource<F>, O: Output<F>>(
+        &self,
+        port: u16,
+        mut pkt: F,
+        source: &S,
+        out: &mut O,
+    ) {
         let shared = &*self.shared;
         let snap = &*self.snap;
         let c = self.counters();
@@ -456,8 +586,25 @@ impl VtepWorker {
         } else {
             bridge.from_access(&mut pkt, port, now, &mut NoEvents, neigh)
         };
+        let from_overlay = Some(port) == snap.underlay;
+        // Per-VNI counting: the frame entered bridge domain `bd`.
+        let entered = |bd: u16| {
+            let b = self.bd_counters(bd);
+            if let Some(b) = b {
+                if from_overlay {
+                    b.from_overlay.incr();
+                } else {
+                    b.from_access.incr();
+                }
+            }
+            b
+        };
         match decision {
             Forward::Port { port: p, vid } => {
+                let bd = snap.ports.get(usize::from(p)).and_then(|m| m.bd_for(vid));
+                if let Some(b) = bd.and_then(entered) {
+                    b.to_local.incr();
+                }
                 if push_vid(&mut pkt, vid) {
                     c.tx_local.incr();
                     out.send(p, pkt);
@@ -466,27 +613,44 @@ impl VtepWorker {
                 }
             }
             Forward::Reply { port: p, vid } => {
+                if let Some(bd) = snap.ports.get(usize::from(p)).and_then(|m| m.bd_for(vid)) {
+                    entered(bd);
+                }
                 if push_vid(&mut pkt, vid) {
                     c.suppressed.incr();
                     out.send(p, pkt);
                 }
             }
-            Forward::Remote { remote, vni } => self.encap_to(remote, vni, pkt, port, out),
+            Forward::Remote { remote, vni } => {
+                let bd = match snap.ports.get(usize::from(port)) {
+                    Some(PortMode::Access { bd }) => Some(*bd),
+                    _ => bridge.bd_of_vni(vni),
+                };
+                let b = bd.and_then(entered);
+                self.encap_to(remote, vni, b, pkt, port, source, out);
+            }
             Forward::Flood {
                 bd,
                 except_port,
                 to_overlay,
             } => {
                 c.flooded.incr();
+                let b = entered(bd);
+                if let Some(b) = b {
+                    b.flooded.incr();
+                }
                 for (p, vid) in bridge.flood_ports(bd, except_port) {
                     if Some(p) == snap.underlay {
                         continue;
                     }
-                    match shared.pool.alloc_copy(&pkt) {
+                    match source.copy_of(&pkt) {
                         Some(mut copy) => {
                             if push_vid(&mut copy, vid) {
                                 c.flood_copies.incr();
                                 c.tx_local.incr();
+                                if let Some(b) = b {
+                                    b.to_local.incr();
+                                }
                                 out.send(p, copy);
                             }
                         }
@@ -496,10 +660,10 @@ impl VtepWorker {
                 if to_overlay {
                     if let Some(cfg) = bridge.bd(bd) {
                         for &remote in cfg.flood.as_slice() {
-                            match shared.pool.alloc_copy(&pkt) {
+                            match source.copy_of(&pkt) {
                                 Some(copy) => {
                                     c.flood_copies.incr();
-                                    self.encap_to(remote, cfg.vni, copy, port, out);
+                                    self.encap_to(remote, cfg.vni, b, copy, port, source, out);
                                 }
                                 None => c.drop_pool_empty.incr(),
                             }
@@ -513,12 +677,17 @@ impl VtepWorker {
         }
     }
 
-    fn encap_to<O: Output>(
+    // The frame, where it goes and where it came from, plus the two sinks:
+    // grouping them would only move the argument list into a struct.
+    #[allow(clippy::too_many_arguments)]
+    fn encap_to<F: Frame, S: FrameSource<F>, O: Output<F>>(
         &self,
         remote: u32,
         vni: u32,
-        mut pkt: PktBuf,
+        bd: Option<&BdCounters>,
+        mut pkt: F,
         ingress: u16,
+        source: &S,
         out: &mut O,
     ) {
         let c = self.counters();
@@ -531,9 +700,18 @@ impl VtepWorker {
             c.drop_encap.incr();
             return;
         };
+        if r.template.next_hop_mac().is_zero() {
+            // No next hop yet (being resolved): sending to MAC zero would
+            // only be dropped by the next switch.
+            c.drop_nexthop_unresolved.incr();
+            return;
+        }
         match r.template.encap_flow(&mut pkt, vni) {
             Ok(()) => {
                 c.tx_remote.incr();
+                if let Some(b) = bd {
+                    b.to_remote.incr();
+                }
                 out.send(underlay, pkt);
             }
             Err(EncapDrop::TooBig { .. }) => {
@@ -543,18 +721,15 @@ impl VtepWorker {
                     .map(|h| h.header_len())
                     .unwrap_or(14);
                 let mtu = r.template.inner_ip_mtu(l2);
-                if let Some(mut reply) = self.shared.pool.alloc() {
-                    let room = reply.tailroom();
-                    let mut tmp = [0u8; 1400];
-                    let cap = room.min(tmp.len());
-                    if let Ok(n) = too_big_reply(pkt.data(), mtu, &mut tmp[..cap]) {
-                        if reply.append(&tmp[..n]).is_ok() {
+                let mut tmp = [0u8; 1400];
+                if let Ok(n) = too_big_reply(pkt.data(), mtu, &mut tmp) {
+                    match source.with_data(&tmp[..n]) {
+                        Some(reply) => {
                             c.pmtu_replies.incr();
                             out.send(ingress, reply);
                         }
+                        None => c.drop_pool_empty.incr(),
                     }
-                } else {
-                    c.drop_pool_empty.incr();
                 }
             }
             Err(_) => c.drop_encap.incr(),

@@ -1,7 +1,7 @@
 //! `vtep`: the VTEP daemon.
 //!
 //! ```text
-//! vtep --config vtep.toml [--dump-json FILE]
+//! vtep --config vtep.toml [--dump-json FILE] [--serve]
 //! ```
 //!
 //! With pcap ports (the README documents the configuration schema), every
@@ -9,15 +9,30 @@
 //! goes to the tx files, and the run ends when all are drained;
 //! `--dump-json` then writes the counters (drops by reason) and the FDB.
 //!
+//! `--serve` starts the control socket (`[vtep] control_socket`, for
+//! `vtepctl`) before the replay and keeps serving after it: each line
+//! `replay` on stdin replays the rx captures again (appending to the tx
+//! captures), and the daemon stops when stdin closes. On stdout it prints
+//! `serving PATH` once the socket accepts and `replayed N` after each
+//! replay (the first one included) once the tx captures are flushed.
+//!
 //! With `af_xdp` ports (built with `--features af-xdp`), the daemon runs
 //! live: one worker thread per `vtep.workers`, each polling its queue of
 //! every port, until SIGINT or SIGTERM; then it stops the workers, prints
 //! the final counters, writes `--dump-json`, and detaches its XDP programs
 //! (they are attached through BPF links, so the kernel also detaches them
 //! if the process dies some other way).
+//!
+//! With DPDK ports (feature `dpdk`; every port `kind = "dpdk"`), EAL starts
+//! with `[dpdk] eal_args`, one worker per `vtep.workers` polls its queue of
+//! every port, and the run lasts until `--run-secs N` have passed or, with
+//! `--exit-when-idle-ms N`, until no port has received a frame for N ms
+//! (a net_pcap vdev's capture is drained). The ports are then closed (a
+//! net_pcap vdev flushes its tx file) and `--dump-json` adds the ports'
+//! counters and the mempool's accounting.
 
 use std::collections::HashMap;
-use std::io::BufWriter;
+use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,46 +40,42 @@ use serde_json::{json, Value};
 use vxlan_core::fdb::{Kind, Location};
 use vxlan_core::frame::Frame;
 use vxlan_pmd::config::{PortKind, VtepConfig};
+use vxlan_pmd::control::{self, Control, ControlHandle};
 use vxlan_pmd::pcap::{self, PcapWriter};
 use vxlan_pmd::pool::{PktBuf, Pool};
-use vxlan_pmd::vtep::{Output, VtepShared, DROP_NAMES};
+use vxlan_pmd::vtep::{Output, VtepShared};
 
-const USAGE: &str = "usage: vtep --config FILE [--dump-json FILE]";
+const USAGE: &str =
+    "usage: vtep --config FILE [--dump-json FILE] [--serve] [--run-secs N] [--exit-when-idle-ms N]";
 
-struct PcapOutputs {
-    writers: HashMap<u16, PcapWriter<BufWriter<std::fs::File>>>,
-    now_us: u64,
-    dropped_no_tx: u64,
-    errors: Vec<String>,
-}
-
-impl Output for PcapOutputs {
-    fn send(&mut self, port: u16, pkt: PktBuf) {
-        match self.writers.get_mut(&port) {
-            Some(w) => {
-                if let Err(e) = w.write_packet(self.now_us, pkt.data()) {
-                    self.errors.push(format!("port {port}: {e}"));
-                }
-            }
-            None => self.dropped_no_tx += 1,
-        }
-        // `pkt` returns to its pool here.
-    }
-}
-
-fn fail(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("vtep: {msg}");
-    ExitCode::from(2)
+/// How long a DPDK run lasts.
+#[derive(Debug, Clone, Copy, Default)]
+struct RunLimits {
+    secs: Option<u64>,
+    idle_ms: Option<u64>,
 }
 
 fn main() -> ExitCode {
     let mut config = None;
     let mut dump = None;
+    let mut serve = false;
+    let mut run = RunLimits::default();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--config" | "-c" => config = args.next().map(PathBuf::from),
             "--dump-json" => dump = args.next().map(PathBuf::from),
+            "--serve" => serve = true,
+            "--run-secs" | "--exit-when-idle-ms" => {
+                let Some(n) = args.next().and_then(|v| v.parse::<u64>().ok()) else {
+                    return fail(format!("{a} needs a number\n{USAGE}"));
+                };
+                if a == "--run-secs" {
+                    run.secs = Some(n);
+                } else {
+                    run.idle_ms = Some(n);
+                }
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -89,6 +100,13 @@ fn main() -> ExitCode {
         }
     };
 
+    if cfg.ports.iter().any(|p| p.kind == PortKind::Dpdk) {
+        // The configuration check refuses dpdk ports in a build without
+        // the feature, naming the port.
+        #[cfg(feature = "dpdk")]
+        return dpdk_run::run(&cfg, &path, dump.as_deref(), run);
+    }
+    let _ = run;
     let dpdk: Vec<&str> = cfg
         .ports
         .iter()
@@ -105,6 +123,20 @@ fn main() -> ExitCode {
         return fail(
             "af_xdp ports need the af-xdp feature: cargo build --features af-xdp --bin vtep",
         );
+    }
+
+    // Without a gateway MAC, next hops come from the kernel's tables for
+    // the underlay interface; a capture file has no interface to ask.
+    if let Some(u) = &cfg.underlay {
+        let pcap_underlay = cfg
+            .port_index(&u.port)
+            .is_some_and(|i| cfg.ports[i].kind == PortKind::Pcap);
+        if pcap_underlay && u.gateway_mac.is_none() {
+            return fail(format!(
+                "{}: underlay.gateway_mac: needed when the underlay port is a pcap port (next hops are resolved from the kernel only for interface ports)",
+                path.display()
+            ));
+        }
     }
 
     let pool = match Pool::new(8192, 2048, 128) {
@@ -166,24 +198,47 @@ fn main() -> ExitCode {
         }
     }
     frames.sort_by_key(|(ts, seq, port, _)| (*ts, *port, *seq));
-    let start = frames.first().map_or(0, |f| f.0);
+    let control = if serve {
+        match start_control(&shared, &cfg) {
+            Ok(c) => {
+                println!("serving {}", c.path().display());
+                let _ = std::io::stdout().flush();
+                Some(c)
+            }
+            Err(e) => return fail(e),
+        }
+    } else {
+        None
+    };
     let mut worker = shared.worker(0);
-    let mut too_long = 0u64;
-    for (ts, _, port, data) in &frames {
-        let secs = u32::try_from((ts.saturating_sub(start)) / 1_000_000).unwrap_or(u32::MAX);
-        shared.set_now(secs);
-        outputs.now_us = *ts;
-        // Ageing runs inside the loop, a bounded slice per frame.
-        let _ = shared
-            .fdb()
-            .age_step(secs, 64, &mut vxlan_core::fdb::NoEvents);
-        let Some(pkt) = pool.alloc_with(data) else {
-            too_long += 1;
-            continue;
-        };
-        worker.refresh();
-        worker.process(*port, pkt, &mut outputs);
+    let mut too_long = replay(&frames, &shared, &pool, &mut worker, &mut outputs);
+    if control.is_some() {
+        for w in outputs.writers.values_mut() {
+            if let Err(e) = w.flush() {
+                return fail(format!("writing a tx capture: {e}"));
+            }
+        }
+        println!("replayed {}", frames.len());
+        let _ = std::io::stdout().flush();
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            match line.trim() {
+                "replay" => {
+                    too_long += replay(&frames, &shared, &pool, &mut worker, &mut outputs);
+                    for w in outputs.writers.values_mut() {
+                        if let Err(e) = w.flush() {
+                            return fail(format!("writing a tx capture: {e}"));
+                        }
+                    }
+                    println!("replayed {}", frames.len());
+                }
+                "" => {}
+                other => eprintln!("vtep: unknown stdin command '{other}' (replay)"),
+            }
+            let _ = std::io::stdout().flush();
+        }
     }
+    drop(control);
     for (_, w) in outputs.writers.drain() {
         if let Err(e) = w.into_inner() {
             return fail(format!("writing a tx capture: {e}"));
@@ -211,15 +266,89 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Where a control server starts (the `vtepctl` socket plugs in here):
-/// called once the VTEP is built and before the live workers run, with the
-/// state they share. Whatever it returns is kept alive until the workers
-/// have stopped, then dropped (a server stops in its `Drop`).
+/// Starts the control socket for `shared`, at `[vtep] control_socket` or
+/// the default path. Called once the VTEP is built (before the live workers run, or before a
+/// pcap replay with `--serve`); the handle stops the server and removes the
+/// socket when dropped.
 pub fn start_control(
-    _shared: &std::sync::Arc<VtepShared>,
-    _cfg: &VtepConfig,
-) -> Option<Box<dyn std::any::Any>> {
-    None
+    shared: &std::sync::Arc<VtepShared>,
+    cfg: &VtepConfig,
+) -> Result<ControlHandle, String> {
+    let path = cfg
+        .vtep
+        .control_socket
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(control::DEFAULT_CONTROL_SOCKET));
+    let mut control = Control::from_config(cfg, std::sync::Arc::clone(shared));
+    if cfg
+        .underlay
+        .as_ref()
+        .is_some_and(|u| u.gateway_mac.is_none())
+    {
+        // Next hops from the kernel's route and neighbour tables.
+        #[cfg(target_os = "linux")]
+        {
+            let k = vxlan_pmd::nexthop::KernelNextHops::new()
+                .map_err(|e| format!("next-hop resolution (netlink): {e}"))?;
+            control = control.with_next_hops(Box::new(k));
+        }
+    }
+    control::spawn(&path, control).map_err(|e| e.to_string())
+}
+
+struct PcapOutputs {
+    writers: HashMap<u16, PcapWriter<BufWriter<std::fs::File>>>,
+    now_us: u64,
+    dropped_no_tx: u64,
+    errors: Vec<String>,
+}
+
+impl Output for PcapOutputs {
+    fn send(&mut self, port: u16, pkt: PktBuf) {
+        match self.writers.get_mut(&port) {
+            Some(w) => {
+                if let Err(e) = w.write_packet(self.now_us, pkt.data()) {
+                    self.errors.push(format!("port {port}: {e}"));
+                }
+            }
+            None => self.dropped_no_tx += 1,
+        }
+        // `pkt` returns to its pool here.
+    }
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("vtep: {msg}");
+    ExitCode::from(2)
+}
+
+/// Replays every frame through the VTEP once; returns how many were too
+/// long for a pool buffer.
+fn replay(
+    frames: &[(u64, usize, u16, Vec<u8>)],
+    shared: &VtepShared,
+    pool: &std::sync::Arc<Pool>,
+    worker: &mut vxlan_pmd::vtep::VtepWorker,
+    outputs: &mut PcapOutputs,
+) -> u64 {
+    let start = frames.first().map_or(0, |f| f.0);
+    let mut too_long = 0u64;
+    for (ts, _, port, data) in frames {
+        let secs = u32::try_from((ts.saturating_sub(start)) / 1_000_000).unwrap_or(u32::MAX);
+        shared.set_now(secs);
+        outputs.now_us = *ts;
+        // Ageing runs inside the loop, a bounded slice per frame.
+        let _ = shared
+            .fdb()
+            .age_step(secs, 64, &mut vxlan_core::fdb::NoEvents);
+        let Some(pkt) = pool.alloc_with(data) else {
+            too_long += 1;
+            continue;
+        };
+        worker.refresh();
+        worker.process(*port, pkt, outputs);
+    }
+    too_long
 }
 
 #[cfg(feature = "af-xdp")]
@@ -286,7 +415,13 @@ mod live {
             sockets,
             steering,
         } = ports;
-        let control = start_control(shared, cfg);
+        let control = match start_control(shared, cfg) {
+            Ok(c) => {
+                eprintln!("vtep: control socket {}", c.path().display());
+                c
+            }
+            Err(e) => return fail(e),
+        };
         let mut per_worker: Vec<Option<_>> = per_worker.into_iter().map(Some).collect();
         let workers = Workers::spawn(per_worker.len(), false, |i| {
             let ports = per_worker[i].take().unwrap_or_default();
@@ -377,12 +512,9 @@ mod live {
 fn dump_json(cfg: &VtepConfig, shared: &VtepShared, too_long: u64, no_tx: u64) -> Value {
     let s = shared.stats();
     let mut drops = serde_json::Map::new();
-    for (name, n) in DROP_NAMES.iter().zip(s.drop_bridge) {
-        drops.insert((*name).to_string(), json!(n));
+    for (name, n) in control::drops_by_reason(&s) {
+        drops.insert(name.to_string(), json!(n));
     }
-    drops.insert("pool_empty".into(), json!(s.drop_pool_empty));
-    drops.insert("encap_too_big".into(), json!(s.drop_too_big));
-    drops.insert("encap_other".into(), json!(s.drop_encap));
     drops.insert("rx_too_long".into(), json!(too_long));
     drops.insert("no_tx_file".into(), json!(no_tx));
     let snap = shared.snapshot();
@@ -424,4 +556,115 @@ fn dump_json(cfg: &VtepConfig, shared: &VtepShared, too_long: u64, no_tx: u64) -
         "fdb": fdb,
         "pool": {"capacity": shared.pool().capacity(), "in_use": shared.pool().in_use()},
     })
+}
+
+#[cfg(feature = "dpdk")]
+mod dpdk_run {
+    //! The daemon on DPDK ports.
+
+    use std::path::Path;
+    use std::process::ExitCode;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    use serde_json::json;
+    use vxlan_pmd::config::VtepConfig;
+    use vxlan_pmd::dpdk::DpdkVtep;
+
+    use super::{dump_json, fail, RunLimits};
+
+    pub(super) fn run(
+        cfg: &VtepConfig,
+        path: &Path,
+        dump: Option<&Path>,
+        limits: RunLimits,
+    ) -> ExitCode {
+        let vtep = match DpdkVtep::from_config(cfg) {
+            Ok(v) => v,
+            Err(e) => return fail(format!("{}: {e}", path.display())),
+        };
+        for (p, port) in cfg.ports.iter().zip(vtep.ports()) {
+            eprintln!(
+                "vtep: port {} on {} (dpdk port {}, {} queues, offloads {:?})",
+                p.name,
+                port.device(),
+                port.id(),
+                port.queues(),
+                port.offloads()
+            );
+        }
+        let stop = AtomicBool::new(false);
+        let result = std::thread::scope(|s| {
+            let runner = s.spawn(|| vtep.run(&stop));
+            let start = Instant::now();
+            let mut last_rx = 0u64;
+            let mut last_change = Instant::now();
+            // Acquire: pairs with run()'s Release when a worker fails.
+            while !stop.load(Ordering::Acquire) && !runner.is_finished() {
+                std::thread::sleep(Duration::from_millis(10));
+                let rx: u64 = vtep.ports().iter().map(|p| p.stats().ipackets).sum();
+                if rx != last_rx {
+                    last_rx = rx;
+                    last_change = Instant::now();
+                }
+                let idle = limits
+                    .idle_ms
+                    .is_some_and(|ms| last_change.elapsed() >= Duration::from_millis(ms));
+                let done = limits
+                    .secs
+                    .is_some_and(|secs| start.elapsed() >= Duration::from_secs(secs));
+                if idle || done {
+                    // Release: the workers' Acquire loads see it.
+                    stop.store(true, Ordering::Release);
+                }
+            }
+            runner.join()
+        });
+        let loops = match result {
+            Ok(Ok(l)) => l,
+            Ok(Err(e)) => return fail(e),
+            Err(_) => return fail("the DPDK run panicked"),
+        };
+        let port_stats: Vec<_> = vtep.ports().iter().map(|p| p.stats()).collect();
+        let shared = std::sync::Arc::clone(vtep.shared());
+        let mempool = std::sync::Arc::clone(vtep.mempool());
+        // Closing the ports flushes a net_pcap vdev's tx file and returns
+        // every mbuf a receive ring held.
+        drop(vtep);
+        let s = shared.stats();
+        eprintln!(
+            "vtep: {} frames in, {} delivered locally, {} encapsulated, {} flooded, {} dropped; mempool {} of {} mbufs in use",
+            s.rx,
+            s.tx_local,
+            s.tx_remote,
+            s.flooded,
+            s.drops(),
+            mempool.in_use(),
+            mempool.capacity()
+        );
+        if let Some(dump) = dump {
+            let mut v = dump_json(cfg, &shared, 0, 0);
+            let ports: Vec<_> = cfg
+                .ports
+                .iter()
+                .zip(&loops.ports)
+                .zip(&port_stats)
+                .map(|((p, l), d)| {
+                    json!({
+                        "name": p.name, "rx": l.rx, "tx": l.tx, "tx_dropped": l.tx_dropped,
+                        "rx_chained": l.rx_chained, "driver_ipackets": d.ipackets,
+                        "driver_opackets": d.opackets, "driver_imissed": d.imissed,
+                        "driver_rx_nombuf": d.rx_nombuf,
+                    })
+                })
+                .collect();
+            v["ports"] = json!(ports);
+            v["mempool"] = json!({"capacity": mempool.capacity(), "in_use": mempool.in_use()});
+            let text = serde_json::to_string_pretty(&v).unwrap_or_default();
+            if let Err(e) = std::fs::write(dump, text + "\n") {
+                return fail(format!("--dump-json {}: {e}", dump.display()));
+            }
+        }
+        ExitCode::SUCCESS
+    }
 }

@@ -8,8 +8,9 @@ use super::config::AgeReport;
 use super::events::{Event, EventKind, EventSink};
 use super::table::{bump, Fdb};
 use super::word::{
-    elapsed, split_key, value_frozen, value_kind, value_loc, value_tick, with_frozen, Cold, Kind,
-    Location, KEY_BLOCKED, KEY_EMPTY, VAL_DEAD, VAL_RESERVED,
+    elapsed, ends_probe, gen_of, is_dead, is_empty_key, next_gen, same_gen, split_key,
+    value_frozen, value_kind, value_loc, value_tick, with_frozen, Cold, Kind, Location,
+    KEY_BLOCKED, KEY_EMPTY, VAL_DEAD, VAL_RESERVED,
 };
 
 /// Trims at most this many dead slots backwards from one visited slot.
@@ -87,12 +88,18 @@ impl Fdb<'_> {
         let s = self.slot(i);
         // Acquire: pairs with the inserter's key CAS.
         let k = s.key.load(Ordering::Acquire);
-        if k == KEY_EMPTY || k == KEY_BLOCKED {
+        if ends_probe(k) {
             return;
         }
         let (bd, mac) = split_key(k);
         // Acquire: the cold word below is the one published with `v`.
         let v = s.value.load(Ordering::Acquire);
+        // Only the sweeper trims, so the key (and its generation) cannot
+        // change under us here; the check keeps the rule uniform: never act
+        // on a value of another generation than the key word read.
+        if !same_gen(v, k) {
+            return;
+        }
         match value_kind(v) {
             Some(Kind::Learned) => {
                 if self.cfg.age_time != 0 && elapsed(now, value_tick(v)) >= self.cfg.age_time {
@@ -131,7 +138,7 @@ impl Fdb<'_> {
                     }
                 }
             }
-            None if v == VAL_DEAD => self.trim_back(i, report),
+            None if is_dead(v) => self.trim_back(i, report),
             _ => {}
         }
     }
@@ -148,19 +155,31 @@ impl Fdb<'_> {
         }
     }
 
-    /// Turns dead slot `i` back into an empty one, if slot `i + 1` is empty
-    /// (so no probe sequence of a live key passes `i`).
+    /// Turns dead slot `i` back into an empty one of the next generation,
+    /// if slot `i + 1` is empty (so no probe sequence of a live key passes
+    /// `i`).
     ///
-    /// 1. Block `i + 1` (CAS EMPTY -> BLOCKED) so no inserter claims it.
-    /// 2. Take `i`'s value DEAD -> RESERVED so no learner revives it.
-    /// 3. Store `i`'s key EMPTY, then unblock `i + 1`, both Release.
+    /// 1. Block `i + 1` (CAS its empty word -> BLOCKED) so no inserter
+    ///    claims it.
+    /// 2. Take `i`'s value DEAD -> RESERVED of the next generation, so no
+    ///    learner revives it and no CAS expecting a value of the old
+    ///    generation succeeds any more.
+    /// 3. Store `i`'s key EMPTY of the next generation, then restore `i + 1`'s
+    ///    empty word, both Release.
     fn trim(&self, i: usize) -> bool {
         let s = self.slot(i);
         let next = self.slot(self.next(i));
+        // Only the sweeper (us) changes a key word that holds a key, so `k`
+        // stays the slot's key word until our store below. Acquire: pairs
+        // with the inserter's key CAS.
+        let k = s.key.load(Ordering::Acquire);
+        if ends_probe(k) {
+            return false;
+        }
+        let dead = VAL_DEAD | gen_of(k);
         // Cheap pre-checks (Relaxed: the CASes below decide).
-        if s.value.load(Ordering::Relaxed) != VAL_DEAD
-            || next.key.load(Ordering::Relaxed) != KEY_EMPTY
-        {
+        let empty = next.key.load(Ordering::Relaxed);
+        if s.value.load(Ordering::Relaxed) != dead || !is_empty_key(empty) {
             return false;
         }
         // AcqRel: Acquire so that an inserter's key published in `next`
@@ -168,26 +187,31 @@ impl Fdb<'_> {
         // harmless on an RMW.
         if next
             .key
-            .compare_exchange(KEY_EMPTY, KEY_BLOCKED, Ordering::AcqRel, Ordering::Relaxed)
+            .compare_exchange(empty, KEY_BLOCKED, Ordering::AcqRel, Ordering::Relaxed)
             .is_err()
         {
             return false;
         }
-        // Acquire: orders our key store after the last owner's writes.
+        // Acquire: orders our key store after the last owner's writes. The
+        // new generation ends every CAS and read that still expects the
+        // old one (a learner that read the key before the trim).
+        let g = next_gen(k);
         let trimmed = s
             .value
-            .compare_exchange(VAL_DEAD, VAL_RESERVED, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(dead, VAL_RESERVED | g, Ordering::Acquire, Ordering::Relaxed)
             .is_ok();
         if trimmed {
             // Release: an inserter whose key CAS reads this EMPTY sees the
-            // slot's value already VAL_RESERVED, so its value store comes
-            // after ours.
-            s.key.store(KEY_EMPTY, Ordering::Release);
+            // slot's value already reserved (of the new generation), so its
+            // value store comes after ours.
+            s.key.store(KEY_EMPTY | g, Ordering::Release);
         }
         // Release: an inserter whose CAS on `next` reads this store (or a
         // later one in its release sequence) sees the trim of `i`, so its
         // chain re-check finds the hole. See the module documentation.
-        next.key.store(KEY_EMPTY, Ordering::Release);
+        // `empty` is the exact word we replaced: `next` keeps its generation
+        // (no key was in it).
+        next.key.store(empty, Ordering::Release);
         trimmed
     }
 }

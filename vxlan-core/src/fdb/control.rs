@@ -9,7 +9,8 @@ use super::config::{FdbError, LearnOutcome};
 use super::learn::{Insert, Revive};
 use super::table::{Fdb, Probe};
 use super::word::{
-    key_word, make_value, split_key, value_kind, value_loc, Cold, Kind, KindSet, Location, VAL_DEAD,
+    ends_probe, gen_of, is_dead, key_id, key_word, make_value, same_gen, split_key, value_kind,
+    value_loc, Cold, Kind, KindSet, Location,
 };
 
 /// Which entries a flush removes; `None` fields match everything.
@@ -138,18 +139,18 @@ impl Fdb<'_> {
         }
         .pack();
         for _ in 0..4 {
-            let i = match self.probe(key, home) {
-                Probe::Found(i) => i,
-                Probe::Vacant(e) => {
+            let (i, k) = match self.probe(key, home) {
+                Probe::Found(i, k) => (i, k),
+                Probe::Vacant(e, empty) => {
                     self.reserve(bd, false).map_err(busy_or)?;
-                    match self.insert_at(e, home, key, value, fresh_cold) {
+                    match self.insert_at(e, home, key, empty, value, fresh_cold) {
                         Insert::Done => return Ok(()),
                         Insert::Lost(actual) => {
                             self.unreserve(bd);
-                            if actual != key {
+                            if key_id(actual) != key {
                                 continue;
                             }
-                            e
+                            (e, actual)
                         }
                         Insert::Withdrawn => {
                             self.unreserve(bd);
@@ -160,37 +161,51 @@ impl Fdb<'_> {
                 Probe::Blocked => return Err(FdbError::Busy),
                 Probe::Exhausted => return Err(FdbError::TableFull),
             };
-            return self.install_existing(i, bd, value, seq);
+            if let Some(r) = self.install_existing(i, k, bd, value, seq) {
+                return r;
+            }
+            // The slot was trimmed since we read `k`: probe again.
         }
         Err(FdbError::Busy)
     }
 
+    /// Installs `value` (generation bits clear) into slot `i`, whose key
+    /// word (ours) was read as `k`. `None` when the slot's generation moved
+    /// on since: the caller probes again.
     fn install_existing(
         &self,
         i: usize,
+        k: u64,
         bd: u16,
         value: u64,
         seq: Option<u32>,
-    ) -> Result<(), FdbError> {
+    ) -> Option<Result<(), FdbError>> {
         let s = self.slot(i);
         let cw = &self.cold(i).word;
         loop {
             // Acquire: the cold word read below is the one published with
             // this value.
             let v = s.value.load(Ordering::Acquire);
+            // The CAS below expects `v`: with `k`'s generation it can only
+            // hit our key's incarnation.
+            if !same_gen(v, k) {
+                return None;
+            }
             let Some(kind) = value_kind(v) else {
-                if v != VAL_DEAD {
-                    return Err(FdbError::Busy);
+                if !is_dead(v) {
+                    return Some(Err(FdbError::Busy));
                 }
-                self.reserve(bd, false).map_err(busy_or)?;
+                if let Err(o) = self.reserve(bd, false) {
+                    return Some(Err(busy_or(o)));
+                }
                 let cold = Cold {
                     seq: seq.unwrap_or(0),
                     window_start: 0,
                     moves: 0,
                 }
                 .pack();
-                match self.revive(i, value, cold) {
-                    Revive::Done => return Ok(()),
+                match self.revive(i, k, value, cold) {
+                    Revive::Done => return Some(Ok(())),
                     Revive::Raced => {
                         self.unreserve(bd);
                         continue;
@@ -201,10 +216,10 @@ impl Fdb<'_> {
             let old = Cold::unpack(cw.load(Ordering::Relaxed));
             if let Some(seq) = seq {
                 if kind.is_pinned() {
-                    return Err(FdbError::Pinned);
+                    return Some(Err(FdbError::Pinned));
                 }
                 if seq < old.seq {
-                    return Err(FdbError::StaleSequence);
+                    return Some(Err(FdbError::StaleSequence));
                 }
             }
             let new_cold = Cold {
@@ -215,13 +230,13 @@ impl Fdb<'_> {
             // AcqRel: Release publishes the new value; Acquire orders our
             // cold store after any racing mover's cold update.
             if s.value
-                .compare_exchange(v, value, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(v, value | gen_of(v), Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
             {
                 // Relaxed: bookkeeping; a racing move may interleave, which
                 // only affects its own window count.
                 cw.store(new_cold.pack(), Ordering::Relaxed);
-                return Ok(());
+                return Some(Ok(()));
             }
         }
     }
@@ -233,19 +248,30 @@ impl Fdb<'_> {
         if !mac.is_learnable() || usize::from(bd) >= self.bds.len() {
             return false;
         }
-        let Probe::Found(i) = self.probe(key, self.home(key)) else {
-            return false;
-        };
-        loop {
-            // Acquire: see `kill`.
-            let v = self.slot(i).value.load(Ordering::Acquire);
-            if value_kind(v).is_none() {
+        let home = self.home(key);
+        'probe: for _ in 0..4 {
+            let Probe::Found(i, k) = self.probe(key, home) else {
                 return false;
-            }
-            if self.kill(i, v, bd) {
-                return true;
+            };
+            loop {
+                // Acquire: see `kill`.
+                let v = self.slot(i).value.load(Ordering::Acquire);
+                if !same_gen(v, k) {
+                    // Trimmed since we read `k` (so our key was dead then);
+                    // it may have been inserted again since: probe again.
+                    continue 'probe;
+                }
+                if value_kind(v).is_none() {
+                    return false;
+                }
+                // `v` has `k`'s generation: the kill cannot hit a key that
+                // reused the slot.
+                if self.kill(i, v, bd) {
+                    return true;
+                }
             }
         }
+        false
     }
 
     /// Removes every live entry `filter` matches; returns how many. A full
@@ -257,19 +283,24 @@ impl Fdb<'_> {
             // Acquire: pairs with the inserter's key CAS.
             let k = s.key.load(Ordering::Acquire);
             let (bd, _) = split_key(k);
-            if usize::from(bd) >= self.bds.len() || k == 0 {
+            if ends_probe(k) || usize::from(bd) >= self.bds.len() {
                 continue;
             }
             loop {
                 // Acquire: pairs with the value's Release publication.
                 let v = s.value.load(Ordering::Acquire);
+                // A value of another generation belongs to a key that
+                // reused the slot after we read `k`, i.e. one inserted
+                // during the flush (which may or may not be flushed).
+                if !same_gen(v, k) {
+                    break;
+                }
                 let Some(kind) = value_kind(v) else { break };
                 if !filter.matches(bd, kind, Location::decode(value_loc(v))) {
                     break;
                 }
-                // The key cannot change while the value is live (only the
-                // ager changes keys, and only of reserved slots), so `bd` is
-                // this entry's.
+                // `v` has `k`'s generation, so it is `k`'s entry and the
+                // kill cannot succeed on a key that reused the slot.
                 if self.kill(i, v, bd) {
                     n += 1;
                     break;

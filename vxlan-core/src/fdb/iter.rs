@@ -4,7 +4,7 @@ use crate::sync::Ordering;
 use crate::wire::MacAddr;
 
 use super::table::Fdb;
-use super::word::{decode_entry, split_key, Cold, Entry, KEY_BLOCKED, KEY_EMPTY};
+use super::word::{decode_entry, ends_probe, same_gen, split_key, Cold, Entry};
 
 /// One live entry as a dump sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,18 +39,21 @@ impl Iterator for Iter<'_, '_> {
             let s = self.fdb.slot(i);
             // Acquire: pairs with the inserter's key CAS.
             let k = s.key.load(Ordering::Acquire);
-            if k == KEY_EMPTY || k == KEY_BLOCKED {
+            if ends_probe(k) {
                 continue;
             }
             // Acquire: pairs with the Release that published the value (and
             // the cold word with it).
             let v = s.value.load(Ordering::Acquire);
-            // Relaxed: the cold word was published with `v`.
-            let cold = Cold::unpack(self.fdb.cold(i).word.load(Ordering::Relaxed));
-            // Relaxed: kept after the Acquire above; see `read_slot`.
-            if s.key.load(Ordering::Relaxed) != k {
+            // Another generation: the slot was trimmed (and maybe reused)
+            // after we read `k`; see `read_slot`.
+            if !same_gen(v, k) {
                 continue;
             }
+            // Relaxed: the cold word was published with `v`. (A move racing
+            // the dump may update it right after; the record's sequence
+            // number is then that move's.)
+            let cold = Cold::unpack(self.fdb.cold(i).word.load(Ordering::Relaxed));
             if let Some(entry) = decode_entry(v) {
                 let (bd, mac) = split_key(k);
                 return Some(Record {

@@ -8,8 +8,9 @@ use super::config::LearnOutcome;
 use super::events::{Event, EventKind, EventSink};
 use super::table::{bump, Fdb, Probe};
 use super::word::{
-    elapsed, key_word, make_value, value_frozen, value_kind, value_loc, value_tick, with_frozen,
-    with_tick, Cold, Kind, Location, KEY_BLOCKED, KEY_EMPTY, VAL_DEAD, VAL_RESERVED,
+    elapsed, ends_probe, gen_of, is_dead, key_id, key_word, make_value, same_gen, value_frozen,
+    value_kind, value_loc, value_tick, with_frozen, with_tick, Cold, Kind, Location, VAL_DEAD,
+    VAL_RESERVED,
 };
 
 /// Result of trying to claim an empty slot.
@@ -30,24 +31,29 @@ pub(crate) enum Revive {
 }
 
 impl Fdb<'_> {
-    /// Claims empty slot `e` for `key` (whose home is `home`) and publishes
-    /// `value` with `cold`. The caller has reserved the budget; on anything
-    /// but `Done` the caller must `unreserve`.
+    /// Claims empty slot `e`, whose key word was read as `empty`, for `key`
+    /// (whose home is `home`) and publishes `value` (generation bits clear)
+    /// with `cold`. The caller has reserved the budget; on anything but
+    /// `Done` the caller must `unreserve`.
     ///
-    /// Protocol: CAS the key EMPTY -> key (the value word of an empty slot
-    /// is `VAL_RESERVED`, so readers see a reserved slot and miss), re-check
-    /// that every slot from `e - 1` down to `home` is neither EMPTY nor
-    /// BLOCKED (a concurrent trim could otherwise strand the key behind a
-    /// hole), then store the cold word and Release-store the value.
+    /// Protocol: CAS the key `empty` -> key, keeping the slot's generation
+    /// (the value word of an empty slot is `VAL_RESERVED` of that
+    /// generation, so readers see a reserved slot and miss), re-check that
+    /// every slot from `e - 1` down to `home` is neither EMPTY nor BLOCKED
+    /// (a concurrent trim could otherwise strand the key behind a hole),
+    /// then store the cold word and Release-store the value, tagged with
+    /// the same generation.
     pub(crate) fn insert_at(
         &self,
         e: usize,
         home: usize,
         key: u64,
+        empty: u64,
         value: u64,
         cold: u64,
     ) -> Insert {
         let s = self.slot(e);
+        let g = gen_of(empty);
         // AcqRel on success. Acquire: if the slot was trimmed, this reads
         // the ager's Release store of EMPTY (directly, or as the head of
         // the release sequence), so the ager's trims happen before our
@@ -55,9 +61,12 @@ impl Fdb<'_> {
         // Release: our key heads the release sequence later inserters and
         // the ager read when they look at this slot.
         // Acquire on failure: we may go on to read the winner's value.
+        // The CAS expects the exact empty word of the probe: a slot is empty
+        // under one generation only once (a trim moves it to the next), so
+        // this cannot claim a slot another key held since.
         if let Err(actual) =
             s.key
-                .compare_exchange(KEY_EMPTY, key, Ordering::AcqRel, Ordering::Acquire)
+                .compare_exchange(empty, key | g, Ordering::AcqRel, Ordering::Acquire)
         {
             return Insert::Lost(actual);
         }
@@ -69,11 +78,10 @@ impl Fdb<'_> {
             // further down the chain) visible to the next iterations. See
             // the module documentation for the argument.
             let k = self.slot(j).key.load(Ordering::Acquire);
-            if k == KEY_EMPTY || k == KEY_BLOCKED {
+            if ends_probe(k) {
                 // Release: not needed for correctness (a dead value carries
-                // no data) but keeps every value store Release, the uniform
-                // rule the re-check in `read_slot` relies on.
-                s.value.store(VAL_DEAD, Ordering::Release);
+                // no data) but keeps every value store Release.
+                s.value.store(VAL_DEAD | g, Ordering::Release);
                 return Insert::Withdrawn;
             }
         }
@@ -81,19 +89,29 @@ impl Fdb<'_> {
         self.cold(e).word.store(cold, Ordering::Relaxed);
         // Release: publishes the cold word and orders our key CAS before the
         // value for any reader that Acquires it.
-        s.value.store(value, Ordering::Release);
+        s.value.store(value | g, Ordering::Release);
         Insert::Done
     }
 
-    /// Revives dead slot `i` (its key is already ours) with `value`. The
-    /// caller reserved the budget and must `unreserve` on `Raced`.
-    pub(crate) fn revive(&self, i: usize, value: u64, cold: u64) -> Revive {
+    /// Revives dead slot `i`, whose key word (ours) was read as `k`, with
+    /// `value` (generation bits clear). The caller reserved the budget and
+    /// must `unreserve` on `Raced`.
+    pub(crate) fn revive(&self, i: usize, k: u64, value: u64, cold: u64) -> Revive {
         let s = self.slot(i);
+        let g = gen_of(k);
         // Acquire: the slot's last writer's stores (the kill) precede ours.
         // Taking DEAD -> RESERVED makes the slot ours alone: nobody else
-        // writes a reserved value, and the ager only trims DEAD slots.
+        // writes a reserved value, and the ager only trims DEAD slots. The
+        // expected word carries `k`'s generation, so if the slot was trimmed
+        // and reused (and the new key died too) since we read `k`, the CAS
+        // fails instead of reviving the other key's slot with our value.
         if s.value
-            .compare_exchange(VAL_DEAD, VAL_RESERVED, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(
+                VAL_DEAD | g,
+                VAL_RESERVED | g,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
             .is_err()
         {
             return Revive::Raced;
@@ -101,19 +119,22 @@ impl Fdb<'_> {
         // Relaxed: published by the Release store below.
         self.cold(i).word.store(cold, Ordering::Relaxed);
         // Release: publishes the cold word with the value.
-        s.value.store(value, Ordering::Release);
+        s.value.store(value | g, Ordering::Release);
         Revive::Done
     }
 
-    /// CASes slot `i` from live `v` to `VAL_DEAD` and returns the budget.
+    /// CASes slot `i` from live `v` to dead (same generation) and returns
+    /// the budget. The caller checked that `v` has the generation of the key
+    /// word it took `bd` from, so `v` is that key's and the CAS cannot
+    /// succeed once the slot was reused.
     pub(crate) fn kill(&self, i: usize, v: u64, bd: u16) -> bool {
         // AcqRel: Acquire so the cold word we may read afterwards is the
         // one published with `v`; Release keeps value writes uniformly
-        // Release (see `read_slot`).
+        // Release.
         let ok = self
             .slot(i)
             .value
-            .compare_exchange(v, VAL_DEAD, Ordering::AcqRel, Ordering::Relaxed)
+            .compare_exchange(v, VAL_DEAD | gen_of(v), Ordering::AcqRel, Ordering::Relaxed)
             .is_ok();
         if ok {
             self.unreserve(bd);
@@ -167,8 +188,14 @@ impl Fdb<'_> {
         let home = self.home(key);
         for _ in 0..4 {
             match self.probe(key, home) {
-                Probe::Found(i) => return self.learn_existing(i, bd, mac, loc, now, events),
-                Probe::Vacant(e) => {
+                Probe::Found(i, k) => {
+                    if let Some(o) = self.learn_existing(i, k, bd, mac, loc, now, events) {
+                        return o;
+                    }
+                    // The slot was trimmed (and maybe reused) since we read
+                    // `k`: our key died meanwhile; probe again.
+                }
+                Probe::Vacant(e, empty) => {
                     if let Err(o) = self.reserve(bd, true) {
                         return o;
                     }
@@ -179,7 +206,7 @@ impl Fdb<'_> {
                         moves: 0,
                     }
                     .pack();
-                    match self.insert_at(e, home, key, value, cold) {
+                    match self.insert_at(e, home, key, empty, value, cold) {
                         Insert::Done => {
                             bump(&self.counters.learns);
                             events.emit(Event {
@@ -193,10 +220,15 @@ impl Fdb<'_> {
                         }
                         Insert::Lost(actual) => {
                             self.unreserve(bd);
-                            if actual == key {
-                                return self.learn_existing(e, bd, mac, loc, now, events);
+                            if key_id(actual) == key {
+                                if let Some(o) =
+                                    self.learn_existing(e, actual, bd, mac, loc, now, events)
+                                {
+                                    return o;
+                                }
                             }
-                            // Another key took the slot: probe again.
+                            // Another key took the slot, or ours came and
+                            // went: probe again.
                         }
                         Insert::Withdrawn => {
                             self.unreserve(bd);
@@ -214,26 +246,37 @@ impl Fdb<'_> {
         self.busy()
     }
 
+    /// Learns into slot `i`, whose key word was read as `k` (our key).
+    /// `None` when the slot's generation moved on since (our key's
+    /// incarnation there ended): the caller probes again.
+    #[allow(clippy::too_many_arguments)]
     fn learn_existing<S: EventSink + ?Sized>(
         &self,
         i: usize,
+        k: u64,
         bd: u16,
         mac: MacAddr,
         loc: u32,
         now: u32,
         events: &mut S,
-    ) -> LearnOutcome {
+    ) -> Option<LearnOutcome> {
         let s = self.slot(i);
         loop {
             // Acquire: pairs with the Release that published `v`, so the
             // cold word we may read is the one that goes with it.
             let v = s.value.load(Ordering::Acquire);
+            // Every CAS below expects `v`, so it can only succeed within our
+            // key's incarnation: a reused slot's values carry another
+            // generation.
+            if !same_gen(v, k) {
+                return None;
+            }
             let Some(kind) = value_kind(v) else {
-                if v != VAL_DEAD {
-                    return self.busy(); // reserved: someone else's
+                if !is_dead(v) {
+                    return Some(self.busy()); // reserved: someone else's
                 }
                 if let Err(o) = self.reserve(bd, true) {
-                    return o;
+                    return Some(o);
                 }
                 let value = make_value(loc, now, Kind::Learned, false);
                 let cold = Cold {
@@ -242,7 +285,7 @@ impl Fdb<'_> {
                     moves: 0,
                 }
                 .pack();
-                match self.revive(i, value, cold) {
+                match self.revive(i, k, value, cold) {
                     Revive::Done => {
                         bump(&self.counters.learns);
                         events.emit(Event {
@@ -252,7 +295,7 @@ impl Fdb<'_> {
                             location: Location::decode(loc),
                             previous: None,
                         });
-                        return LearnOutcome::Learned;
+                        return Some(LearnOutcome::Learned);
                     }
                     Revive::Raced => {
                         self.unreserve(bd);
@@ -264,20 +307,20 @@ impl Fdb<'_> {
             if old == loc {
                 if kind != Kind::Learned || elapsed(now, value_tick(v)) < self.cfg.refresh_ticks {
                     // The common case for a hot MAC: no write at all.
-                    return LearnOutcome::Unchanged;
+                    return Some(LearnOutcome::Unchanged);
                 }
-                // Release: value writes are uniformly Release (read_slot).
+                // Release: value writes are uniformly Release.
                 if s.value
                     .compare_exchange(v, with_tick(v, now), Ordering::Release, Ordering::Relaxed)
                     .is_ok()
                 {
-                    return LearnOutcome::Refreshed;
+                    return Some(LearnOutcome::Refreshed);
                 }
                 continue;
             }
             if kind.is_pinned() {
                 bump(&self.counters.pinned_refused);
-                return LearnOutcome::Pinned;
+                return Some(LearnOutcome::Pinned);
             }
             let thaw = if value_frozen(v) {
                 // Relaxed: the Acquire load of `v` ordered the cold word
@@ -286,13 +329,13 @@ impl Fdb<'_> {
                 let c = Cold::unpack(self.cold(i).word.load(Ordering::Relaxed));
                 if elapsed(now, c.window_start) < self.cfg.dampening.hold {
                     bump(&self.counters.frozen_refused);
-                    return LearnOutcome::Frozen;
+                    return Some(LearnOutcome::Frozen);
                 }
                 true
             } else {
                 false
             };
-            let nv = make_value(loc, now, Kind::Learned, false);
+            let nv = make_value(loc, now, Kind::Learned, false) | gen_of(v);
             // AcqRel: Release publishes the new location (readers Acquire
             // it); Acquire orders our cold-word update after the previous
             // mover's.
@@ -324,7 +367,7 @@ impl Fdb<'_> {
                     previous: None,
                 });
             }
-            return LearnOutcome::Moved { from, frozen };
+            return Some(LearnOutcome::Moved { from, frozen });
         }
     }
 
@@ -358,12 +401,14 @@ impl Fdb<'_> {
     }
 
     /// Sets the frozen bit on slot `i` if it still holds a learned entry at
-    /// `nv`'s location.
+    /// `nv`'s location, in `nv`'s generation (the same incarnation of the
+    /// key).
     fn freeze(&self, i: usize, nv: u64) -> bool {
         let s = self.slot(i);
         let mut cur = nv;
         loop {
-            if value_kind(cur) != Some(Kind::Learned)
+            if !same_gen(cur, nv)
+                || value_kind(cur) != Some(Kind::Learned)
                 || value_loc(cur) != value_loc(nv)
                 || value_frozen(cur)
             {

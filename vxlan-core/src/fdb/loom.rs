@@ -247,3 +247,157 @@ fn age_racing_refresh() {
         let _ = Arc::new(());
     });
 }
+
+/// Two keys `x` and `y` with the same home slot 4 (slot 5 stays empty, so
+/// the ager can trim slot 4).
+fn twins(fdb: &Fdb<'_>) -> (MacAddr, MacAddr) {
+    let x = mac_with_home(fdb, 4, 0);
+    let y = mac_with_home(fdb, 4, x.0[5] + 1);
+    (x, y)
+}
+
+/// Runs one ageing step on slot 4 only and checks that it trimmed it.
+fn trim_slot_4(fdb: &Fdb<'_>, now: u32) {
+    fdb.age_cursor.store(4, Ordering::Relaxed);
+    let r = fdb.age_step(now, 1, &mut NoEvents);
+    assert_eq!(r.trimmed, 1, "{r:?}");
+}
+
+/// ABA on a slot: a lookup of `x` loads slot 4's key (`x`, dead), and while
+/// it is between its loads the slot is trimmed, reused by `y`, trimmed
+/// again and reused by `x` once more. The lookup may miss or see the new
+/// `x`, but must never return `y`'s location for `x`. (A re-check of the
+/// key word after the value load passes this interleaving: the key is `x`
+/// again.)
+#[test]
+fn lookup_racing_slot_reuse_never_returns_another_keys_value() {
+    model(|| {
+        let fdb = new_fdb();
+        let (x, y) = twins(fdb);
+        assert_eq!(
+            fdb.learn(0, x, Location::port(1), 0, &mut NoEvents),
+            LearnOutcome::Learned
+        );
+        assert!(fdb.remove(0, x)); // slot 4: key x, dead
+        let t = thread::spawn(move || fdb.lookup(0, x).map(|e| e.location));
+        trim_slot_4(fdb, 1);
+        assert_eq!(
+            fdb.learn(0, y, Location::port(2), 1, &mut NoEvents),
+            LearnOutcome::Learned
+        );
+        assert!(fdb.remove(0, y));
+        trim_slot_4(fdb, 2);
+        assert_eq!(
+            fdb.learn(0, x, Location::port(3), 2, &mut NoEvents),
+            LearnOutcome::Learned
+        );
+        let seen = t.join().unwrap();
+        assert!(
+            seen.is_none() || seen == Some(Location::port(3)),
+            "lookup of x returned {seen:?} (port 2 is y's)"
+        );
+    });
+}
+
+/// A learner moving `x` races the removal of `x` and the reuse of its slot
+/// by `y`, whose value word is bit-for-bit what `x`'s was (same location,
+/// tick and kind). The learner must never move `y`.
+#[test]
+fn move_racing_slot_reuse_never_moves_another_key() {
+    model(|| {
+        let fdb = new_fdb();
+        let (x, y) = twins(fdb);
+        assert_eq!(
+            fdb.learn(0, x, Location::port(1), 1, &mut NoEvents),
+            LearnOutcome::Learned
+        );
+        let t = thread::spawn(move || fdb.learn(0, x, Location::Remote(9), 1, &mut NoEvents));
+        assert!(fdb.remove(0, x));
+        trim_or_skip(fdb);
+        let y_out = fdb.learn(0, y, Location::port(1), 1, &mut NoEvents);
+        let x_out = t.join().unwrap();
+        assert_eq!(y_out, LearnOutcome::Learned);
+        assert_eq!(
+            fdb.lookup(0, y).map(|e| e.location),
+            Some(Location::port(1)),
+            "y was modified by x's learn ({x_out:?})"
+        );
+        match fdb.lookup(0, x) {
+            None => {}
+            Some(e) => assert_eq!(e.location, Location::Remote(9), "{x_out:?}"),
+        }
+        consistent(fdb);
+    });
+}
+
+/// The trim of slot 4 in the move test may find the slot live (the learner
+/// revived `x` after the removal) and then does nothing.
+fn trim_or_skip(fdb: &Fdb<'_>) {
+    fdb.age_cursor.store(4, Ordering::Relaxed);
+    fdb.age_step(1, 1, &mut NoEvents);
+}
+
+/// A learner reviving dead `x` races the trim of `x`'s slot, its reuse by
+/// `y` and `y`'s removal (the slot is dead again, now under `y`'s key). The
+/// revival must never bring `y`'s slot back to life with `x`'s location.
+#[test]
+fn revive_racing_slot_reuse_never_revives_another_key() {
+    model(|| {
+        let fdb = new_fdb();
+        let (x, y) = twins(fdb);
+        assert_eq!(
+            fdb.learn(0, x, Location::port(1), 0, &mut NoEvents),
+            LearnOutcome::Learned
+        );
+        assert!(fdb.remove(0, x)); // slot 4: key x, dead
+        let t = thread::spawn(move || fdb.learn(0, x, Location::port(5), 1, &mut NoEvents));
+        fdb.age_cursor.store(4, Ordering::Relaxed);
+        fdb.age_step(1, 1, &mut NoEvents);
+        let y_out = fdb.learn(0, y, Location::port(2), 1, &mut NoEvents);
+        let y_removed = fdb.remove(0, y);
+        let x_out = t.join().unwrap();
+        assert_eq!(
+            y_removed,
+            y_out == LearnOutcome::Learned,
+            "{y_out:?} {x_out:?}"
+        );
+        assert_eq!(fdb.lookup(0, y), None, "y came back to life ({x_out:?})");
+        match x_out {
+            LearnOutcome::Learned => {
+                assert_eq!(fdb.lookup(0, x).unwrap().location, Location::port(5))
+            }
+            LearnOutcome::Busy => {}
+            o => panic!("{o:?}"),
+        }
+        consistent(fdb);
+    });
+}
+
+/// A removal of `x` racing another removal of `x`, the trim of its slot and
+/// the slot's reuse by `y` must never remove `y`.
+#[test]
+fn remove_racing_slot_reuse_never_removes_another_key() {
+    model(|| {
+        let fdb = new_fdb();
+        let (x, y) = twins(fdb);
+        assert_eq!(
+            fdb.learn(0, x, Location::port(1), 0, &mut NoEvents),
+            LearnOutcome::Learned
+        );
+        let t = thread::spawn(move || fdb.remove(0, x));
+        let mine = fdb.remove(0, x);
+        trim_slot_4(fdb, 1);
+        assert_eq!(
+            fdb.learn(0, y, Location::port(2), 1, &mut NoEvents),
+            LearnOutcome::Learned
+        );
+        let theirs = t.join().unwrap();
+        assert!(mine != theirs, "exactly one removal of x succeeds");
+        assert_eq!(
+            fdb.lookup(0, y).map(|e| e.location),
+            Some(Location::port(2)),
+            "y was removed by a removal of x"
+        );
+        consistent(fdb);
+    });
+}

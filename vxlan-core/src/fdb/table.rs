@@ -7,7 +7,9 @@ use crate::wire::MacAddr;
 
 use super::config::{validate, FdbConfig, FdbConfigError, FdbStats, LearnOutcome};
 use super::slot::{BdCounter, CachePadded, ColdSlot, Slot};
-use super::word::{decode_entry, key_word, Entry, KEY_BLOCKED, KEY_EMPTY};
+use super::word::{
+    decode_entry, ends_probe, key_id, key_word, same_gen, valid_query, Entry, KEY_BLOCKED,
+};
 
 /// The largest batch [`Fdb::lookup_batch`] pipelines at once.
 pub const BATCH: usize = 32;
@@ -16,6 +18,8 @@ pub const BATCH: usize = 32;
 const PREFETCH_AHEAD: usize = 16;
 
 /// A (bridge domain, MAC) key, pre-encoded for [`Fdb::lookup_batch`].
+/// Invariant: no generation bits unless the bridge domain is out of range
+/// (such a key matches nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FdbKey(pub(crate) u64);
 
@@ -52,10 +56,12 @@ pub(crate) fn bump(c: &AtomicU64) {
 /// Result of walking a key's probe sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Probe {
-    /// The slot holding the key (live, reserved or dead).
-    Found(usize),
-    /// The first empty slot: the key is absent.
-    Vacant(usize),
+    /// The slot holding the key (live, reserved or dead), and the key word
+    /// read there (with the slot's generation).
+    Found(usize, u64),
+    /// The first empty slot, and its empty key word (with the slot's
+    /// generation, which an inserter keeps): the key is absent.
+    Vacant(usize, u64),
     /// A slot the ager has blocked: retry later.
     Blocked,
     /// `max_probe` slots without the key or an empty slot.
@@ -243,22 +249,26 @@ impl<'a> Fdb<'a> {
         &self.cold[i]
     }
 
-    /// Walks `key`'s probe sequence from its home.
+    /// Walks `key`'s probe sequence from its home. `key` has no generation
+    /// bits; the returned key word has the slot's.
     #[inline]
     pub(crate) fn probe(&self, key: u64, home: usize) -> Probe {
         let mut i = home;
         for _ in 0..self.max_probe {
             // Acquire: if this is our key, pairs with the inserter's CAS so
-            // the value we read next is at least the reservation.
+            // the value we read next is at least the reservation (of this
+            // generation: the trim that bumped the generation wrote it
+            // before the key became EMPTY).
             let k = self.slot(i).key.load(Ordering::Acquire);
-            if k == key {
-                return Probe::Found(i);
+            if key_id(k) == key {
+                return Probe::Found(i, k);
             }
-            if k == KEY_EMPTY {
-                return Probe::Vacant(i);
-            }
-            if k == KEY_BLOCKED {
-                return Probe::Blocked;
+            if ends_probe(k) {
+                return if k == KEY_BLOCKED {
+                    Probe::Blocked
+                } else {
+                    Probe::Vacant(i, k)
+                };
             }
             i = self.next(i);
         }
@@ -286,16 +296,18 @@ impl<'a> Fdb<'a> {
             let mut hit = 0u32;
             let mut stop = 0u32;
             for (j, &kj) in k.iter().enumerate() {
-                hit |= u32::from(kj == key) << j;
-                // EMPTY (0) or BLOCKED (u64::MAX) ends the probe.
-                stop |= u32::from(kj.wrapping_add(1) <= 1) << j;
+                // The key bits are ours, whatever the slot's generation.
+                hit |= u32::from(key_id(kj) == key) << j;
+                // EMPTY (any generation) or BLOCKED ends the probe.
+                stop |= u32::from(ends_probe(kj)) << j;
             }
             let first = (hit | stop).trailing_zeros();
             if first < 4 {
                 if hit & (1 << first) == 0 {
                     return None;
                 }
-                return b.get(first as usize).and_then(|s| read_slot(s, key));
+                let f = first as usize;
+                return b.get(f).and_then(|s| read_slot(s, k[f]));
             }
             if self.max_probe <= 4 {
                 return None;
@@ -313,11 +325,11 @@ impl<'a> Fdb<'a> {
             let s = &slots[i];
             // Acquire: see `probe`.
             let k = s.key.load(Ordering::Acquire);
-            if k == key {
-                return read_slot(s, key);
+            if key_id(k) == key {
+                return read_slot(s, k);
             }
-            // EMPTY (0) or BLOCKED (u64::MAX): the key is absent.
-            if k.wrapping_add(1) <= 1 {
+            // EMPTY (any generation) or BLOCKED: the key is absent.
+            if ends_probe(k) {
                 return None;
             }
             left -= 1;
@@ -336,7 +348,7 @@ impl<'a> Fdb<'a> {
     #[inline(always)]
     pub fn lookup(&self, bd: u16, mac: MacAddr) -> Option<Entry> {
         let key = key_word(bd, mac);
-        if key == KEY_EMPTY || key == KEY_BLOCKED {
+        if !valid_query(key) {
             return None;
         }
         self.lookup_from(key, self.home(key))
@@ -380,10 +392,10 @@ impl<'a> Fdb<'a> {
                 if let Some(&ahead) = homes.get(j + PREFETCH_AHEAD) {
                     self.prefetch_home(ahead);
                 }
-                *o = if k.0 == KEY_EMPTY || k.0 == KEY_BLOCKED {
-                    None
-                } else {
+                *o = if valid_query(k.0) {
                     self.lookup_from(k.0, h)
+                } else {
+                    None
                 };
             }
         }
@@ -478,19 +490,25 @@ impl<'a> Fdb<'a> {
     }
 }
 
-/// Reads `s` for `key`: the entry if the slot still holds `key` and is
-/// live.
+/// Reads `s`, whose key word was just read as `k` (our key): the entry if
+/// the value is live and of the same generation as `k`.
+///
+/// The generation check is what makes the pair (key, value) one entry: a
+/// value of another generation was written after the slot was trimmed (our
+/// key was dead then, so a miss is correct) and may belong to another key
+/// that reused the slot, or before our key's incarnation began (then it is
+/// a reservation or the previous key's). A value of our generation was
+/// written by an owner of our key's incarnation (the slot cannot return to
+/// this generation before 16 more trims). One load and one compare, no
+/// re-load of the key.
 #[inline(always)]
-fn read_slot(s: &Slot, key: u64) -> Option<Entry> {
+pub(crate) fn read_slot(s: &Slot, k: u64) -> Option<Entry> {
     // Acquire: pairs with the Release store (or CAS) that published this
-    // value, so (a) it is whole and (b) the key re-check below sees any key
-    // change the writer made before publishing it.
+    // value; the value word is self-contained, but a reader that goes on to
+    // read the cold word (dumps) needs the one published with it, and it
+    // costs nothing on x86.
     let v = s.value.load(Ordering::Acquire);
-    // Relaxed is enough: the Acquire above keeps this load after it. A
-    // different key means the slot was trimmed and reused between our two
-    // key loads; the value may be the new key's, so drop it. (The old key
-    // was dead at that moment, so a miss is correct.)
-    if s.key.load(Ordering::Relaxed) != key {
+    if !same_gen(v, k) {
         return None;
     }
     decode_entry(v)

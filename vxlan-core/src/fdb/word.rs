@@ -5,20 +5,97 @@
 
 use crate::wire::MacAddr;
 
-/// Key word of a slot that never held a key (or was trimmed back to empty).
-/// No real key is zero because the all-zero MAC is never stored.
+/// Bits 60..64 of both the key word and the value word: the slot's
+/// generation, bumped (modulo 16) each time the ager trims the slot back to
+/// empty. Bridge domain (12 bits) and MAC (48 bits) fill bits 0..60 of the
+/// key word; the live value fields fill bits 0..60 of the value word.
+///
+/// Invariant: while a key occupies a slot, the slot's key word and value
+/// word carry the same generation, and no other key occupies the slot under
+/// that generation until 16 more trims of the slot have happened. A value
+/// read with the generation of a key word read before it therefore belongs
+/// to that key, and a CAS from such a value cannot succeed once the slot
+/// was trimmed and reused (the reused slot's values carry another
+/// generation).
+pub(crate) const GEN_MASK: u64 = 0xf << 60;
+/// One step of the generation.
+const GEN_ONE: u64 = 1 << 60;
+/// The key bits of a key word (bridge domain and MAC), and the fields of a
+/// value word below the generation.
+pub(crate) const ID_MASK: u64 = !GEN_MASK;
+
+/// Key word of a slot that never held a key, generation 0 (all-zero
+/// memory). A trimmed slot is empty with its bumped generation: any key
+/// word whose [`ID_MASK`] bits are zero is empty. No real key has zero key
+/// bits because the all-zero MAC is never stored.
 pub(crate) const KEY_EMPTY: u64 = 0;
 /// Key word of an empty slot the ager has blocked while it trims the slot
-/// before it. No real key has bridge domain `0xffff` (at most 4096 bridge
-/// domains), so this never matches one.
+/// before it (the ager restores the exact empty word afterwards). No real
+/// key word equals it: its key bits are bridge domain 4095 with the
+/// broadcast MAC, which is never stored.
 pub(crate) const KEY_BLOCKED: u64 = u64::MAX;
 
-/// Value word of a slot whose key is claimed but whose value is not yet
-/// published (insertion or revival in progress), and of every empty slot.
+/// Value word (below the generation) of a slot whose key is claimed but
+/// whose value is not yet published (insertion or revival in progress), and
+/// of every empty slot.
 pub(crate) const VAL_RESERVED: u64 = 0;
-/// Value word of a slot whose key stays but whose entry was removed (deleted,
-/// flushed, aged). Only the same key can revive it; only the ager trims it.
+/// Value word (below the generation) of a slot whose key stays but whose
+/// entry was removed (deleted, flushed, aged). Only the same key can revive
+/// it; only the ager trims it.
 pub(crate) const VAL_DEAD: u64 = 1;
+
+/// The generation bits of a key or value word.
+#[inline(always)]
+pub(crate) fn gen_of(w: u64) -> u64 {
+    w & GEN_MASK
+}
+
+/// True when key or value words `a` and `b` carry the same generation.
+#[inline(always)]
+pub(crate) fn same_gen(a: u64, b: u64) -> bool {
+    (a ^ b) & GEN_MASK == 0
+}
+
+/// The next generation after that of `w` (wrapping after 15).
+#[inline(always)]
+pub(crate) fn next_gen(w: u64) -> u64 {
+    gen_of(w).wrapping_add(GEN_ONE)
+}
+
+/// The key bits (bridge domain and MAC) of a key word.
+#[inline(always)]
+pub(crate) fn key_id(k: u64) -> u64 {
+    k & ID_MASK
+}
+
+/// True for a key word that ends a probe: empty (any generation) or
+/// blocked. Branch-free: `k + 1` has key bits 1 for an empty word and 0 for
+/// `KEY_BLOCKED` (the carry leaves the key bits), and at least 2 for a key.
+#[inline(always)]
+pub(crate) fn ends_probe(k: u64) -> bool {
+    k.wrapping_add(1) & ID_MASK <= 1
+}
+
+/// True for an empty key word (any generation), not blocked.
+#[inline(always)]
+pub(crate) fn is_empty_key(k: u64) -> bool {
+    k & ID_MASK == 0
+}
+
+/// True for a query key (no generation bits) that can name a stored key:
+/// not zero (which would match empty slots) and below `ID_MASK` (which
+/// would match a blocked slot; anything above has generation bits, from a
+/// bridge domain of 4096 or more, and matches nothing).
+#[inline(always)]
+pub(crate) fn valid_query(key: u64) -> bool {
+    key.wrapping_sub(1) < ID_MASK - 1
+}
+
+/// True for a dead value word (any generation).
+#[inline(always)]
+pub(crate) fn is_dead(v: u64) -> bool {
+    v & ID_MASK == VAL_DEAD
+}
 
 const TICK_SHIFT: u32 = 32;
 const KIND_SHIFT: u32 = 56;
@@ -43,10 +120,10 @@ pub(crate) fn key_word(bd: u16, mac: MacAddr) -> u64 {
     (u64::from(bd) << 48) | mac.to_u64()
 }
 
-/// The bridge domain and MAC of a key word.
+/// The bridge domain and MAC of a key word (its generation ignored).
 #[inline]
 pub(crate) fn split_key(key: u64) -> (u16, MacAddr) {
-    let bd = u16::try_from(key >> 48).unwrap_or(u16::MAX);
+    let bd = u16::try_from(key_id(key) >> 48).unwrap_or(u16::MAX);
     (bd, MacAddr::from_u64(key))
 }
 
@@ -186,7 +263,8 @@ pub struct Entry {
     pub frozen: bool,
 }
 
-/// Builds a live value word.
+/// Builds a live value word, generation 0 (the caller ORs in the slot's
+/// generation).
 #[inline(always)]
 pub(crate) fn make_value(loc: u32, tick: u32, kind: Kind, frozen: bool) -> u64 {
     u64::from(loc)

@@ -1,0 +1,356 @@
+//! Mempools and mbufs: an [`Mbuf`] owns one DPDK packet buffer and is a
+//! [`Frame`] in place.
+
+use std::ffi::CString;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use dpdk_sys as sys;
+use vxlan_core::frame::{Frame, FrameError, RxOffloads};
+
+use super::eal::{DpdkError, Eal};
+use crate::vtep::FrameSource;
+
+/// A DPDK packet-buffer pool (`rte_pktmbuf_pool_create`).
+///
+/// Pools live as long as the process: a port's receive ring and any mbuf
+/// in flight point into it, so it is never freed.
+#[derive(Debug)]
+pub struct Mempool {
+    /// Invariant: a pool created by rte_pktmbuf_pool_create, never freed.
+    ptr: NonNull<sys::rte_mempool>,
+    name: String,
+    size: u32,
+}
+
+// SAFETY: DPDK mempools are multi-producer / multi-consumer safe (the
+// default ring_mp_mc ops); the pointer itself is never written after
+// creation.
+unsafe impl Send for Mempool {}
+// SAFETY: as for Send: every operation through &Mempool is a thread-safe
+// DPDK call.
+unsafe impl Sync for Mempool {}
+
+static POOL_SEQ: AtomicU32 = AtomicU32::new(0);
+
+impl Mempool {
+    /// A pool of `count` mbufs with `data_room` bytes each (DPDK's
+    /// headroom, 128 bytes, included: 2048 + 128 carries a 1500-byte MTU
+    /// frame plus its VXLAN header), and a per-lcore cache of `cache`.
+    pub fn new(
+        _eal: &Eal,
+        label: &str,
+        count: u32,
+        cache: u32,
+        data_room: u16,
+    ) -> Result<Arc<Mempool>, DpdkError> {
+        // Relaxed: only uniqueness of the number matters.
+        let seq = POOL_SEQ.fetch_add(1, Ordering::Relaxed);
+        let mut name = format!("vx{seq}_{label}");
+        name.truncate(25); // RTE_MEMPOOL_NAMESIZE - 1 - "mp_" prefix room
+        let cname = CString::new(name.as_str())
+            .map_err(|_| DpdkError::msg("mempool", format!("name {label:?} has a NUL byte")))?;
+        // SAFETY: EAL is started (an &Eal exists); the name is a valid C
+        // string that DPDK copies.
+        let ptr =
+            unsafe { sys::rte_pktmbuf_pool_create(cname.as_ptr(), count, cache, 0, data_room, -1) };
+        let ptr = NonNull::new(ptr).ok_or_else(|| {
+            let mut e = DpdkError::last(format!("mempool {name} ({count} mbufs)"));
+            e.reason
+                .push_str("; with --no-huge EAL has 64 MB: use fewer mbufs (or hugepages)");
+            e
+        })?;
+        Ok(Arc::new(Mempool {
+            ptr,
+            name,
+            size: count,
+        }))
+    }
+
+    /// The pool's DPDK name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Mbufs in all.
+    pub fn capacity(&self) -> usize {
+        usize::try_from(self.size).unwrap_or(usize::MAX)
+    }
+
+    /// Mbufs free now (the ring plus every lcore's cache).
+    pub fn available(&self) -> usize {
+        // SAFETY: ptr is a live pool (type invariant).
+        let n = unsafe { sys::vxd_mempool_avail_count(self.ptr.as_ptr()) };
+        usize::try_from(n).unwrap_or(usize::MAX)
+    }
+
+    /// Mbufs taken from the pool and not yet returned (receive rings
+    /// included).
+    pub fn in_use(&self) -> usize {
+        // SAFETY: ptr is a live pool (type invariant).
+        let n = unsafe { sys::vxd_mempool_in_use_count(self.ptr.as_ptr()) };
+        usize::try_from(n).unwrap_or(usize::MAX)
+    }
+
+    /// An empty mbuf with DPDK's default headroom, or `None` when the pool
+    /// is empty.
+    #[inline]
+    pub fn alloc(&self) -> Option<Mbuf> {
+        // SAFETY: ptr is a live pool; the returned mbuf (if any) is ours.
+        let m = unsafe { sys::vxd_pktmbuf_alloc(self.ptr.as_ptr()) };
+        NonNull::new(m).map(Mbuf)
+    }
+
+    /// An mbuf holding a copy of `data`, or `None` when the pool is empty
+    /// or `data` does not fit.
+    #[inline]
+    pub fn alloc_with(&self, data: &[u8]) -> Option<Mbuf> {
+        let mut m = self.alloc()?;
+        m.append(data).ok()?;
+        Some(m)
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut sys::rte_mempool {
+        self.ptr.as_ptr()
+    }
+}
+
+impl FrameSource<Mbuf> for Mempool {
+    #[inline]
+    fn copy_of(&self, src: &Mbuf) -> Option<Mbuf> {
+        let m = self.alloc_with(src.data())?;
+        // SAFETY: both mbufs are live and owned (Mbuf invariant); only
+        // metadata fields are written.
+        unsafe { sys::vxd_mbuf_copy_meta(m.0.as_ptr(), src.0.as_ptr()) };
+        Some(m)
+    }
+
+    #[inline]
+    fn with_data(&self, data: &[u8]) -> Option<Mbuf> {
+        self.alloc_with(data)
+    }
+}
+
+/// One DPDK packet buffer, owned: dropping it frees it to its pool, and
+/// transmitting it hands it to the driver (see [`Mbuf::into_raw`]).
+///
+/// Frames are single-segment (the receive loop drops chained mbufs, with a
+/// count): [`Frame::data`] is the first segment.
+#[derive(Debug)]
+pub struct Mbuf(
+    /// Invariant: a live mbuf no one else owns.
+    NonNull<sys::rte_mbuf>,
+);
+
+// SAFETY: an Mbuf is the only owner of its buffer; mbufs may be freed or
+// sent from any thread.
+unsafe impl Send for Mbuf {}
+
+impl Mbuf {
+    /// Takes ownership of a raw mbuf (`None` for null).
+    ///
+    /// # Safety
+    /// `m` must be a live mbuf that the caller owns and gives up (from
+    /// `rte_eth_rx_burst` or an allocation), not used through any other
+    /// pointer afterwards.
+    #[inline]
+    pub unsafe fn from_raw(m: *mut sys::rte_mbuf) -> Option<Mbuf> {
+        NonNull::new(m).map(Mbuf)
+    }
+
+    /// Gives up ownership (for `rte_eth_tx_burst`); the caller frees or
+    /// sends it.
+    #[inline]
+    pub fn into_raw(self) -> *mut sys::rte_mbuf {
+        let p = self.0.as_ptr();
+        std::mem::forget(self);
+        p
+    }
+
+    /// Copies `data` onto the end of the frame.
+    pub fn append(&mut self, data: &[u8]) -> Result<(), FrameError> {
+        let room = self.tailroom();
+        let len = u16::try_from(data.len())
+            .ok()
+            .filter(|l| usize::from(*l) <= room)
+            .ok_or(FrameError::NoTailroom {
+                needed: data.len(),
+                available: room,
+            })?;
+        // SAFETY: the mbuf is live and ours; len fits the tailroom, so
+        // DPDK returns a pointer to len writable bytes (null only on no
+        // room, checked).
+        let p = unsafe { sys::vxd_pktmbuf_append(self.0.as_ptr(), len) };
+        if p.is_null() {
+            return Err(FrameError::NoTailroom {
+                needed: data.len(),
+                available: room,
+            });
+        }
+        // SAFETY: p points to len bytes inside the mbuf's buffer, which
+        // `data` (a Rust slice) cannot overlap.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p.cast::<u8>(), data.len()) };
+        Ok(())
+    }
+
+    /// Free bytes after the frame.
+    pub fn tailroom(&self) -> usize {
+        // SAFETY: the mbuf is live (invariant).
+        usize::from(unsafe { sys::vxd_pktmbuf_tailroom(self.0.as_ptr()) })
+    }
+
+    /// Segments in the chain (1 for the frames the VTEP handles).
+    pub fn segments(&self) -> u16 {
+        // SAFETY: the mbuf is live (invariant).
+        unsafe { sys::vxd_mbuf_nb_segs(self.0.as_ptr()) }
+    }
+
+    fn ol_flags(&self) -> u64 {
+        // SAFETY: the mbuf is live (invariant).
+        unsafe { sys::vxd_mbuf_ol_flags(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for Mbuf {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: we own the mbuf (invariant) and never use it again.
+        unsafe { sys::vxd_pktmbuf_free(self.0.as_ptr()) }
+    }
+}
+
+impl Frame for Mbuf {
+    #[inline]
+    fn data(&self) -> &[u8] {
+        let m = self.0.as_ptr();
+        // SAFETY: the mbuf is live and ours; mtod points at data_len bytes
+        // of its first segment, which stay valid while &self is borrowed.
+        unsafe {
+            std::slice::from_raw_parts(
+                sys::vxd_pktmbuf_mtod(m),
+                usize::from(sys::vxd_pktmbuf_data_len(m)),
+            )
+        }
+    }
+
+    #[inline]
+    fn data_mut(&mut self) -> &mut [u8] {
+        let m = self.0.as_ptr();
+        // SAFETY: as in data(), and &mut self makes the access exclusive.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                sys::vxd_pktmbuf_mtod(m),
+                usize::from(sys::vxd_pktmbuf_data_len(m)),
+            )
+        }
+    }
+
+    #[inline]
+    fn headroom(&self) -> usize {
+        // SAFETY: the mbuf is live (invariant).
+        usize::from(unsafe { sys::vxd_pktmbuf_headroom(self.0.as_ptr()) })
+    }
+
+    #[inline]
+    fn prepend(&mut self, len: usize) -> Result<&mut [u8], FrameError> {
+        let available = self.headroom();
+        let n = u16::try_from(len)
+            .ok()
+            .filter(|n| usize::from(*n) <= available)
+            .ok_or(FrameError::NoHeadroom {
+                needed: len,
+                available,
+            })?;
+        // SAFETY: the mbuf is live and ours; n fits the headroom, so DPDK
+        // moves data_off back and returns the new first byte.
+        let p = unsafe { sys::vxd_pktmbuf_prepend(self.0.as_ptr(), n) };
+        if p.is_null() {
+            return Err(FrameError::NoHeadroom {
+                needed: len,
+                available,
+            });
+        }
+        // SAFETY: p points at n bytes inside the buffer, exclusively ours
+        // through &mut self.
+        Ok(unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), len) })
+    }
+
+    #[inline]
+    fn strip(&mut self, len: usize) -> Result<(), FrameError> {
+        let have = self.len();
+        let n = u16::try_from(len)
+            .ok()
+            .filter(|n| usize::from(*n) <= have)
+            .ok_or(FrameError::TooShort {
+                needed: len,
+                len: have,
+            })?;
+        // SAFETY: the mbuf is live and ours; n <= data_len.
+        let p = unsafe { sys::vxd_pktmbuf_adj(self.0.as_ptr(), n) };
+        if p.is_null() {
+            return Err(FrameError::TooShort {
+                needed: len,
+                len: have,
+            });
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn truncate(&mut self, len: usize) -> Result<(), FrameError> {
+        let have = self.len();
+        let cut = have
+            .checked_sub(len)
+            .and_then(|c| u16::try_from(c).ok())
+            .ok_or(FrameError::TooShort {
+                needed: len,
+                len: have,
+            })?;
+        // SAFETY: the mbuf is live and ours; cut <= data_len.
+        let r = unsafe { sys::vxd_pktmbuf_trim(self.0.as_ptr(), cut) };
+        if r != 0 {
+            return Err(FrameError::TooShort {
+                needed: len,
+                len: have,
+            });
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn rss_hash(&self) -> Option<u32> {
+        // SAFETY: reads immutable statics defined by the shim.
+        let flag = unsafe { sys::VXD_RX_RSS_HASH };
+        if self.ol_flags() & flag != 0 {
+            // SAFETY: the mbuf is live (invariant).
+            Some(unsafe { sys::vxd_mbuf_rss_hash(self.0.as_ptr()) })
+        } else {
+            None
+        }
+    }
+
+    #[inline]
+    fn ingress_port(&self) -> u16 {
+        // SAFETY: the mbuf is live (invariant).
+        unsafe { sys::vxd_mbuf_port(self.0.as_ptr()) }
+    }
+
+    #[inline]
+    fn rx_offloads(&self) -> RxOffloads {
+        let f = self.ol_flags();
+        // SAFETY: reads immutable statics defined by the shim.
+        let (ipm, ipg, l4m, l4g) = unsafe {
+            (
+                sys::VXD_RX_IP_CKSUM_MASK,
+                sys::VXD_RX_IP_CKSUM_GOOD,
+                sys::VXD_RX_L4_CKSUM_MASK,
+                sys::VXD_RX_L4_CKSUM_GOOD,
+            )
+        };
+        RxOffloads {
+            ip_checksum_good: f & ipm == ipg,
+            l4_checksum_good: f & l4m == l4g,
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! The DPDK run-to-completion loop and the VTEP assembled on DPDK ports.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dpdk_sys as sys;
+
+use super::eal::{DpdkError, Eal};
+use super::ethdev::{EthPort, EthPortConfig};
+use super::mbuf::{Mbuf, Mempool};
+use crate::config::{ConfigError, PortKind, VtepConfig};
+use crate::pool::Pool;
+use crate::vtep::{Output, VtepShared, VtepWorker};
+use crate::worker::Poll;
+
+/// Frames received per port per poll.
+pub const RX_BURST: usize = 32;
+/// Frames collected per port before a transmit burst.
+const TX_BURST: usize = 32;
+
+/// One port's counters in one loop.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortLoopStats {
+    /// Frames received.
+    pub rx: u64,
+    /// Frames the driver took for transmission.
+    pub tx: u64,
+    /// Frames the driver did not take (ring full); freed.
+    pub tx_dropped: u64,
+    /// Received frames dropped because they were chained mbufs (longer
+    /// than one buffer): the VTEP handles single-segment frames only.
+    pub rx_chained: u64,
+}
+
+impl std::ops::AddAssign for PortLoopStats {
+    fn add_assign(&mut self, o: PortLoopStats) {
+        self.rx += o.rx;
+        self.tx += o.tx;
+        self.tx_dropped += o.tx_dropped;
+        self.rx_chained += o.rx_chained;
+    }
+}
+
+/// One loop's counters, per port (index = port number).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoopStats {
+    /// Per port.
+    pub ports: Vec<PortLoopStats>,
+}
+
+impl LoopStats {
+    /// Adds another loop's counters port by port.
+    pub fn merge(&mut self, o: &LoopStats) {
+        if self.ports.len() < o.ports.len() {
+            self.ports.resize(o.ports.len(), PortLoopStats::default());
+        }
+        for (a, b) in self.ports.iter_mut().zip(&o.ports) {
+            *a += *b;
+        }
+    }
+}
+
+struct TxBuf {
+    /// Invariant: `pkts[..n]` are live mbufs this loop owns.
+    pkts: [*mut sys::rte_mbuf; TX_BURST],
+    n: usize,
+}
+
+impl TxBuf {
+    fn flush(&mut self, port: &EthPort, queue: u16, stats: &mut PortLoopStats) {
+        if self.n == 0 {
+            return;
+        }
+        // SAFETY: pkts[..n] are owned mbufs (invariant); the loop owning
+        // this buffer has `queue` to itself (DpdkLoop::new's contract).
+        let sent = unsafe { port.tx_raw(queue, &mut self.pkts[..self.n]) };
+        stats.tx += sent as u64;
+        for m in &self.pkts[sent..self.n] {
+            stats.tx_dropped += 1;
+            // SAFETY: unsent mbufs are still ours; wrapping frees them.
+            drop(unsafe { Mbuf::from_raw(*m) });
+        }
+        self.n = 0;
+    }
+}
+
+struct TxOut<'a> {
+    ports: &'a [Arc<EthPort>],
+    queue: u16,
+    tx: &'a mut [TxBuf],
+    stats: &'a mut [PortLoopStats],
+}
+
+impl Output<Mbuf> for TxOut<'_> {
+    #[inline]
+    fn send(&mut self, port: u16, pkt: Mbuf) {
+        let i = usize::from(port);
+        let (Some(buf), Some(p), Some(st)) =
+            (self.tx.get_mut(i), self.ports.get(i), self.stats.get_mut(i))
+        else {
+            return; // no such port: the mbuf is freed here
+        };
+        if buf.n == TX_BURST {
+            buf.flush(p, self.queue, st);
+        }
+        buf.pkts[buf.n] = pkt.into_raw();
+        buf.n += 1;
+    }
+}
+
+/// One worker's loop: its queue of every port, the VTEP's decision for
+/// every frame carried out on the mbuf in place, transmit bursts per port.
+/// Nothing here allocates after [`DpdkLoop::new`].
+pub struct DpdkLoop {
+    worker: VtepWorker,
+    ports: Vec<Arc<EthPort>>,
+    queue: u16,
+    copies: Arc<Mempool>,
+    rx: [*mut sys::rte_mbuf; RX_BURST],
+    tx: Vec<TxBuf>,
+    stats: Vec<PortLoopStats>,
+}
+
+// SAFETY: between calls the rx array holds no live mbuf and every tx buffer
+// is flushed (poll ends with a flush; Drop frees leftovers), so moving the
+// loop to another thread moves no shared state; EthPort and Mempool are
+// Sync.
+unsafe impl Send for DpdkLoop {}
+
+impl DpdkLoop {
+    /// A loop for `worker` over queue `queue` of `ports` (index = port
+    /// number as the VTEP's configuration numbers them); flood copies and
+    /// path-MTU replies come from `copies`.
+    ///
+    /// # Safety
+    /// While the loop lives, no other thread may receive or transmit on
+    /// queue `queue` of any of `ports`.
+    pub unsafe fn new(
+        worker: VtepWorker,
+        ports: Vec<Arc<EthPort>>,
+        queue: u16,
+        copies: Arc<Mempool>,
+    ) -> DpdkLoop {
+        let tx = ports
+            .iter()
+            .map(|_| TxBuf {
+                pkts: [std::ptr::null_mut(); TX_BURST],
+                n: 0,
+            })
+            .collect();
+        let stats = vec![PortLoopStats::default(); ports.len()];
+        DpdkLoop {
+            worker,
+            ports,
+            queue,
+            copies,
+            rx: [std::ptr::null_mut(); RX_BURST],
+            tx,
+            stats,
+        }
+    }
+
+    /// Polls every port once. `Busy` when any frame was received.
+    pub fn poll(&mut self) -> Poll {
+        self.worker.refresh();
+        let mut busy = false;
+        for i in 0..self.ports.len() {
+            let Ok(port) = u16::try_from(i) else { break };
+            // SAFETY: this loop alone uses `queue` of every port (new's
+            // contract).
+            let n = unsafe { self.ports[i].rx_raw(self.queue, &mut self.rx) };
+            if n == 0 {
+                continue;
+            }
+            busy = true;
+            self.stats[i].rx += n as u64;
+            let mut out = TxOut {
+                ports: &self.ports,
+                queue: self.queue,
+                tx: &mut self.tx,
+                stats: &mut self.stats,
+            };
+            for raw in &self.rx[..n] {
+                // SAFETY: rx_burst handed us these n mbufs; each is wrapped
+                // exactly once.
+                let Some(m) = (unsafe { Mbuf::from_raw(*raw) }) else {
+                    continue;
+                };
+                if m.segments() != 1 {
+                    out.stats[i].rx_chained += 1;
+                    continue; // freed here
+                }
+                self.worker.process_with(port, m, &*self.copies, &mut out);
+            }
+        }
+        for ((buf, p), st) in self
+            .tx
+            .iter_mut()
+            .zip(self.ports.iter())
+            .zip(self.stats.iter_mut())
+        {
+            buf.flush(p, self.queue, st);
+        }
+        if busy {
+            Poll::Busy
+        } else {
+            Poll::Idle
+        }
+    }
+
+    /// This loop's counters so far.
+    pub fn stats(&self) -> LoopStats {
+        LoopStats {
+            ports: self.stats.clone(),
+        }
+    }
+}
+
+impl Drop for DpdkLoop {
+    fn drop(&mut self) {
+        for buf in &mut self.tx {
+            for m in &buf.pkts[..buf.n] {
+                // SAFETY: pkts[..n] are owned mbufs (TxBuf invariant).
+                drop(unsafe { Mbuf::from_raw(*m) });
+            }
+            buf.n = 0;
+        }
+    }
+}
+
+/// The VTEP on DPDK ports, assembled from a configuration whose ports are
+/// all `kind = "dpdk"`: EAL started with `[dpdk] eal_args`, one mempool,
+/// every port opened with one queue per worker.
+pub struct DpdkVtep {
+    eal: &'static Eal,
+    shared: Arc<VtepShared>,
+    ports: Vec<Arc<EthPort>>,
+    pool: Arc<Mempool>,
+    workers: u16,
+}
+
+fn cfg_err<T>(key: impl Into<String>, e: impl std::fmt::Display) -> Result<T, ConfigError> {
+    Err(ConfigError {
+        key: key.into(),
+        message: e.to_string(),
+    })
+}
+
+impl DpdkVtep {
+    /// Starts EAL (once per process), creates the mempool, opens and
+    /// starts every port, and builds the VTEP. Errors name the key.
+    pub fn from_config(cfg: &VtepConfig) -> Result<DpdkVtep, ConfigError> {
+        let section = cfg.dpdk.clone().unwrap_or_default();
+        let eal = Eal::init(&section.eal_args).or_else(|e| cfg_err("dpdk.eal_args", e))?;
+        let Ok(workers) = u16::try_from(cfg.vtep.workers) else {
+            return cfg_err("vtep.workers", "too many workers");
+        };
+        let pool = Mempool::new(eal, "vtep", section.mbufs, 256, 2048 + 128)
+            .or_else(|e| cfg_err("dpdk.mbufs", e))?;
+        let port_cfg = EthPortConfig {
+            queues: workers,
+            ..EthPortConfig::default()
+        };
+        let mut ports = Vec::with_capacity(cfg.ports.len());
+        for (i, p) in cfg.ports.iter().enumerate() {
+            if p.kind != PortKind::Dpdk {
+                return cfg_err(
+                    format!("port[{i}].kind"),
+                    "a VTEP with dpdk ports needs every port to be kind = \"dpdk\"",
+                );
+            }
+            let device = p.device.as_deref().unwrap_or_default();
+            let port = EthPort::open(eal, device, &port_cfg, &pool)
+                .or_else(|e| cfg_err(format!("port[{i}].device"), e))?;
+            ports.push(Arc::new(port));
+        }
+        // The VTEP's own buffer pool is unused on DPDK ports (mbufs come
+        // from the mempool); keep it minimal.
+        let unused = Pool::new(1, 256, 128).or_else(|e| cfg_err("", e))?;
+        let shared = crate::build::vtep(cfg, unused)?;
+        Ok(DpdkVtep {
+            eal,
+            shared,
+            ports,
+            pool,
+            workers,
+        })
+    }
+
+    /// The running EAL.
+    pub fn eal(&self) -> &'static Eal {
+        self.eal
+    }
+
+    /// The VTEP's shared state (counters, FDB).
+    pub fn shared(&self) -> &Arc<VtepShared> {
+        &self.shared
+    }
+
+    /// The ports, in configuration order.
+    pub fn ports(&self) -> &[Arc<EthPort>] {
+        &self.ports
+    }
+
+    /// The mempool every mbuf comes from.
+    pub fn mempool(&self) -> &Arc<Mempool> {
+        &self.pool
+    }
+
+    /// Runs one worker per queue, each a thread registered with EAL, until
+    /// `stop` is set; the calling thread drives the VTEP's clock and the
+    /// FDB's ageing meanwhile. Returns the loops' counters, merged.
+    pub fn run(&self, stop: &AtomicBool) -> Result<LoopStats, DpdkError> {
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..self.workers)
+                .map(|q| {
+                    let worker = self.shared.worker(usize::from(q));
+                    let ports = self.ports.clone();
+                    let copies = Arc::clone(&self.pool);
+                    let eal = self.eal;
+                    std::thread::Builder::new()
+                        .name(format!("vtep-dpdk-{q}"))
+                        .spawn_scoped(s, move || -> Result<LoopStats, DpdkError> {
+                            eal.register_thread()?;
+                            // SAFETY: worker q alone uses queue q of every
+                            // port; the ports outlive the scope.
+                            let mut lp = unsafe { DpdkLoop::new(worker, ports, q, copies) };
+                            let mut idle = 0u32;
+                            // Acquire: pairs with the Release store below,
+                            // so the loop sees the stop.
+                            while !stop.load(Ordering::Acquire) {
+                                match lp.poll() {
+                                    Poll::Busy => idle = 0,
+                                    Poll::Idle => {
+                                        idle += 1;
+                                        if idle >= 1024 {
+                                            // Share the core when idle
+                                            // (machines with fewer cores
+                                            // than pollers).
+                                            std::thread::yield_now();
+                                            idle = 0;
+                                        }
+                                    }
+                                }
+                            }
+                            let stats = lp.stats();
+                            drop(lp);
+                            eal.unregister_thread();
+                            Ok(stats)
+                        })
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|e| DpdkError::msg("spawning a worker", e.to_string()))?;
+            while !stop.load(Ordering::Acquire) && !handles.iter().any(|h| h.is_finished()) {
+                let secs = u32::try_from(start.elapsed().as_secs()).unwrap_or(u32::MAX);
+                self.shared.set_now(secs);
+                let _ = self
+                    .shared
+                    .fdb()
+                    .age_step(secs, 1024, &mut vxlan_core::fdb::NoEvents);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            // A worker that failed to start stops the others.
+            stop.store(true, Ordering::Release);
+            let mut total = LoopStats::default();
+            for h in handles {
+                match h.join() {
+                    Ok(Ok(s)) => total.merge(&s),
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => return Err(DpdkError::msg("worker", "panicked")),
+                }
+            }
+            Ok(total)
+        })
+    }
+}
