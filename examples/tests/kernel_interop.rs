@@ -985,3 +985,69 @@ fn two_workers_one_socket_per_queue() {
         queues: 2,
     });
 }
+
+/// Live configurations the daemon refuses, each naming the key. Needs no
+/// root: every check fails before a socket is opened.
+#[test]
+fn daemon_refuses_bad_live_configs_naming_the_key() {
+    let base = r#"
+[vtep]
+local_ip = "192.0.2.2"
+mac = "02:00:00:00:00:02"
+[underlay]
+port = "uplink"
+gateway_mac = "02:00:00:00:00:01"
+[[port]]
+name = "uplink"
+kind = "af_xdp"
+interface = "nosuchdev0"
+[[port]]
+name = "vm"
+kind = "af_xdp"
+interface = "nosuchdev1"
+access = { vni = 100 }
+[[vni]]
+id = 100
+flood = ["192.0.2.1"]
+"#;
+    let dir = std::env::temp_dir().join(format!("kernel-interop-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = [
+        (base.to_string(), "port[0].interface", "nosuchdev0"),
+        (
+            base.replace(
+                "kind = \"af_xdp\"\ninterface = \"nosuchdev1\"",
+                "kind = \"pcap\"\nrx = \"vm.pcap\"",
+            ),
+            "port[1].kind",
+            "af_xdp ports only",
+        ),
+        (
+            base.replace("flood = [\"192.0.2.1\"]", "group = \"239.1.1.1\""),
+            "vni[0].group",
+            "flood",
+        ),
+        (
+            base.replace(
+                "interface = \"nosuchdev0\"",
+                "interface = \"nosuchdev0\"\nqueues = 2",
+            ),
+            "port[0].queues",
+            "vtep.workers",
+        ),
+    ];
+    for (i, (cfg, key, hint)) in cases.iter().enumerate() {
+        let path = dir.join(format!("bad{i}.toml"));
+        std::fs::write(&path, cfg).unwrap();
+        let out = Command::new(bin("vtep"))
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "case {i}: {err}");
+        assert!(err.contains(key), "case {i}: wanted {key} in: {err}");
+        assert!(err.contains(hint), "case {i}: wanted '{hint}' in: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -77,15 +77,16 @@ pub fn open(cfg: &VtepConfig, pool: &Arc<Pool>) -> Result<LivePorts, ConfigError
              sockets, so a multicast group would never be received: use flood = [...]",
         );
     }
+    // Every check before anything is opened.
+    if let Some(i) = cfg.ports.iter().position(|p| p.kind != PortKind::AfXdp) {
+        return err(
+            format!("port[{i}].kind"),
+            "a live daemon (any af_xdp port) runs af_xdp ports only; \
+             run pcap configurations separately",
+        );
+    }
     for (i, p) in cfg.ports.iter().enumerate() {
         let key = |k: &str| format!("port[{i}].{k}");
-        if p.kind != PortKind::AfXdp {
-            return err(
-                key("kind"),
-                "a live daemon (any af_xdp port) runs af_xdp ports only; \
-                 run pcap configurations separately",
-            );
-        }
         let Ok(port_id) = u16::try_from(i) else {
             return err(key("name"), "too many ports");
         };
