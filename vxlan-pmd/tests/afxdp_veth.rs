@@ -291,7 +291,12 @@ fn access_program_steers_every_frame() {
     };
     let mut a = {
         let _ns = InNetns::enter(&topo.ns[0]);
-        AfXdpPort::open("xa0", 0, cfg, pool.clone()).expect("socket on xa0")
+        // This side without need_wakeup: every tx burst kicks the kernel.
+        let no_wakeup = XskConfig {
+            need_wakeup: false,
+            ..cfg
+        };
+        AfXdpPort::open("xa0", 0, no_wakeup, pool.clone()).expect("socket on xa0")
     };
     let (mut b, _steering) = {
         let _ns = InNetns::enter(&topo.ns[1]);
@@ -314,6 +319,7 @@ fn access_program_steers_every_frame() {
         burst.push(pool.alloc_with(f).unwrap()).unwrap();
     }
     assert_eq!(a.tx_burst(0, &mut burst), 2);
+    assert!(a.kicks() >= 1, "without need_wakeup the burst was kicked");
     let mut seen = receive(&mut b, Duration::from_millis(400));
     // The kernel on xa0 sends its own IPv6 multicast listener reports,
     // which the socket rightly gets too; leave them out of the comparison.
