@@ -104,6 +104,7 @@ fn main() -> ExitCode {
     let mut rx = Burst::new();
     let mut tx = Burst::new();
     let mut buf = vec![0u8; 4096];
+    let mut untagged = vec![0u8; 4096];
     let mut fds: Vec<libc::pollfd> = taps
         .iter()
         .map(|(_, fd)| fd.as_raw_fd())
@@ -122,15 +123,15 @@ fn main() -> ExitCode {
         port.rx_burst(0, &mut rx, 64);
         for pkt in rx.drain() {
             let d = pkt.data();
-            let vid = (d.len() >= 18 && d[12..14] == [0x81, 0x00])
+            let vid = (d.len() >= 18 && d.len() <= 4096 && d[12..14] == [0x81, 0x00])
                 .then(|| u16::from_be_bytes([d[14], d[15]]) & 0x0fff);
             let Some(fd) = vid.and_then(|v| taps.iter().find(|(t, _)| *t == v)) else {
                 dropped += 1;
                 continue;
             };
-            let mut frame = Vec::with_capacity(d.len() - 4);
-            frame.extend_from_slice(&d[..12]);
-            frame.extend_from_slice(&d[16..]);
+            let frame = &mut untagged[..d.len() - 4];
+            frame[..12].copy_from_slice(&d[..12]);
+            frame[12..].copy_from_slice(&d[16..]);
             // SAFETY: writing an initialised buffer of the given length.
             unsafe { libc::write(fd.1.as_raw_fd(), frame.as_ptr().cast(), frame.len()) };
         }
