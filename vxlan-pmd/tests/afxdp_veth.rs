@@ -141,6 +141,38 @@ fn udp4(dst_ip: [u8; 4], proto: u8, dport: u16, payload: &[u8]) -> Vec<u8> {
     f
 }
 
+/// `frame` (from `udp4`) with a 4-byte IPv4 option (NOPs), IHL 6.
+fn with_ip_options(frame: &[u8]) -> Vec<u8> {
+    let mut f = frame[..34].to_vec();
+    f.extend_from_slice(&[1, 1, 1, 1]);
+    f.extend_from_slice(&frame[34..]);
+    f[14] = 0x46;
+    let total = u16::from_be_bytes([f[16], f[17]]) + 4;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    f[24..26].copy_from_slice(&[0, 0]);
+    let c = checksum(&f[14..38]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// `frame` (from `udp4`) as a first fragment (MF set).
+fn fragment(frame: &[u8]) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    f[20] = 0x20;
+    f[24..26].copy_from_slice(&[0, 0]);
+    let c = checksum(&f[14..34]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// `frame` with an 802.1Q tag (VLAN 5) after the MACs.
+fn vlan_tagged(frame: &[u8]) -> Vec<u8> {
+    let mut f = frame[..12].to_vec();
+    f.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
+    f.extend_from_slice(&frame[12..]);
+    f
+}
+
 /// Receives on `port` for up to `wait`, returning the payload tags seen.
 fn receive(port: &mut AfXdpPort, wait: Duration) -> Vec<Vec<u8>> {
     let mut burst = Burst::new();
@@ -199,6 +231,10 @@ fn underlay_program_steers_only_our_vxlan_and_detaches() {
         (udp4([10, 77, 0, 9], 17, 4789, &[3; 30]), false), // another address
         (udp4([10, 77, 0, 2], 6, 4789, &[4; 30]), false),  // not UDP
         (ours(5), true),
+        (with_ip_options(&ours(6)), true), // IHL 6: the UDP header moves
+        (fragment(&ours(7)), false),       // MF set: the kernel reassembles
+        (vlan_tagged(&ours(8)), false),    // tagged underlay: not ours
+        (ours(9), true),
     ];
     let mut burst = Burst::new();
     for (f, _) in &frames {
@@ -215,8 +251,8 @@ fn underlay_program_steers_only_our_vxlan_and_detaches() {
         seen, expected,
         "exactly our VXLAN frames, intact and in order"
     );
-    assert_eq!(b.stats().rx_packets, 2);
-    assert_eq!(a.stats().tx_packets, 5);
+    assert_eq!(b.stats().rx_packets, 4);
+    assert_eq!(a.stats().tx_packets, 9);
 
     // The kernel still gets ARP and ICMP: ping through the program.
     let out = Command::new("ip")
