@@ -10,6 +10,7 @@
 //! discovery and ping for the underlay address); an access port's program
 //! takes every frame.
 
+use std::os::fd::RawFd;
 use std::sync::Arc;
 
 use crate::afxdp::{AfXdpPort, AttachMode, BindMode, Filter, XdpSteering, XskConfig};
@@ -22,8 +23,8 @@ use crate::stats::PortCounters;
 pub struct LivePorts {
     /// `per_worker[w]`: worker `w`'s queue of every port, in port order.
     pub per_worker: Vec<Vec<Box<dyn Port>>>,
-    /// `(port name, queue, counters)` of every socket, for reporting.
-    pub counters: Vec<(String, u32, Arc<PortCounters>)>,
+    /// Every socket, for reporting.
+    pub sockets: Vec<LiveSocket>,
     /// The attached programs; dropping them detaches them.
     pub steering: Vec<XdpSteering>,
 }
@@ -35,6 +36,20 @@ impl std::fmt::Debug for LivePorts {
             .field("steering", &self.steering)
             .finish()
     }
+}
+
+/// One socket's identity and counters.
+#[derive(Debug)]
+pub struct LiveSocket {
+    /// The `[[port]]` name.
+    pub port: String,
+    /// The queue.
+    pub queue: u32,
+    /// Our counters.
+    pub counters: Arc<PortCounters>,
+    /// The socket, for [`xsk_kernel_stats`](crate::afxdp::xsk_kernel_stats)
+    /// (valid while the port is open, that is, until its worker stops).
+    pub fd: RawFd,
 }
 
 fn err<T>(key: String, message: impl Into<String>) -> Result<T, ConfigError> {
@@ -52,18 +67,26 @@ pub fn open(cfg: &VtepConfig, pool: &Arc<Pool>) -> Result<LivePorts, ConfigError
     let underlay = cfg.underlay.as_ref().and_then(|u| cfg.port_index(&u.port));
     let mut live = LivePorts {
         per_worker: (0..workers).map(|_| Vec::new()).collect(),
-        counters: Vec::new(),
+        sockets: Vec::new(),
         steering: Vec::new(),
     };
+    if let Some(i) = cfg.vnis.iter().position(|n| n.group.is_some()) {
+        return err(
+            format!("vni[{i}].group"),
+            "the XDP program steers only unicast VXLAN to our address to AF_XDP \
+             sockets, so a multicast group would never be received: use flood = [...]",
+        );
+    }
+    // Every check before anything is opened.
+    if let Some(i) = cfg.ports.iter().position(|p| p.kind != PortKind::AfXdp) {
+        return err(
+            format!("port[{i}].kind"),
+            "a live daemon (any af_xdp port) runs af_xdp ports only; \
+             run pcap configurations separately",
+        );
+    }
     for (i, p) in cfg.ports.iter().enumerate() {
         let key = |k: &str| format!("port[{i}].{k}");
-        if p.kind != PortKind::AfXdp {
-            return err(
-                key("kind"),
-                "a live daemon (any af_xdp port) runs af_xdp ports only; \
-                 run pcap configurations separately",
-            );
-        }
         let Ok(port_id) = u16::try_from(i) else {
             return err(key("name"), "too many ports");
         };
@@ -79,6 +102,12 @@ pub fn open(cfg: &VtepConfig, pool: &Arc<Pool>) -> Result<LivePorts, ConfigError
         let mut sockets = Vec::with_capacity(workers);
         for q in 0..queues {
             let mut s = AfXdpPort::open(iface, q, xsk, Arc::clone(pool)).or_else(|e| {
+                if mode == BindMode::ZeroCopy && e.step == "bind" {
+                    return err(
+                        key("mode"),
+                        format!("{iface} queue {q}: {e}: the driver cannot bind zero-copy; use mode = \"copy\""),
+                    );
+                }
                 err(
                     key("interface"),
                     format!("{iface} queue {q}: {e} (does the interface exist and have {queues} queue(s)?)"),
@@ -86,7 +115,12 @@ pub fn open(cfg: &VtepConfig, pool: &Arc<Pool>) -> Result<LivePorts, ConfigError
             })?;
             s.set_port_id(port_id);
             s.set_name(p.name.clone());
-            live.counters.push((p.name.clone(), q, s.counters()));
+            live.sockets.push(LiveSocket {
+                port: p.name.clone(),
+                queue: q,
+                counters: s.counters(),
+                fd: s.raw_fd(),
+            });
             sockets.push(s);
         }
         let filter = if Some(i) == underlay {

@@ -214,6 +214,16 @@ impl Workers {
         &self.cores
     }
 
+    /// How many workers have returned without being asked to stop (only a
+    /// panic ends a poll loop early): a supervisor polls this to notice a
+    /// dead worker while the others run.
+    pub fn ended_early(&self) -> usize {
+        if self.stop.load(Ordering::Acquire) {
+            return 0;
+        }
+        self.handles.iter().filter(|h| h.is_finished()).count()
+    }
+
     /// Asks every worker to stop after its current poll, without waiting.
     pub fn request_stop(&self) {
         self.stop.store(true, Ordering::Release);
@@ -334,6 +344,13 @@ mod tests {
             }
         })
         .unwrap();
+        // A supervisor sees the dead worker while the other still runs.
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while workers.ended_early() == 0 {
+            assert!(std::time::Instant::now() < end, "panic never noticed");
+            std::thread::yield_now();
+        }
+        assert_eq!(workers.ended_early(), 1);
         let e = workers.stop_and_join().unwrap_err();
         assert!(matches!(e, WorkerError::Panicked { index: 1 }), "{e}");
     }

@@ -141,6 +141,38 @@ fn udp4(dst_ip: [u8; 4], proto: u8, dport: u16, payload: &[u8]) -> Vec<u8> {
     f
 }
 
+/// `frame` (from `udp4`) with a 4-byte IPv4 option (NOPs), IHL 6.
+fn with_ip_options(frame: &[u8]) -> Vec<u8> {
+    let mut f = frame[..34].to_vec();
+    f.extend_from_slice(&[1, 1, 1, 1]);
+    f.extend_from_slice(&frame[34..]);
+    f[14] = 0x46;
+    let total = u16::from_be_bytes([f[16], f[17]]) + 4;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    f[24..26].copy_from_slice(&[0, 0]);
+    let c = checksum(&f[14..38]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// `frame` (from `udp4`) as a first fragment (MF set).
+fn fragment(frame: &[u8]) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    f[20] = 0x20;
+    f[24..26].copy_from_slice(&[0, 0]);
+    let c = checksum(&f[14..34]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// `frame` with an 802.1Q tag (VLAN 5) after the MACs.
+fn vlan_tagged(frame: &[u8]) -> Vec<u8> {
+    let mut f = frame[..12].to_vec();
+    f.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
+    f.extend_from_slice(&frame[12..]);
+    f
+}
+
 /// Receives on `port` for up to `wait`, returning the payload tags seen.
 fn receive(port: &mut AfXdpPort, wait: Duration) -> Vec<Vec<u8>> {
     let mut burst = Burst::new();
@@ -199,6 +231,10 @@ fn underlay_program_steers_only_our_vxlan_and_detaches() {
         (udp4([10, 77, 0, 9], 17, 4789, &[3; 30]), false), // another address
         (udp4([10, 77, 0, 2], 6, 4789, &[4; 30]), false),  // not UDP
         (ours(5), true),
+        (with_ip_options(&ours(6)), true), // IHL 6: the UDP header moves
+        (fragment(&ours(7)), false),       // MF set: the kernel reassembles
+        (vlan_tagged(&ours(8)), false),    // tagged underlay: not ours
+        (ours(9), true),
     ];
     let mut burst = Burst::new();
     for (f, _) in &frames {
@@ -215,8 +251,8 @@ fn underlay_program_steers_only_our_vxlan_and_detaches() {
         seen, expected,
         "exactly our VXLAN frames, intact and in order"
     );
-    assert_eq!(b.stats().rx_packets, 2);
-    assert_eq!(a.stats().tx_packets, 5);
+    assert_eq!(b.stats().rx_packets, 4);
+    assert_eq!(a.stats().tx_packets, 9);
 
     // The kernel still gets ARP and ICMP: ping through the program.
     let out = Command::new("ip")
@@ -291,7 +327,12 @@ fn access_program_steers_every_frame() {
     };
     let mut a = {
         let _ns = InNetns::enter(&topo.ns[0]);
-        AfXdpPort::open("xa0", 0, cfg, pool.clone()).expect("socket on xa0")
+        // This side without need_wakeup: every tx burst kicks the kernel.
+        let no_wakeup = XskConfig {
+            need_wakeup: false,
+            ..cfg
+        };
+        AfXdpPort::open("xa0", 0, no_wakeup, pool.clone()).expect("socket on xa0")
     };
     let (mut b, _steering) = {
         let _ns = InNetns::enter(&topo.ns[1]);
@@ -314,9 +355,40 @@ fn access_program_steers_every_frame() {
         burst.push(pool.alloc_with(f).unwrap()).unwrap();
     }
     assert_eq!(a.tx_burst(0, &mut burst), 2);
+    assert!(a.kicks() >= 1, "without need_wakeup the burst was kicked");
     let mut seen = receive(&mut b, Duration::from_millis(400));
     // The kernel on xa0 sends its own IPv6 multicast listener reports,
     // which the socket rightly gets too; leave them out of the comparison.
     seen.retain(|f| f[12..14] != [0x86, 0xdd]);
     assert_eq!(seen, frames);
+}
+
+#[test]
+fn zero_copy_on_veth_is_refused_at_bind() {
+    if !is_root() {
+        eprintln!("SKIP: AF_XDP on veth needs root");
+        return;
+    }
+    let topo = Topology::new("z");
+    let pool = Pool::with_count(64).unwrap();
+    let _ns = InNetns::enter(&topo.ns[1]);
+    let cfg = XskConfig {
+        frames: 512,
+        ring_size: 128,
+        mode: vxlan_pmd::afxdp::BindMode::ZeroCopy,
+        ..XskConfig::default()
+    };
+    // veth has no zero-copy support: the kernel says so at bind, and the
+    // error names the step.
+    let e = AfXdpPort::open("xb0", 0, cfg, pool.clone()).unwrap_err();
+    assert_eq!(e.step, "bind", "{e}");
+    // A queue the interface does not have is refused too.
+    let cfg = XskConfig {
+        mode: vxlan_pmd::afxdp::BindMode::Copy,
+        ..cfg
+    };
+    let e = AfXdpPort::open("xb0", 5, cfg, pool.clone()).unwrap_err();
+    assert_eq!(e.step, "bind", "{e}");
+    let e = AfXdpPort::open("nosuchdev0", 0, cfg, pool).unwrap_err();
+    assert_eq!(e.step, "interface", "{e}");
 }

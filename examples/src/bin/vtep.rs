@@ -414,7 +414,7 @@ mod live {
         };
         let vxlan_pmd::live::LivePorts {
             per_worker,
-            counters,
+            sockets,
             steering,
         } = ports;
         let control = match start_control(shared, cfg) {
@@ -449,12 +449,21 @@ mod live {
         // Relaxed: see on_signal.
         while !STOP.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(50));
+            if workers.ended_early() > 0 {
+                eprintln!("vtep: a worker died; stopping");
+                break;
+            }
             let now = u32::try_from(start.elapsed().as_secs()).unwrap_or(u32::MAX);
             shared.set_now(now);
             let _ = shared
                 .fdb()
                 .age_step(now, 256, &mut vxlan_core::fdb::NoEvents);
         }
+        // The kernel's drop counters, read while the sockets are open.
+        let kernel: Vec<Option<libc::xdp_statistics>> = sockets
+            .iter()
+            .map(|s| vxlan_pmd::afxdp::xsk_kernel_stats(s.fd).ok())
+            .collect();
         let stopped = workers.stop_and_join();
         drop(control);
         // Detach the programs: the interfaces go back to the kernel.
@@ -468,11 +477,23 @@ mod live {
             s.rx, s.tx_local, s.tx_remote, s.flooded, s.drops()
         );
         let mut port_stats = Vec::new();
-        for (name, queue, c) in &counters {
-            let p = vxlan_pmd::stats::CounterSet::snapshot(&**c);
-            eprintln!("vtep: port {name} queue {queue}: {p}");
+        for (s, k) in sockets.iter().zip(&kernel) {
+            let (name, queue) = (&s.port, s.queue);
+            let p = vxlan_pmd::stats::CounterSet::snapshot(&*s.counters);
+            let k = k.unwrap_or(
+                // SAFETY: plain integers; all-zero is valid.
+                unsafe { std::mem::zeroed() },
+            );
+            eprintln!(
+                "vtep: port {name} queue {queue}: {p}; kernel: {} rx dropped, {} rx ring full, \
+                 {} fill ring empty, {} invalid tx",
+                k.rx_dropped, k.rx_ring_full, k.rx_fill_ring_empty_descs, k.tx_invalid_descs
+            );
             port_stats.push(json!({
                 "port": name, "queue": queue,
+                "kernel_rx_dropped": k.rx_dropped, "kernel_rx_ring_full": k.rx_ring_full,
+                "kernel_fill_ring_empty": k.rx_fill_ring_empty_descs,
+                "kernel_tx_invalid": k.tx_invalid_descs,
                 "rx_packets": p.rx_packets, "rx_bytes": p.rx_bytes, "rx_dropped": p.rx_dropped,
                 "rx_nombuf": p.rx_nombuf, "tx_packets": p.tx_packets, "tx_bytes": p.tx_bytes,
                 "tx_dropped": p.tx_dropped,

@@ -136,6 +136,32 @@ pub fn ifindex(name: &str) -> io::Result<u32> {
     }
 }
 
+/// The kernel's counters for the AF_XDP socket `fd`: frames it dropped
+/// because the rx ring was full or the fill ring empty, and invalid
+/// descriptors. Safe to call from any thread while another uses the
+/// socket (a plain `getsockopt`).
+pub fn xsk_kernel_stats(fd: RawFd) -> io::Result<libc::xdp_statistics> {
+    // SAFETY: plain integers; all-zero is valid.
+    let mut s: libc::xdp_statistics = unsafe { std::mem::zeroed() };
+    let mut len = socklen::<libc::xdp_statistics>();
+    // SAFETY: `s` and `len` are live and sized as we say; a bad `fd` only
+    // makes the call fail.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_XDP,
+            libc::XDP_STATISTICS,
+            (&mut s as *mut libc::xdp_statistics).cast(),
+            &mut len,
+        )
+    };
+    if r == 0 {
+        Ok(s)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// The UMEM area: an anonymous mapping, unmapped on drop.
 struct Umem {
     base: NonNull<u8>,
@@ -160,6 +186,8 @@ pub struct AfXdpPort {
     queue_id: u32,
     port_id: u16,
     frame_size: u32,
+    /// UMEM bytes holding the rx frames (the tx frames follow).
+    rx_region: u64,
     need_wakeup: bool,
     rx: ConsRing<XdpDesc>,
     tx: ProdRing<XdpDesc>,
@@ -437,6 +465,7 @@ impl AfXdpPort {
             queue_id,
             port_id: 0,
             frame_size: config.frame_size,
+            rx_region: u64::from(n) * fs,
             need_wakeup: config.need_wakeup,
             rx,
             tx,
@@ -482,27 +511,9 @@ impl AfXdpPort {
         self.kicks
     }
 
-    /// The kernel's counters for this socket (drops for a full rx ring, an
-    /// empty fill ring, invalid descriptors).
+    /// The kernel's counters for this socket (see [`xsk_kernel_stats`]).
     pub fn kernel_stats(&self) -> io::Result<libc::xdp_statistics> {
-        // SAFETY: plain integers; all-zero is valid.
-        let mut s: libc::xdp_statistics = unsafe { std::mem::zeroed() };
-        let mut len = socklen::<libc::xdp_statistics>();
-        // SAFETY: `s` and `len` are live and sized as we say.
-        let r = unsafe {
-            libc::getsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_XDP,
-                libc::XDP_STATISTICS,
-                (&mut s as *mut libc::xdp_statistics).cast(),
-                &mut len,
-            )
-        };
-        if r == 0 {
-            Ok(s)
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        xsk_kernel_stats(self.fd.as_raw_fd())
     }
 
     #[inline]
@@ -594,10 +605,13 @@ impl Port for AfXdpPort {
         if n == 0 {
             return 0;
         }
-        // Every received frame goes back on the fill ring at once: the fill
-        // ring has room, because it and the rx ring together never hold
-        // more than the `ring_size` rx frames.
-        self.fill.free(n);
+        // Every received frame goes back on the fill ring at once. The
+        // ring has `ring_size` slots and there are exactly `ring_size` rx
+        // frames, so a frame we hold always has a slot the kernel has read
+        // (see `push_token`). The kernel's published consumer index cannot
+        // tell us that: it publishes it lazily, when its cached entries
+        // run out, and waiting for it would leave frames idle on the rx
+        // ring while the kernel drops for an empty fill ring.
         let (mut got, mut got_bytes, mut dropped, mut nombuf) = (0usize, 0usize, 0u64, 0u64);
         for _ in 0..n {
             let desc = self.rx.pop();
@@ -618,7 +632,12 @@ impl Port for AfXdpPort {
                 None => dropped += 1,
             }
             let base = desc.addr - desc.addr % u64::from(self.frame_size);
-            self.fill.push(base);
+            // Only rx frames go back (the token argument counts them); the
+            // kernel never hands out another, but a bad descriptor must not
+            // break the count.
+            if base < self.rx_region {
+                self.fill.push_token(base);
+            }
         }
         self.rx.release();
         self.fill.submit();

@@ -163,6 +163,21 @@ impl<T: Copy> ProdRing<T> {
         self.cached_prod = self.cached_prod.advance(1);
     }
 
+    /// Writes one descriptor without consulting the consumer index, for a
+    /// ring that carries a fixed set of at most `size` tokens (the fill
+    /// ring with its rx frames): the caller pushes only a token it holds,
+    /// so fewer than `size` tokens are on the ring unread, and the slot
+    /// written next is one the kernel has already read, whatever consumer
+    /// index it has published so far (it publishes lazily).
+    #[inline]
+    pub(crate) fn push_token(&mut self, desc: T) {
+        let slot = self.map.slot(self.cached_prod);
+        // SAFETY: `slot` is inside the mapping; by the token argument above
+        // the kernel has finished reading it.
+        unsafe { slot.write_volatile(desc) };
+        self.cached_prod = self.cached_prod.advance(1);
+    }
+
     /// Publishes everything pushed so far.
     #[inline]
     pub(crate) fn submit(&mut self) {
