@@ -863,11 +863,14 @@ impl<'a> SingleLayer<'a> {
 /// assert_eq!(one.vni(), 100);
 /// assert_eq!(one.inner().src_addr().to_string(), "02:00:00:00:00:01");
 /// ```
-#[inline]
+#[inline(always)]
 pub fn parse_single<'a>(
     frame: &'a [u8],
     config: &ParseConfig,
 ) -> Result<Option<SingleLayer<'a>>, ParseDrop> {
+    // The fast path inlines into the caller (its offsets are constants
+    // there, so the caller's field reads need no bounds checks); every
+    // other shape takes one call to the general walker.
     if let Some((layer, inner_ethertype)) = fast_path(frame, config) {
         return Ok(Some(SingleLayer {
             buf: frame,
@@ -877,6 +880,16 @@ pub fn parse_single<'a>(
             inner_tag_count: 0,
         }));
     }
+    parse_single_general(frame, config)
+}
+
+/// [`parse_single`] for the shapes the fast path leaves: tags, options,
+/// extension headers, GPE/GBP, and every drop (which it names).
+#[inline(never)]
+fn parse_single_general<'a>(
+    frame: &'a [u8],
+    config: &ParseConfig,
+) -> Result<Option<SingleLayer<'a>>, ParseDrop> {
     let stack = TunnelStack::parse_general(
         frame,
         &ParseConfig {
