@@ -89,7 +89,7 @@ fn sum_sse2(data: &[u8]) -> (u64, &[u8]) {
     };
     let mut total: i64 = 0;
     let mut rest = data;
-    while rest.len() >= SSE2_STEP {
+    loop {
         let take = (rest.len() / SSE2_STEP).min(SSE2_BLOCK_STEPS);
         let (block, tail) = rest.split_at(take * SSE2_STEP);
         let mut acc = [_mm_setzero_si128(); 4];
@@ -103,20 +103,25 @@ fn sum_sse2(data: &[u8]) -> (u64, &[u8]) {
                 }
             }
         }
-        let [a, b, c, d] = acc;
-        total += drain(_mm_add_epi32(_mm_add_epi32(a, b), _mm_add_epi32(c, d)));
         // Four vectors of eight words each per step: 16 pairs.
         total += 65536 * 16 * i64::try_from(take).unwrap_or(0);
         rest = tail;
+        let last = rest.len() < SSE2_STEP;
+        if last {
+            // At most three more vectors, into the same lanes, so short
+            // inputs drain once.
+            while let Some((v, tail)) = rest.split_first_chunk::<16>() {
+                acc[0] = pairs(acc[0], v);
+                total += 65536 * 4;
+                rest = tail;
+            }
+        }
+        let [a, b, c, d] = acc;
+        total += drain(_mm_add_epi32(_mm_add_epi32(a, b), _mm_add_epi32(c, d)));
+        if last {
+            break;
+        }
     }
-    let mut acc = _mm_setzero_si128();
-    let mut pairs_done = 0i64;
-    while let Some((v, tail)) = rest.split_first_chunk::<16>() {
-        acc = pairs(acc, v);
-        pairs_done += 4;
-        rest = tail;
-    }
-    total += drain(acc) + 65536 * pairs_done;
     // The sum of unsigned words is never negative.
     (u64::try_from(total).unwrap_or(0), rest)
 }
@@ -189,16 +194,19 @@ pub const fn combine(a: u64, b: u64) -> u64 {
 }
 
 /// Folds an accumulator to 16 bits (the one's-complement sum, not yet
-/// inverted).
+/// inverted): two end-around-carry additions (64 to 32 bits, 32 to 16),
+/// which compile to add-with-carry.
 #[inline]
-pub const fn fold(mut acc: u64) -> u16 {
-    acc = (acc & 0xffff_ffff) + (acc >> 32);
-    acc = (acc & 0xffff_ffff) + (acc >> 32);
-    acc = (acc & 0xffff) + (acc >> 16);
-    acc = (acc & 0xffff) + (acc >> 16);
-    acc = (acc & 0xffff) + (acc >> 16);
-    // After three 16-bit folds the value fits in 16 bits.
-    (acc & 0xffff) as u16
+// The truncating casts take the low halves on purpose; the high halves are
+// added back.
+#[allow(clippy::cast_possible_truncation)]
+pub const fn fold(acc: u64) -> u16 {
+    let (s, carry) = (acc as u32).overflowing_add((acc >> 32) as u32);
+    // With a carry out, `s` is at most 0xffff_fffe: adding it back cannot
+    // overflow again.
+    let s = s + carry as u32;
+    let (t, carry) = (s as u16).overflowing_add((s >> 16) as u16);
+    t + carry as u16
 }
 
 /// The checksum field value for `data`: the inverted folded sum.
@@ -283,6 +291,22 @@ mod tests {
     }
 
     #[test]
+    fn fold_edges() {
+        for (acc, want) in [
+            (0u64, 0u16),
+            (0xffff, 0xffff),
+            (0x1_0000, 1),
+            (0xffff_ffff, 0xffff),
+            (0x1_0000_0000, 1),
+            (u64::MAX, 0xffff),
+            (0xffff_0000_ffff_0000, 0xffff),
+            (0x8000_0000_8000_0000, 1),
+        ] {
+            assert_eq!(fold(acc), want, "{acc:#x}");
+        }
+    }
+
+    #[test]
     fn rfc1071_example() {
         let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
         assert_eq!(fold(sum(&data)), 0xddf2);
@@ -349,6 +373,16 @@ mod tests {
             let d = &data[skip.min(data.len())..];
             prop_assert_eq!(checksum(d), naive(d));
             prop_assert_eq!(portable_checksum(d), naive(d));
+        }
+
+        /// The carry-based fold equals repeated 16-bit folding.
+        #[test]
+        fn fold_equals_repeated_folding(acc in any::<u64>()) {
+            let mut slow = acc;
+            while slow > 0xffff {
+                slow = (slow & 0xffff) + (slow >> 16);
+            }
+            prop_assert_eq!(u64::from(fold(acc)), slow);
         }
 
         #[test]
