@@ -33,7 +33,7 @@ use core::net::IpAddr;
 use crate::ecn::{self, Ecn};
 use crate::encap::inner_ip;
 use crate::frame::Frame;
-use crate::tunnel::{parse_single, ParseConfig, ParseDrop, SingleLayer};
+use crate::tunnel::{parse_single, parse_single_fast, ParseConfig, ParseDrop, SingleLayer};
 use crate::wire::udp::{ChecksumStatus, UdpPacket};
 use crate::wire::{checksum, vxlan};
 
@@ -89,7 +89,15 @@ impl DecapConfig {
     /// True when `addr` is one of ours.
     #[inline]
     pub fn is_local(&self, addr: IpAddr) -> bool {
-        self.local.contains(&Some(addr)) || (self.accept_multicast && addr.is_multicast())
+        // An unrolled scan: `contains` stays an out-of-line call in a
+        // large caller.
+        let [a, b, c, d] = self.local;
+        let want = Some(addr);
+        a == want
+            || b == want
+            || c == want
+            || d == want
+            || (self.accept_multicast && addr.is_multicast())
     }
 }
 
@@ -177,14 +185,53 @@ pub fn decap<F: Frame>(
     frame: &mut F,
     cfg: &DecapConfig,
 ) -> Result<Option<Decapsulated>, DecapDrop> {
+    decap_one(frame, cfg)
+}
+
+/// The body of [`decap`], inlined into [`decap_burst`]'s loop so each
+/// verdict is written in place.
+#[inline(always)]
+fn decap_one<F: Frame>(
+    frame: &mut F,
+    cfg: &DecapConfig,
+) -> Result<Option<Decapsulated>, DecapDrop> {
     let offloads = frame.rx_offloads();
-    let (info, strip, inner_len, new_ecn) = {
-        let data = frame.data();
-        let Some(one) = parse_single(data, &cfg.parse).map_err(DecapDrop::Parse)? else {
-            return Ok(None);
-        };
-        check(&one, data, cfg, offloads)?
+    let data = frame.data();
+    // The common shape is checked right here, where the parser's offsets
+    // are constants; everything else takes one call.
+    let Some(one) = parse_single_fast(data, &cfg.parse) else {
+        return decap_general(frame, cfg);
     };
+    let checked = check(&one, data, cfg, offloads)?;
+    finish(frame, checked)
+}
+
+/// [`decap`] for every shape the parser's fast path leaves (tags, options,
+/// extension headers, GPE/GBP) and for every parse drop.
+#[inline(never)]
+fn decap_general<F: Frame>(
+    frame: &mut F,
+    cfg: &DecapConfig,
+) -> Result<Option<Decapsulated>, DecapDrop> {
+    let offloads = frame.rx_offloads();
+    let data = frame.data();
+    let Some(one) = parse_single(data, &cfg.parse).map_err(DecapDrop::Parse)? else {
+        return Ok(None);
+    };
+    let checked = check(&one, data, cfg, offloads)?;
+    finish(frame, checked)
+}
+
+/// What [`check`] hands to [`finish`]: the result, how much to strip, the
+/// inner frame's length and any inner ECN rewrite.
+type Checked = (Decapsulated, usize, usize, Option<EcnRewrite>);
+
+/// Rewrites the inner ECN if needed and strips the outer headers.
+#[inline(always)]
+fn finish<F: Frame>(
+    frame: &mut F,
+    (info, strip, inner_len, new_ecn): Checked,
+) -> Result<Option<Decapsulated>, DecapDrop> {
     if let Some((at, tos, ipv6)) = new_ecn {
         rewrite_ecn(&mut frame.data_mut()[strip..], at, tos, ipv6);
     }
@@ -208,7 +255,7 @@ fn check(
     data: &[u8],
     cfg: &DecapConfig,
     offloads: crate::frame::RxOffloads,
-) -> Result<(Decapsulated, usize, usize, Option<EcnRewrite>), DecapDrop> {
+) -> Result<Checked, DecapDrop> {
     let layer = one.layer();
     let ips = layer.ips();
     if !cfg.is_local(ips.dst()) {
@@ -218,10 +265,9 @@ fn check(
     let outer_tos = if layer.is_ipv6() {
         (data[ip] << 4) | (data[ip + 1] >> 4)
     } else {
-        let header = &data[ip..ip + usize::from(data[ip] & 0x0f) * 4];
         if cfg.verify_ipv4_checksum
             && !offloads.ip_checksum_good
-            && checksum::fold(checksum::sum(header)) != 0xffff
+            && !ipv4_header_checksum_ok(&data[ip..ip + usize::from(data[ip] & 0x0f) * 4])
         {
             return Err(DecapDrop::Ipv4Checksum);
         }
@@ -249,7 +295,11 @@ fn check(
     // the RFC 6040 table), so only a marked outer header needs the inner
     // IP header found.
     let outer_marked = outer_tos & 0x03 != 0;
-    if let Some(i) = inner_ip(inner_bytes).filter(|_| outer_marked) {
+    if let Some(i) = if outer_marked {
+        inner_ip(inner_bytes)
+    } else {
+        None
+    } {
         let inner_ecn = Ecn::from_bits(i.tos);
         match ecn::decapsulate(inner_ecn, Ecn::from_bits(outer_tos)) {
             None => return Err(DecapDrop::EcnCeOnNotEct),
@@ -272,6 +322,21 @@ fn check(
         ecn_marked,
     };
     Ok((info, inner.offset(), inner.end() - inner.offset(), rewrite))
+}
+
+/// True when an IPv4 header (options included) sums to all ones. The
+/// common 20-byte header is summed as five 32-bit words; the sum is
+/// compared in native order, since all ones is the same in both.
+#[inline(always)]
+fn ipv4_header_checksum_ok(header: &[u8]) -> bool {
+    let sum = match <&[u8; 20]>::try_from(header) {
+        Ok(h) => {
+            let w = |i: usize| u64::from(u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
+            w(0) + w(4) + w(8) + w(12) + w(16)
+        }
+        Err(_) => checksum::sum(header),
+    };
+    checksum::fold(sum) == 0xffff
 }
 
 /// Writes a new TOS / traffic class into the inner IP header at `at`,
@@ -298,7 +363,7 @@ pub fn decap_burst<F: Frame>(
 ) -> usize {
     let mut done = 0;
     for (frame, verdict) in frames.iter_mut().zip(verdicts.iter_mut()) {
-        *verdict = decap(frame, cfg);
+        *verdict = decap_one(frame, cfg);
         done += usize::from(matches!(verdict, Ok(Some(_))));
     }
     done

@@ -387,14 +387,17 @@ pub struct InnerFrame<'a> {
 
 impl<'a> InnerFrame<'a> {
     /// Offset of the inner Ethernet header in the frame.
+    #[inline]
     pub const fn offset(&self) -> usize {
         self.offset as usize
     }
     /// End of the inner frame (the end of the carrying UDP datagram).
+    #[inline]
     pub const fn end(&self) -> usize {
         self.end as usize
     }
     /// The inner frame's bytes.
+    #[inline]
     pub fn bytes(&self) -> &'a [u8] {
         &self.buf[self.offset()..self.end()]
     }
@@ -414,14 +417,17 @@ impl<'a> InnerFrame<'a> {
         EtherType(self.ethertype)
     }
     /// Inner VLAN IDs, outermost first.
+    #[inline]
     pub fn vids(&self) -> &[u16] {
         &self.vids[..usize::from(self.tag_count)]
     }
     /// Length of the inner Ethernet header, tags included.
+    #[inline]
     pub const fn header_len(&self) -> usize {
         ETH_HEADER_LEN + self.tag_count as usize * VLAN_TAG_LEN
     }
     /// The full inner Ethernet header (TPIDs and priorities included).
+    #[inline]
     pub fn l2(&self) -> L2Header {
         // The parser validated these bytes, so this cannot fail; fall back
         // to an untagged view rather than panic.
@@ -456,46 +462,57 @@ pub struct LayerView<'a> {
 
 impl<'a> LayerView<'a> {
     /// Offset of the outer Ethernet header.
+    #[inline]
     pub fn ethernet_offset(&self) -> usize {
         self.layer.eth as usize
     }
     /// Offset of the outer IP header.
+    #[inline]
     pub fn ip_offset(&self) -> usize {
         self.layer.ip as usize
     }
     /// Offset of the UDP header.
+    #[inline]
     pub fn udp_offset(&self) -> usize {
         self.layer.udp as usize
     }
     /// Offset of the VXLAN/GPE/GBP header.
+    #[inline]
     pub fn header_offset(&self) -> usize {
         self.udp_offset() + UDP_HEADER_LEN
     }
     /// Offset of what follows the tunnel header (the inner frame).
+    #[inline]
     pub fn payload_offset(&self) -> usize {
         self.header_offset() + VXLAN_LEN
     }
     /// End of the UDP datagram.
+    #[inline]
     pub fn end(&self) -> usize {
         self.layer.end as usize
     }
     /// Outer source MAC.
+    #[inline]
     pub fn src_mac(&self) -> MacAddr {
         MacAddr::from_bytes(&self.buf[self.ethernet_offset() + 6..])
     }
     /// Outer destination MAC.
+    #[inline]
     pub fn dst_mac(&self) -> MacAddr {
         MacAddr::from_bytes(&self.buf[self.ethernet_offset()..])
     }
     /// Outer VLAN IDs, outermost first.
+    #[inline]
     pub fn outer_vids(&self) -> &'a [u16] {
         &self.layer.outer_vids[..usize::from(self.layer.outer_tag_count)]
     }
     /// True for an IPv6 underlay.
+    #[inline]
     pub fn is_ipv6(&self) -> bool {
         self.layer.ipv6
     }
     /// Outer source and destination addresses.
+    #[inline]
     pub fn ips(&self) -> IpPair {
         let ip = self.ip_offset();
         if self.layer.ipv6 {
@@ -510,10 +527,12 @@ impl<'a> LayerView<'a> {
         }
     }
     /// Outer source address.
+    #[inline]
     pub fn src_addr(&self) -> IpAddr {
         self.ips().src()
     }
     /// Outer destination address.
+    #[inline]
     pub fn dst_addr(&self) -> IpAddr {
         self.ips().dst()
     }
@@ -533,10 +552,12 @@ impl<'a> LayerView<'a> {
         self.layer.header[0]
     }
     /// The raw 8-byte tunnel header.
+    #[inline]
     pub fn raw_header(&self) -> [u8; VXLAN_LEN] {
         self.layer.header
     }
     /// The parsed tunnel header.
+    #[inline]
     pub fn header(&self) -> TunnelHeader {
         let view = VxlanHeader::new_unchecked(&self.layer.header[..]);
         // The parser accepted this header under some policy; decoding it
@@ -556,6 +577,7 @@ impl<'a> LayerView<'a> {
         u32::from_be_bytes([0, h[4], h[5], h[6]])
     }
     /// The bytes after the tunnel header, to the end of the datagram.
+    #[inline]
     pub fn payload(&self) -> &'a [u8] {
         &self.buf[self.payload_offset()..self.end()]
     }
@@ -863,20 +885,46 @@ impl<'a> SingleLayer<'a> {
 /// assert_eq!(one.vni(), 100);
 /// assert_eq!(one.inner().src_addr().to_string(), "02:00:00:00:00:01");
 /// ```
-#[inline]
+#[inline(always)]
 pub fn parse_single<'a>(
     frame: &'a [u8],
     config: &ParseConfig,
 ) -> Result<Option<SingleLayer<'a>>, ParseDrop> {
-    if let Some((layer, inner_ethertype)) = fast_path(frame, config) {
-        return Ok(Some(SingleLayer {
-            buf: frame,
-            layer,
-            inner_ethertype,
-            inner_vids: [0; MAX_VLAN_TAGS],
-            inner_tag_count: 0,
-        }));
+    // The fast path inlines into the caller (its offsets are constants
+    // there, so the caller's field reads need no bounds checks); every
+    // other shape takes one call to the general walker.
+    if let Some(one) = parse_single_fast(frame, config) {
+        return Ok(Some(one));
     }
+    parse_single_general(frame, config)
+}
+
+/// The constant-offset half of [`parse_single`]: `Some` for plain VXLAN
+/// over an untagged IPv4 (no options) or IPv6 (no extension headers)
+/// underlay with valid lengths and an untagged inner frame; `None` means
+/// "ask [`parse_single`]", not "not VXLAN".
+#[inline(always)]
+pub(crate) fn parse_single_fast<'a>(
+    frame: &'a [u8],
+    config: &ParseConfig,
+) -> Option<SingleLayer<'a>> {
+    let (layer, inner_ethertype) = fast_path(frame, config)?;
+    Some(SingleLayer {
+        buf: frame,
+        layer,
+        inner_ethertype,
+        inner_vids: [0; MAX_VLAN_TAGS],
+        inner_tag_count: 0,
+    })
+}
+
+/// [`parse_single`] for the shapes the fast path leaves: tags, options,
+/// extension headers, GPE/GBP, and every drop (which it names).
+#[inline(never)]
+fn parse_single_general<'a>(
+    frame: &'a [u8],
+    config: &ParseConfig,
+) -> Result<Option<SingleLayer<'a>>, ParseDrop> {
     let stack = TunnelStack::parse_general(
         frame,
         &ParseConfig {
