@@ -429,7 +429,7 @@ impl<'a> Bridge<'a> {
     /// exactly what [`Fdb::learn`] would decide, at a fraction of its
     /// cost. Anything else (new, moved, stale, pinned elsewhere) goes to
     /// [`Fdb::learn`], which rechecks it and decides.
-    #[inline]
+    #[inline(always)]
     fn learn<S: EventSink + ?Sized>(
         &self,
         bd: u16,
