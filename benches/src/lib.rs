@@ -38,3 +38,4 @@ pub mod dpdk_peer {
         (cycles, got)
     }
 }
+pub mod pipeline;

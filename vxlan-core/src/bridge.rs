@@ -42,7 +42,7 @@ use core::fmt;
 use core::net::IpAddr;
 
 use crate::decap::{decap, DecapConfig, DecapDrop};
-use crate::fdb::{EventSink, Fdb, LearnOutcome, Location};
+use crate::fdb::{EventSink, Fdb, Kind, LearnOutcome, Location};
 use crate::frame::Frame;
 use crate::wire::arp::{ArpOperation, ArpPacket, ArpRepr};
 use crate::wire::{
@@ -422,6 +422,36 @@ impl<'a> Bridge<'a> {
         })
     }
 
+    /// Learns `mac` at `location` in `bd`, reading before writing: a MAC
+    /// already known at the same place and refreshed within the FDB's
+    /// `refresh_ticks` (or a static / control-plane entry there) is
+    /// [`LearnOutcome::Unchanged`] after one lock-free lookup, which is
+    /// exactly what [`Fdb::learn`] would decide, at a fraction of its
+    /// cost. Anything else (new, moved, stale, pinned elsewhere) goes to
+    /// [`Fdb::learn`], which rechecks it and decides.
+    #[inline(always)]
+    fn learn<S: EventSink + ?Sized>(
+        &self,
+        bd: u16,
+        mac: MacAddr,
+        location: Location,
+        now: u32,
+        events: &mut S,
+    ) -> LearnOutcome {
+        /// The FDB keeps the low 24 bits of a tick and compares them
+        /// wrapping (`Entry::last_seen`).
+        const TICK_MASK: u32 = 0x00ff_ffff;
+        if let Some(e) = self.fdb.lookup(bd, mac) {
+            if e.location == location
+                && (e.kind != Kind::Learned
+                    || now.wrapping_sub(e.last_seen) & TICK_MASK < self.fdb.config().refresh_ticks)
+            {
+                return LearnOutcome::Unchanged;
+            }
+        }
+        self.fdb.learn(bd, mac, location, now, events)
+    }
+
     /// Where a known unicast destination goes, from `bd`.
     #[inline]
     fn unicast(
@@ -501,9 +531,7 @@ impl<'a> Bridge<'a> {
         }
         // A refused learn (table or limit full, frozen, pinned) still
         // forwards; the FDB counts it.
-        let _ = self
-            .fdb
-            .learn(bd, src, Location::Local { port, vlan: vid }, now, events);
+        let _ = self.learn(bd, src, Location::Local { port, vlan: vid }, now, events);
         if let Some(n) = neighbors {
             if let Some(reply) = arp_suppress(frame, bd, n).or_else(|| nd_suppress(frame, bd, n)) {
                 return if reply {
@@ -557,7 +585,7 @@ impl<'a> Bridge<'a> {
             return (Forward::Drop(BridgeDrop::BadSourceMac), None);
         }
         let learned = match (info.dont_learn, remote_index(info.remote)) {
-            (false, Some(idx)) => Some(self.fdb.learn(bd, src, Location::Remote(idx), now, events)),
+            (false, Some(idx)) => Some(self.learn(bd, src, Location::Remote(idx), now, events)),
             _ => None,
         };
         if let Some(n) = neighbors {

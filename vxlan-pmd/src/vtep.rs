@@ -15,7 +15,7 @@
 //! allocates or locks; a copy the pool cannot give is a counted drop.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -354,6 +354,10 @@ pub struct VtepShared {
     fdb: Fdb<'static>,
     neigh: NeighTable<'static>,
     snapshot: ArcSwap<Snapshot>,
+    /// Bumped after every store to `snapshot`, so a worker checks for a new
+    /// configuration with one plain load per burst instead of an `ArcSwap`
+    /// load.
+    generation: AtomicU64,
     pool: Arc<Pool>,
     counters: PerCore<VtepCounters>,
     /// Per worker, per bridge domain (as many as the first snapshot has;
@@ -395,6 +399,7 @@ impl VtepShared {
             fdb,
             neigh,
             snapshot: ArcSwap::from_pointee(snapshot),
+            generation: AtomicU64::new(0),
             pool,
             counters: PerCore::new(sizing.workers.max(1)),
             bd_counters: (0..sizing.workers.max(1))
@@ -423,6 +428,9 @@ impl VtepShared {
     pub fn update(&self, snapshot: Snapshot) -> Result<(), VtepError> {
         check_snapshot(&snapshot)?;
         self.snapshot.store(Arc::new(snapshot));
+        // Release, after the store: a worker that Acquire-loads the new
+        // generation then loads the snapshot sees this one or a newer.
+        self.generation.fetch_add(1, Ordering::Release);
         Ok(())
     }
 
@@ -464,7 +472,11 @@ impl VtepShared {
     /// A worker handle for counter slot `id`.
     pub fn worker(self: &Arc<Self>, id: usize) -> VtepWorker {
         let id = id.min(self.counters.len() - 1);
+        // Acquire: see `update`. Read before the snapshot, so a store in
+        // between is picked up at the next refresh.
+        let generation = self.generation.load(Ordering::Acquire);
         VtepWorker {
+            generation,
             shared: Arc::clone(self),
             id,
             bd_stats: self
@@ -517,15 +529,21 @@ pub struct VtepWorker {
     /// This worker's per-VNI counters (its slot of the shared ones).
     bd_stats: Arc<[BdCounters]>,
     snap: Arc<Snapshot>,
+    /// [`VtepShared::generation`] when `snap` was loaded.
+    generation: u64,
 }
 
 impl VtepWorker {
     /// Takes up a newer configuration, if one was published. Call once per
     /// burst.
+    #[inline]
     pub fn refresh(&mut self) {
-        let current = self.shared.snapshot.load();
-        if !Arc::ptr_eq(&current, &self.snap) {
-            self.snap = arc_swap::Guard::into_inner(current);
+        // Acquire: pairs with the Release bump in `update`, so the snapshot
+        // loaded below is at least the one that bump announced.
+        let generation = self.shared.generation.load(Ordering::Acquire);
+        if generation != self.generation {
+            self.generation = generation;
+            self.snap = self.shared.snapshot.load_full();
         }
     }
 
@@ -680,6 +698,7 @@ impl VtepWorker {
     // The frame, where it goes and where it came from, plus the two sinks:
     // grouping them would only move the argument list into a struct.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn encap_to<F: Frame, S: FrameSource<F>, O: Output<F>>(
         &self,
         remote: u32,

@@ -1,0 +1,38 @@
+//! The pipeline benchmark's setup and loop without criterion, for counting
+//! instructions per frame under callgrind:
+//!
+//! ```text
+//! cargo build --profile bench -p vxlan-benches --example pipeline_count
+//! valgrind --tool=callgrind target/release/examples/pipeline_count decap 100
+//! valgrind --tool=callgrind target/release/examples/pipeline_count decap 200
+//! ```
+//!
+//! The difference between two round counts, divided by 1024 frames per
+//! round, is the per-frame cost with the setup cancelled out. Arguments:
+//! `decap` or `encap`, rounds (default 100).
+
+use std::sync::Arc;
+
+use vxlan_benches::pipeline::{run_worker, setup, Sink};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let case = args.next().unwrap_or_else(|| "decap".into());
+    let rounds: u64 = args.next().map_or(100, |r| r.parse().expect("rounds"));
+    let (shared, decap, encap) = setup();
+    let (frames, port) = match case.as_str() {
+        "decap" => (&decap, 0u16),
+        "encap" => (&encap, 1u16),
+        other => panic!("case {other}: use decap or encap"),
+    };
+    let pool = Arc::clone(shared.pool());
+    let mut w = shared.worker(0);
+    let mut sink = Sink(0);
+    let mine: Vec<&Vec<u8>> = frames.iter().collect();
+    run_worker(&mut w, &pool, &mine, port, rounds, &mut sink);
+    let s = shared.stats();
+    assert_eq!(s.drops(), 0, "no drops expected: {s:?}");
+    assert_eq!(s.rx, rounds * frames.len() as u64);
+    assert_eq!(pool.in_use(), 0, "every buffer back in the pool");
+    println!("{case}: {} frames, sink {}", s.rx, sink.0);
+}

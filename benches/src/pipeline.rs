@@ -1,0 +1,132 @@
+//! The setup of the pipeline benchmark (`benches/benches/pipeline.rs`),
+//! shared with its instruction-counting harness
+//! (`benches/examples/pipeline_count.rs`, run under callgrind), so both
+//! measure exactly the same tables and frames.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use vxlan_core::bridge::{BdConfig, PortMode};
+use vxlan_core::decap::DecapConfig;
+use vxlan_core::encap::{EncapConfig, EncapTemplate};
+use vxlan_core::fdb::{Location, NoEvents};
+use vxlan_core::frame::{BufFrame, Frame};
+use vxlan_core::testutil::write_inner_frame;
+use vxlan_core::wire::MacAddr;
+use vxlan_pmd::pool::{PktBuf, Pool};
+use vxlan_pmd::vtep::{Output, RemoteVtep, Sizing, Snapshot, VtepShared, VtepWorker};
+
+/// FDB entries installed: half local, half behind the remote VTEP.
+pub const FDB_ENTRIES: u32 = 65_536;
+/// Frames per burst (a snapshot refresh per burst, as the poll loop does).
+pub const BURST: usize = 32;
+
+/// An output that frees what it is given (after reading its length).
+#[derive(Debug, Default)]
+pub struct Sink(pub u64);
+
+impl Output for Sink {
+    #[inline]
+    fn send(&mut self, port: u16, pkt: PktBuf) {
+        self.0 += u64::from(port) + pkt.len() as u64;
+    }
+}
+
+/// The `i`th tenant MAC.
+pub fn mac(i: u32) -> MacAddr {
+    let b = i.to_be_bytes();
+    MacAddr([0x02, 0x77, b[0], b[1], b[2], b[3]])
+}
+
+/// The shared VTEP (port 0 underlay, ports 1 and 2 access ports of VNI
+/// 100, one remote VTEP, 64K FDB entries, 2 worker slots), the decap
+/// input (1024 VXLAN frames from remote MACs to local ones) and the encap
+/// input (1024 tenant frames from local MACs to remote ones), 64-byte
+/// inner frames.
+pub fn setup() -> (Arc<VtepShared>, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let local: IpAddr = IpAddr::from([10, 0, 0, 2]);
+    let remote: IpAddr = IpAddr::from([10, 0, 0, 1]);
+    let lmac = MacAddr([2, 0, 0, 0, 0, 2]);
+    let template = EncapTemplate::new(&EncapConfig::new(
+        local,
+        remote,
+        lmac,
+        MacAddr([2, 0, 0, 0, 0, 1]),
+    ))
+    .expect("template");
+    let snap = Snapshot {
+        ports: vec![PortMode::Underlay, PortMode::access(0), PortMode::access(0)],
+        bds: vec![BdConfig::new(100, &[0])],
+        remotes: vec![RemoteVtep {
+            ip: remote,
+            template,
+        }],
+        decap: DecapConfig::new(local),
+        underlay: Some(0),
+        suppress_arp_nd: false,
+    };
+    let pool = Pool::new(4096, 2048, 128).expect("pool");
+    let shared = VtepShared::new(
+        snap,
+        pool,
+        Sizing {
+            fdb_entries: FDB_ENTRIES * 2,
+            neighbors: 64,
+            workers: 2,
+            ageing: 300,
+        },
+    )
+    .expect("vtep");
+    for i in 0..FDB_ENTRIES {
+        let loc = if i % 2 == 0 {
+            Location::Local { port: 1, vlan: 0 }
+        } else {
+            Location::Remote(0)
+        };
+        shared.fdb().learn(0, mac(i), loc, 0, &mut NoEvents);
+    }
+    let peer = EncapTemplate::new(&EncapConfig::new(
+        remote,
+        local,
+        MacAddr([2, 0, 0, 0, 0, 1]),
+        lmac,
+    ))
+    .expect("peer template");
+    let mut decap_frames = Vec::new();
+    let mut encap_frames = Vec::new();
+    for k in 0..1024u32 {
+        let mut inner = vec![0u8; 64];
+        write_inner_frame(&mut inner, mac(2 * k + 1), mac(2 * k), &[], 64);
+        let mut f = BufFrame::with_data(vec![0u8; 512], 128, &inner).expect("frame");
+        peer.encap_flow(&mut f, 100).expect("encap");
+        decap_frames.push(f.data().to_vec());
+        let mut out = vec![0u8; 64];
+        write_inner_frame(&mut out, mac(2 * k), mac(2 * k + 1), &[], 64);
+        encap_frames.push(out);
+    }
+    (shared, decap_frames, encap_frames)
+}
+
+/// One worker's loop: `rounds` times over `frames` in bursts of
+/// [`BURST`], each frame copied into a pool buffer (as an in-memory port
+/// delivers it) and processed as received on `port`.
+pub fn run_worker(
+    w: &mut VtepWorker,
+    pool: &Arc<Pool>,
+    frames: &[&Vec<u8>],
+    port: u16,
+    rounds: u64,
+    sink: &mut Sink,
+) {
+    for _ in 0..rounds {
+        for burst in frames.chunks(BURST) {
+            w.refresh();
+            for f in burst {
+                let pkt = pool
+                    .alloc_with(f.as_slice())
+                    .expect("pool sized for the burst");
+                w.process(port, pkt, sink);
+            }
+        }
+    }
+}
