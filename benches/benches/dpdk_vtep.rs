@@ -101,7 +101,7 @@ fn main() {
             Arc::clone(&copies),
         )
     };
-    let rx_total = |lp: &DpdkLoop| lp.stats().ports.iter().map(|p| p.rx).sum::<u64>();
+    let rx_total = |lp: &DpdkLoop| lp.port_stats().iter().map(|p| p.rx).sum::<u64>();
     // Warm up: both MACs learned, caches hot.
     while rx_total(&lp) < 100_000 {
         lp.poll();
@@ -144,7 +144,14 @@ fn main() {
     );
     println!("  bare C io-forward : median {mb:.1} cycles/packet (rounds {bare:.1?})");
     println!("  vxlan VTEP        : median {mo:.1} cycles/packet (rounds {ours:.1?})");
-    println!("  ratio             : {:.2}x (target <= 1.5x)", mo / mb);
+    // Each round measures both sides seconds apart: the per-round ratio
+    // survives a noisy shared machine better than the ratio of medians.
+    let mut ratios: Vec<f64> = ours.iter().zip(&bare).map(|(o, b)| o / b).collect();
+    let mr = median(&mut ratios);
+    println!(
+        "  ratio             : {mr:.2}x median of per-round ratios ({:.2}x of medians; target <= 1.5x)",
+        mo / mb
+    );
     println!(
         "  VTEP work per packet: {:.1} cycles, {:.1} ns; {:.1} Mpps per core",
         mo - mb,

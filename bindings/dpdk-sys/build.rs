@@ -104,14 +104,17 @@ fn main() {
         .allowlist_var("RTE_ETH_TX_OFFLOAD_.*")
         .allowlist_var("RTE_ETH_MQ_RX_.*")
         .allowlist_var("RTE_MAX_ETHPORTS")
+        .allowlist_var("RTE_MAX_LCORE")
         .allowlist_var("RTE_MEMPOOL_CACHE_MAX_SIZE")
-        // The mbuf and mempool are used through the shim only: opaque keeps
-        // bindgen away from their unions and bitfields.
-        .opaque_type("rte_mbuf")
+        // The mbuf's layout is bound so the hot accessors (data offset and
+        // lengths) compile to plain loads; the mempool is used through the
+        // shim only.
+        .allowlist_type("rte_mbuf")
         .opaque_type("rte_mempool")
         .use_core()
         .derive_default(true)
-        .layout_tests(false)
+        // Compile-time size and offset checks of every bound struct.
+        .layout_tests(true)
         .generate_comments(false)
         .prepend_enum_name(false)
         .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()))

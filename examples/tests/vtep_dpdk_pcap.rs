@@ -74,7 +74,7 @@ fn config(dir: &Path, uplink_device: &str) -> String {
         port = "uplink"
         gateway_mac = "02:00:00:00:00:01"
         [dpdk]
-        eal_args = ["--no-huge", "--no-pci", "--no-shconf", "--log-level=error",
+        eal_args = ["-l", "0-1", "--no-huge", "--no-pci", "--no-shconf", "--log-level=error",
             "--vdev=net_pcap0,rx_pcap={d}/uplink-in.pcap,tx_pcap={d}/uplink-out.pcap",
             "--vdev=net_pcap1,rx_pcap={d}/vm-in.pcap,tx_pcap={d}/vm-out.pcap"]
         mbufs = 2047
@@ -229,6 +229,13 @@ fn pcap_vdevs_encap_and_decap_through_the_daemon() {
             .unwrap()
     };
     assert_eq!(find(VM_A)["location"]["port"], "vm");
+    // `-l 0-1`: the one worker ran on EAL's worker lcore 1.
+    assert_eq!(
+        dump["workers"]["on_eal_lcores"], true,
+        "{}",
+        dump["workers"]
+    );
+    assert_eq!(dump["workers"]["lcores"], serde_json::json!([1]));
 
     // tshark, field by field: outer Ethernet, IPv4 (checksum verified),
     // UDP, VXLAN, and the inner Ethernet / IPv4 / UDP.
@@ -297,7 +304,7 @@ fn pcap_vdevs_encap_and_decap_through_the_daemon() {
 }
 
 #[test]
-fn a_device_eal_does_not_have_is_refused_with_the_key() {
+fn a_device_eal_does_not_have_and_bad_eal_args_are_refused_with_the_key() {
     let dir = tmpdir("nodev");
     write_pcap(&dir.join("uplink-in.pcap"), &[]);
     write_pcap(&dir.join("vm-in.pcap"), &[]);
@@ -314,5 +321,156 @@ fn a_device_eal_does_not_have_is_refused_with_the_key() {
         stderr.contains("port[0].device: port net_pcap7: no such device"),
         "{stderr}"
     );
+    // EAL refusing its arguments is reported against dpdk.eal_args, with
+    // DPDK's reason.
+    let bad = config(&dir, "net_pcap0").replace("\"--no-pci\",", "\"--no-such-eal-option\",");
+    std::fs::write(dir.join("vtep.toml"), bad).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vtep"))
+        .arg("--config")
+        .arg(dir.join("vtep.toml"))
+        .args(["--run-secs", "5"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("dpdk.eal_args: rte_eal_init: Invalid argument"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sigterm_stops_a_busy_daemon_cleanly_and_vtepctl_works_meanwhile() {
+    // net_null ports receive all-zero frames as fast as the loop polls:
+    // every one is accounted for (zero source MAC; not VXLAN for us), and
+    // SIGTERM still ends the run with the ports closed and counters dumped.
+    let dir = tmpdir("sigterm");
+    let cfg = config(&dir, "net_null0")
+        .replace(
+            &format!(
+                "\"--vdev=net_pcap0,rx_pcap={d}/uplink-in.pcap,tx_pcap={d}/uplink-out.pcap\"",
+                d = dir.display()
+            ),
+            "\"--vdev=net_null0\"",
+        )
+        .replace(
+            &format!(
+                "\"--vdev=net_pcap1,rx_pcap={d}/vm-in.pcap,tx_pcap={d}/vm-out.pcap\"",
+                d = dir.display()
+            ),
+            "\"--vdev=net_null1\"",
+        )
+        .replace("device = \"net_pcap1\"", "device = \"net_null1\"")
+        // One EAL lcore only: two workers run as EAL-registered threads,
+        // one queue of each port each.
+        .replace("\"-l\", \"0-1\"", "\"-l\", \"0\"")
+        .replace("[underlay]", "workers = 2\n[underlay]");
+    let sock = dir.join("ctl.sock");
+    let cfg = cfg.replace(
+        "mac = \"02:00:00:00:00:02\"\n",
+        &format!(
+            "mac = \"02:00:00:00:00:02\"\ncontrol_socket = \"{}\"\n",
+            sock.display()
+        ),
+    );
+    assert!(cfg.contains("control_socket"));
+    std::fs::write(dir.join("vtep.toml"), cfg).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_vtep"))
+        .arg("--config")
+        .arg(dir.join("vtep.toml"))
+        .arg("--dump-json")
+        .arg(dir.join("dump.json"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The control socket works while the DPDK workers run: a static entry
+    // added with vtepctl is in the FDB the daemon dumps at the end.
+    let ctl = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_vtepctl"))
+            .arg("--socket")
+            .arg(&sock)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let mut added = false;
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let o = ctl(&[
+            "fdb",
+            "add",
+            "--vni",
+            "100",
+            "--mac",
+            "02:00:00:00:cc:03",
+            "--remote",
+            "192.0.2.3",
+        ]);
+        if o.status.success() {
+            added = true;
+            break;
+        }
+    }
+    assert!(added, "vtepctl reached the DPDK daemon");
+    assert!(ctl(&["stats", "--json"]).status.success());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "vtep after SIGTERM: {stderr}");
+    let dump: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("dump.json")).unwrap()).unwrap();
+    let rx = dump["counters"]["rx"].as_u64().unwrap();
+    let drops: u64 = dump["counters"]["drops"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert!(rx > 1000, "it was busy: {rx}");
+    // From the access port: a drop (zero source MAC); from the uplink: not
+    // VXLAN, the host's (which this VTEP has none of).
+    let host = dump["counters"]["host"].as_u64().unwrap();
+    assert_eq!(
+        dump["counters"]["drops"]["bad_source_mac"]
+            .as_u64()
+            .unwrap(),
+        drops,
+        "{}",
+        dump["counters"]
+    );
+    assert!(drops > 0 && host > 0, "{}", dump["counters"]);
+    assert_eq!(
+        drops + host,
+        rx,
+        "every frame accounted for: {}",
+        dump["counters"]
+    );
+    assert_eq!(
+        dump["mempool"]["in_use"], 0,
+        "every mbuf back in the mempool"
+    );
+    assert_eq!(
+        dump["workers"]["on_eal_lcores"], false,
+        "{}",
+        dump["workers"]
+    );
+    let lcores = dump["workers"]["lcores"].as_array().unwrap();
+    assert_eq!(lcores.len(), 2);
+    assert_ne!(lcores[0], lcores[1]);
+    let added = dump["fdb"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["mac"] == "02:00:00:00:cc:03")
+        .cloned()
+        .expect("the entry vtepctl added");
+    assert_eq!(added["location"]["remote"], "192.0.2.3");
+    assert!(!sock.exists(), "the control socket is removed at exit");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -13,26 +13,93 @@ use std::sync::Arc;
 
 use dpdk_common::*;
 use vxlan_core::fdb::Location;
+use vxlan_core::frame::{Frame, FrameError};
 use vxlan_pmd::config::VtepConfig;
 use vxlan_pmd::dpdk::{DpdkLoop, Eal, EthPort, EthPortConfig, LoopStats, Mempool};
 use vxlan_pmd::pool::Pool;
+use vxlan_pmd::vtep::FrameSource;
 
 const PER_WORKER: u64 = 100_000;
+
+/// EAL starts once per process: both tests ask for the same arguments.
+fn eal() -> &'static Eal {
+    let underlay = from_remote(&tenant_frame(VM_B, VM_A, 1)).len();
+    Eal::init(&[
+        "--no-huge".to_string(),
+        "--no-pci".to_string(),
+        "--no-shconf".to_string(),
+        "--log-level=error".to_string(),
+        format!("--vdev=net_null0,size={underlay}"),
+        "--vdev=net_null1,size=64".to_string(),
+    ])
+    .expect("EAL starts with --no-huge --no-pci --no-shconf")
+}
+
+#[test]
+fn mbuf_is_a_frame_in_place() {
+    let eal = eal();
+    let pool = Mempool::new(eal, "frame", 63, 0, 2048 + 128).unwrap();
+    let data = tenant_frame(VM_A, VM_B, 7);
+    let mut m = pool.alloc_with(&data).unwrap();
+    assert_eq!(pool.in_use(), 1);
+    assert_eq!(m.data(), &data[..]);
+    assert_eq!(m.headroom(), 128, "DPDK's RTE_PKTMBUF_HEADROOM");
+    assert_eq!(m.segments(), 1);
+    let first = m.data().as_ptr();
+    // Prepend writes into the headroom: the payload does not move.
+    m.prepend(50).unwrap().fill(0xee);
+    assert_eq!(m.len(), 114);
+    assert_eq!(m.headroom(), 78);
+    assert_eq!(&m.data()[..50], &[0xee; 50][..]);
+    assert_eq!(&m.data()[50..], &data[..]);
+    assert_eq!(m.data()[50..].as_ptr(), first, "zero copy");
+    assert_eq!(
+        m.prepend(79).unwrap_err(),
+        FrameError::NoHeadroom {
+            needed: 79,
+            available: 78
+        }
+    );
+    m.strip(50).unwrap();
+    assert_eq!(m.data(), &data[..]);
+    assert_eq!(m.data().as_ptr(), first);
+    assert_eq!(
+        m.strip(65).unwrap_err(),
+        FrameError::TooShort {
+            needed: 65,
+            len: 64
+        }
+    );
+    m.truncate(60).unwrap();
+    assert_eq!(m.data(), &data[..60]);
+    assert!(m.truncate(61).is_err());
+    m.data_mut()[0] = 0x11;
+    assert_eq!(m.data()[0], 0x11);
+    assert!(m.append(&vec![0u8; 4096]).is_err(), "no tailroom for 4 KB");
+    // Copies (flooding) come from the pool and keep the receive metadata.
+    let c = pool.copy_of(&m).unwrap();
+    assert_eq!(c.data(), m.data());
+    assert_ne!(c.data().as_ptr(), m.data().as_ptr());
+    assert_eq!(c.ingress_port(), m.ingress_port());
+    assert_eq!(c.rss_hash(), None, "no RSS hash without the offload");
+    assert_eq!(pool.in_use(), 2);
+    drop(c);
+    drop(m);
+    assert_eq!(pool.in_use(), 0, "dropping an Mbuf frees it");
+    // An empty pool is a None, not a panic.
+    let all: Vec<_> = std::iter::from_fn(|| pool.alloc()).collect();
+    assert_eq!(all.len(), 63);
+    assert!(pool.with_data(&data).is_none());
+    drop(all);
+    assert_eq!(pool.available(), 63);
+}
 
 #[test]
 fn null_ports_pipeline_on_registered_threads() {
     let inner_in = tenant_frame(VM_B, VM_A, 1);
     let underlay_frame = from_remote(&inner_in);
     let access_frame = tenant_frame(VM_A, VM_B, 2);
-    let eal = Eal::init(&[
-        "--no-huge".to_string(),
-        "--no-pci".to_string(),
-        "--no-shconf".to_string(),
-        "--log-level=error".to_string(),
-        format!("--vdev=net_null0,size={}", underlay_frame.len()),
-        format!("--vdev=net_null1,size={}", access_frame.len()),
-    ])
-    .expect("EAL starts with --no-huge --no-pci --in-memory");
+    let eal = eal();
 
     // One mempool per receiving port, prefilled with what that port
     // "receives"; flood copies from a third.
@@ -79,7 +146,7 @@ fn null_ports_pipeline_on_registered_threads() {
                     let lcore = eal.register_thread().expect("thread registers with EAL");
                     // SAFETY: this thread alone uses queue q of both ports.
                     let mut lp = unsafe { DpdkLoop::new(worker, ports, q, copies) };
-                    while lp.stats().ports.iter().map(|p| p.rx).sum::<u64>() < 2 * PER_WORKER {
+                    while lp.port_stats().iter().map(|p| p.rx).sum::<u64>() < 2 * PER_WORKER {
                         lp.poll();
                     }
                     let stats = lp.stats();

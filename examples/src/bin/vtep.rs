@@ -27,9 +27,11 @@
 //! with `[dpdk] eal_args`, one worker per `vtep.workers` polls its queue of
 //! every port, and the run lasts until `--run-secs N` have passed or, with
 //! `--exit-when-idle-ms N`, until no port has received a frame for N ms
-//! (a net_pcap vdev's capture is drained). The ports are then closed (a
-//! net_pcap vdev flushes its tx file) and `--dump-json` adds the ports'
-//! counters and the mempool's accounting.
+//! (a net_pcap vdev's capture is drained), or until SIGINT or SIGTERM
+//! (without those options it runs until signalled). With `--serve` or a
+//! `[vtep] control_socket` it serves `vtepctl` meanwhile. The ports are
+//! then closed (a net_pcap vdev flushes its tx file) and `--dump-json` adds
+//! the ports' counters and the mempool's accounting.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufWriter, Write};
@@ -104,7 +106,7 @@ fn main() -> ExitCode {
         // The configuration check refuses dpdk ports in a build without
         // the feature, naming the port.
         #[cfg(feature = "dpdk")]
-        return dpdk_run::run(&cfg, &path, dump.as_deref(), run);
+        return dpdk_run::run(&cfg, &path, dump.as_deref(), run, serve);
     }
     let _ = run;
     let dpdk: Vec<&str> = cfg
@@ -571,17 +573,32 @@ mod dpdk_run {
     use vxlan_pmd::config::VtepConfig;
     use vxlan_pmd::dpdk::DpdkVtep;
 
-    use super::{dump_json, fail, RunLimits};
+    use super::{dump_json, fail, start_control, RunLimits};
 
     pub(super) fn run(
         cfg: &VtepConfig,
         path: &Path,
         dump: Option<&Path>,
         limits: RunLimits,
+        serve: bool,
     ) -> ExitCode {
         let vtep = match DpdkVtep::from_config(cfg) {
             Ok(v) => v,
             Err(e) => return fail(format!("{}: {e}", path.display())),
+        };
+        // The control socket (vtepctl) with --serve or a configured
+        // [vtep] control_socket; it changes the tables while the workers
+        // run.
+        let control = if serve || cfg.vtep.control_socket.is_some() {
+            match start_control(vtep.shared(), cfg) {
+                Ok(c) => {
+                    eprintln!("vtep: control socket {}", c.path().display());
+                    Some(c)
+                }
+                Err(e) => return fail(e),
+            }
+        } else {
+            None
         };
         for (p, port) in cfg.ports.iter().zip(vtep.ports()) {
             eprintln!(
@@ -592,6 +609,12 @@ mod dpdk_run {
                 port.queues(),
                 port.offloads()
             );
+        }
+        // SIGINT / SIGTERM end the run like --run-secs does: workers stop,
+        // ports close, counters are dumped.
+        static SIGNALLED: AtomicBool = AtomicBool::new(false);
+        if let Err(e) = ctrlc::set_handler(|| SIGNALLED.store(true, Ordering::Release)) {
+            return fail(format!("installing the SIGINT/SIGTERM handler: {e}"));
         }
         let stop = AtomicBool::new(false);
         let result = std::thread::scope(|s| {
@@ -613,7 +636,8 @@ mod dpdk_run {
                 let done = limits
                     .secs
                     .is_some_and(|secs| start.elapsed() >= Duration::from_secs(secs));
-                if idle || done {
+                // Acquire: pairs with the handler's Release.
+                if idle || done || SIGNALLED.load(Ordering::Acquire) {
                     // Release: the workers' Acquire loads see it.
                     stop.store(true, Ordering::Release);
                 }
@@ -625,6 +649,16 @@ mod dpdk_run {
             Ok(Err(e)) => return fail(e),
             Err(_) => return fail("the DPDK run panicked"),
         };
+        drop(control);
+        eprintln!(
+            "vtep: workers ran on {} {:?}",
+            if loops.on_eal_lcores {
+                "EAL lcores"
+            } else {
+                "EAL-registered threads, lcore ids"
+            },
+            loops.lcores
+        );
         let port_stats: Vec<_> = vtep.ports().iter().map(|p| p.stats()).collect();
         let shared = std::sync::Arc::clone(vtep.shared());
         let mempool = std::sync::Arc::clone(vtep.mempool());
@@ -660,6 +694,7 @@ mod dpdk_run {
                 .collect();
             v["ports"] = json!(ports);
             v["mempool"] = json!({"capacity": mempool.capacity(), "in_use": mempool.in_use()});
+            v["workers"] = json!({"lcores": loops.lcores, "on_eal_lcores": loops.on_eal_lcores});
             let text = serde_json::to_string_pretty(&v).unwrap_or_default();
             if let Err(e) = std::fs::write(dump, text + "\n") {
                 return fail(format!("--dump-json {}: {e}", dump.display()));

@@ -176,3 +176,122 @@ fn start(args: Vec<String>) -> Result<Eal, DpdkError> {
     }
     Ok(Eal { args })
 }
+
+impl Eal {
+    /// The EAL worker lcores (every lcore of `-l`/`-c` but the main one),
+    /// in order. Each is a thread EAL created and pinned to its CPU.
+    pub fn worker_lcores(&self) -> Vec<u32> {
+        let max = sys::RTE_MAX_LCORE;
+        let mut out = Vec::new();
+        // SAFETY: EAL is started; rte_get_next_lcore only reads its lcore
+        // table. u32::MAX (-1) starts the walk; it ends at RTE_MAX_LCORE.
+        let mut i = unsafe { sys::rte_get_next_lcore(u32::MAX, 1, 0) };
+        while i < max {
+            out.push(i);
+            // SAFETY: as above.
+            i = unsafe { sys::rte_get_next_lcore(i, 1, 0) };
+        }
+        out
+    }
+
+    /// Runs each job on its own EAL worker lcore (`jobs[k]` on
+    /// `lcores[k]`) and returns at once; [`Launched::join`] (or dropping
+    /// the handle) waits for them all. When a launch fails, the jobs
+    /// launched before it are running: the caller tells them to stop, then
+    /// joins.
+    pub(crate) fn launch<'a, T: Send + 'a>(
+        &self,
+        lcores: &[u32],
+        jobs: Vec<Box<dyn FnOnce() -> T + Send + 'a>>,
+    ) -> (Launched<'a, T>, Result<(), DpdkError>) {
+        let mut launched = Launched {
+            running: Vec::with_capacity(jobs.len()),
+        };
+        for (job, &lcore) in jobs.into_iter().zip(lcores) {
+            let slot: *mut Slot<'a, T> = Box::into_raw(Box::new(Slot {
+                job: Some(job),
+                out: None,
+            }));
+            // SAFETY: `slot` is a live heap allocation that is freed only
+            // after rte_eal_wait_lcore(lcore) returned (join or Drop) or
+            // right below if the launch failed, so the lcore never sees it
+            // freed; nothing else touches it meanwhile. The trampoline
+            // matches lcore_function_t and catches panics.
+            let r =
+                unsafe { sys::rte_eal_remote_launch(Some(trampoline::<T>), slot.cast(), lcore) };
+            if r != 0 {
+                // SAFETY: the launch failed, so no lcore holds `slot`; it
+                // came from Box::into_raw above. (Jobs launched before are
+                // waited for by Drop.)
+                drop(unsafe { Box::from_raw(slot) });
+                let e = DpdkError::rte(format!("launching on lcore {lcore}"), r);
+                return (launched, Err(e));
+            }
+            launched.running.push((lcore, slot));
+        }
+        (launched, Ok(()))
+    }
+}
+
+struct Slot<'a, T> {
+    job: Option<Box<dyn FnOnce() -> T + Send + 'a>>,
+    out: Option<std::thread::Result<T>>,
+}
+
+unsafe extern "C" fn trampoline<T>(arg: *mut std::ffi::c_void) -> c_int {
+    // SAFETY: arg is the Slot launch() passed, alive and untouched by
+    // anyone else until this lcore is waited for.
+    let slot = unsafe { &mut *arg.cast::<Slot<'_, T>>() };
+    if let Some(job) = slot.job.take() {
+        // Unwinding into C is undefined: catch it and report it in join.
+        slot.out = Some(std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)));
+    }
+    0
+}
+
+/// Jobs running on EAL lcores; waits for them when joined or dropped.
+pub(crate) struct Launched<'a, T> {
+    /// Invariant: each slot came from Box::into_raw and its lcore was
+    /// launched with it; it is freed only after waiting for that lcore.
+    running: Vec<(u32, *mut Slot<'a, T>)>,
+}
+
+/// Waits for `lcore`, then takes its slot back.
+///
+/// # Safety
+/// `slot` was launched on `lcore` by [`Eal::launch`] and is not used again.
+unsafe fn reap<'a, T>(lcore: u32, slot: *mut Slot<'a, T>) -> Box<Slot<'a, T>> {
+    // SAFETY: EAL is started and `lcore` runs our job; waiting has no other
+    // precondition. Once it returns the lcore no longer touches `slot`.
+    unsafe { sys::rte_eal_wait_lcore(lcore) };
+    // SAFETY: from Box::into_raw in launch, reclaimed once (contract).
+    unsafe { Box::from_raw(slot) }
+}
+
+impl<T> Launched<'_, T> {
+    /// Waits for every job and returns their results in launch order
+    /// (`Err` for a job that panicked).
+    pub(crate) fn join(mut self) -> Vec<std::thread::Result<T>> {
+        let running = std::mem::take(&mut self.running);
+        running
+            .into_iter()
+            .map(|(lcore, slot)| {
+                // SAFETY: taken out of `running` (type invariant), so
+                // reaped exactly once.
+                let mut slot = unsafe { reap(lcore, slot) };
+                slot.out
+                    .take()
+                    .unwrap_or_else(|| Err(Box::new("the lcore job did not run")))
+            })
+            .collect()
+    }
+}
+
+impl<T> Drop for Launched<'_, T> {
+    fn drop(&mut self) {
+        for (lcore, slot) in self.running.drain(..) {
+            // SAFETY: as in join.
+            drop(unsafe { reap(lcore, slot) });
+        }
+    }
+}

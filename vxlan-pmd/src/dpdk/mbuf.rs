@@ -202,13 +202,24 @@ impl Mbuf {
 
     /// Segments in the chain (1 for the frames the VTEP handles).
     pub fn segments(&self) -> u16 {
-        // SAFETY: the mbuf is live (invariant).
-        unsafe { sys::vxd_mbuf_nb_segs(self.0.as_ptr()) }
+        self.raw().nb_segs
     }
 
     fn ol_flags(&self) -> u64 {
-        // SAFETY: the mbuf is live (invariant).
-        unsafe { sys::vxd_mbuf_ol_flags(self.0.as_ptr()) }
+        self.raw().ol_flags
+    }
+
+    #[inline]
+    fn raw(&self) -> &sys::rte_mbuf {
+        // SAFETY: the mbuf is live and ours (invariant); DPDK touches it
+        // only when we hand it over (tx, free), which consumes self.
+        unsafe { self.0.as_ref() }
+    }
+
+    #[inline]
+    fn raw_mut(&mut self) -> &mut sys::rte_mbuf {
+        // SAFETY: as in raw(), and &mut self makes the access exclusive.
+        unsafe { self.0.as_mut() }
     }
 }
 
@@ -221,35 +232,40 @@ impl Drop for Mbuf {
 }
 
 impl Frame for Mbuf {
+    // The hot accessors read and write the mbuf's fields directly (what
+    // DPDK's inline rte_pktmbuf_mtod / _headroom / _prepend / _adj do for
+    // a single segment), so they compile to a few loads and stores instead
+    // of calls into the shim. DPDK keeps data_off + data_len <= buf_len.
+
     #[inline]
     fn data(&self) -> &[u8] {
-        let m = self.0.as_ptr();
-        // SAFETY: the mbuf is live and ours; mtod points at data_len bytes
-        // of its first segment, which stay valid while &self is borrowed.
+        let m = self.raw();
+        // SAFETY: buf_addr + data_off is the first data byte and data_len
+        // bytes follow inside the buffer (DPDK's invariant); they stay
+        // valid and unaliased by writes while &self is borrowed.
         unsafe {
             std::slice::from_raw_parts(
-                sys::vxd_pktmbuf_mtod(m),
-                usize::from(sys::vxd_pktmbuf_data_len(m)),
+                m.buf_addr.cast::<u8>().add(usize::from(m.data_off)),
+                usize::from(m.data_len),
             )
         }
     }
 
     #[inline]
     fn data_mut(&mut self) -> &mut [u8] {
-        let m = self.0.as_ptr();
+        let m = self.raw_mut();
         // SAFETY: as in data(), and &mut self makes the access exclusive.
         unsafe {
             std::slice::from_raw_parts_mut(
-                sys::vxd_pktmbuf_mtod(m),
-                usize::from(sys::vxd_pktmbuf_data_len(m)),
+                m.buf_addr.cast::<u8>().add(usize::from(m.data_off)),
+                usize::from(m.data_len),
             )
         }
     }
 
     #[inline]
     fn headroom(&self) -> usize {
-        // SAFETY: the mbuf is live (invariant).
-        usize::from(unsafe { sys::vxd_pktmbuf_headroom(self.0.as_ptr()) })
+        usize::from(self.raw().data_off)
     }
 
     #[inline]
@@ -262,18 +278,20 @@ impl Frame for Mbuf {
                 needed: len,
                 available,
             })?;
-        // SAFETY: the mbuf is live and ours; n fits the headroom, so DPDK
-        // moves data_off back and returns the new first byte.
-        let p = unsafe { sys::vxd_pktmbuf_prepend(self.0.as_ptr(), n) };
-        if p.is_null() {
-            return Err(FrameError::NoHeadroom {
-                needed: len,
-                available,
-            });
-        }
-        // SAFETY: p points at n bytes inside the buffer, exclusively ours
-        // through &mut self.
-        Ok(unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), len) })
+        let m = self.raw_mut();
+        // n <= data_off, and data_len + n <= buf_len fits u16.
+        m.data_off -= n;
+        m.data_len += n;
+        m.pkt_len += u32::from(n);
+        // SAFETY: the n bytes now starting at buf_addr + data_off are inside
+        // the buffer (they were headroom), exclusively ours through &mut
+        // self.
+        Ok(unsafe {
+            std::slice::from_raw_parts_mut(
+                m.buf_addr.cast::<u8>().add(usize::from(m.data_off)),
+                len,
+            )
+        })
     }
 
     #[inline]
@@ -286,14 +304,11 @@ impl Frame for Mbuf {
                 needed: len,
                 len: have,
             })?;
-        // SAFETY: the mbuf is live and ours; n <= data_len.
-        let p = unsafe { sys::vxd_pktmbuf_adj(self.0.as_ptr(), n) };
-        if p.is_null() {
-            return Err(FrameError::TooShort {
-                needed: len,
-                len: have,
-            });
-        }
+        let m = self.raw_mut();
+        // n <= data_len <= pkt_len, and data_off + n stays in the buffer.
+        m.data_off += n;
+        m.data_len -= n;
+        m.pkt_len -= u32::from(n);
         Ok(())
     }
 
@@ -332,8 +347,7 @@ impl Frame for Mbuf {
 
     #[inline]
     fn ingress_port(&self) -> u16 {
-        // SAFETY: the mbuf is live (invariant).
-        unsafe { sys::vxd_mbuf_port(self.0.as_ptr()) }
+        self.raw().port
     }
 
     #[inline]

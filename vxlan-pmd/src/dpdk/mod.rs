@@ -13,7 +13,9 @@
 //!   several, and the receive offloads the device offers;
 //! * [`DpdkLoop`]: one worker's run-to-completion loop over its queue of
 //!   every port, and [`DpdkVtep`]: the whole VTEP from a configuration,
-//!   its workers run as threads registered with EAL.
+//!   its workers run on EAL's worker lcores (one per worker, pinned to the
+//!   CPUs of `-l`) or, when EAL has too few, as threads registered with
+//!   EAL.
 
 mod eal;
 mod ethdev;

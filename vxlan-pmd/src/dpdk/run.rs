@@ -14,6 +14,29 @@ use crate::pool::Pool;
 use crate::vtep::{Output, VtepShared, VtepWorker};
 use crate::worker::Poll;
 
+/// How many frames ahead the loop prefetches frame data.
+const PREFETCH: usize = 4;
+
+/// Hints the CPU to load the first cache line of `m`'s frame data.
+#[inline(always)]
+fn prefetch_data(m: *mut sys::rte_mbuf) {
+    // SAFETY: m is a live mbuf just received (the caller's burst); reading
+    // its buf_addr and data_off is a plain read of memory DPDK handed us.
+    let p = unsafe {
+        (*m).buf_addr
+            .cast::<u8>()
+            .wrapping_add(usize::from((*m).data_off))
+    };
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it never faults, whatever the
+    // address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// Frames received per port per poll.
 pub const RX_BURST: usize = 32;
 /// Frames collected per port before a transmit burst.
@@ -47,11 +70,18 @@ impl std::ops::AddAssign for PortLoopStats {
 pub struct LoopStats {
     /// Per port.
     pub ports: Vec<PortLoopStats>,
+    /// The lcore id each worker ran as (EAL worker lcores, or ids EAL gave
+    /// registered threads).
+    pub lcores: Vec<u32>,
+    /// True when the workers ran on EAL's own worker lcores (pinned to the
+    /// CPUs of `-l`), false for threads registered with EAL.
+    pub on_eal_lcores: bool,
 }
 
 impl LoopStats {
     /// Adds another loop's counters port by port.
     pub fn merge(&mut self, o: &LoopStats) {
+        self.lcores.extend_from_slice(&o.lcores);
         if self.ports.len() < o.ports.len() {
             self.ports.resize(o.ports.len(), PortLoopStats::default());
         }
@@ -181,7 +211,17 @@ impl DpdkLoop {
                 tx: &mut self.tx,
                 stats: &mut self.stats,
             };
-            for raw in &self.rx[..n] {
+            // The headers of a received frame are usually not in cache
+            // (the NIC wrote them, or the buffer was last used long ago):
+            // ask for the next frames' first line while this one is
+            // processed.
+            for raw in self.rx[..n.min(PREFETCH)].iter() {
+                prefetch_data(*raw);
+            }
+            for (k, raw) in self.rx[..n].iter().enumerate() {
+                if let Some(next) = self.rx[..n].get(k + PREFETCH) {
+                    prefetch_data(*next);
+                }
                 // SAFETY: rx_burst handed us these n mbufs; each is wrapped
                 // exactly once.
                 let Some(m) = (unsafe { Mbuf::from_raw(*raw) }) else {
@@ -209,10 +249,16 @@ impl DpdkLoop {
         }
     }
 
+    /// This loop's per-port counters so far, without copying them.
+    pub fn port_stats(&self) -> &[PortLoopStats] {
+        &self.stats
+    }
+
     /// This loop's counters so far.
     pub fn stats(&self) -> LoopStats {
         LoopStats {
             ports: self.stats.clone(),
+            ..LoopStats::default()
         }
     }
 }
@@ -308,71 +354,115 @@ impl DpdkVtep {
         &self.pool
     }
 
-    /// Runs one worker per queue, each a thread registered with EAL, until
-    /// `stop` is set; the calling thread drives the VTEP's clock and the
-    /// FDB's ageing meanwhile. Returns the loops' counters, merged.
+    /// Runs one worker per queue until `stop` is set: on EAL's worker
+    /// lcores when EAL has one per worker (`-l 0-N` with N >= workers;
+    /// each pinned to its CPU), else on threads registered with EAL. The
+    /// calling thread drives the VTEP's clock and the FDB's ageing
+    /// meanwhile. Returns the loops' counters, merged.
     pub fn run(&self, stop: &AtomicBool) -> Result<LoopStats, DpdkError> {
-        let start = Instant::now();
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..self.workers)
-                .map(|q| {
-                    let worker = self.shared.worker(usize::from(q));
-                    let ports = self.ports.clone();
-                    let copies = Arc::clone(&self.pool);
-                    let eal = self.eal;
-                    std::thread::Builder::new()
-                        .name(format!("vtep-dpdk-{q}"))
-                        .spawn_scoped(s, move || -> Result<LoopStats, DpdkError> {
-                            eal.register_thread()?;
-                            // SAFETY: worker q alone uses queue q of every
-                            // port; the ports outlive the scope.
-                            let mut lp = unsafe { DpdkLoop::new(worker, ports, q, copies) };
-                            let mut idle = 0u32;
-                            // Acquire: pairs with the Release store below,
-                            // so the loop sees the stop.
-                            while !stop.load(Ordering::Acquire) {
-                                match lp.poll() {
-                                    Poll::Busy => idle = 0,
-                                    Poll::Idle => {
-                                        idle += 1;
-                                        if idle >= 1024 {
-                                            // Share the core when idle
-                                            // (machines with fewer cores
-                                            // than pollers).
-                                            std::thread::yield_now();
-                                            idle = 0;
-                                        }
-                                    }
+        type Job<'a> = Box<dyn FnOnce() -> Result<LoopStats, DpdkError> + Send + 'a>;
+        let lcores = self.eal.worker_lcores();
+        let on_lcores = lcores.len() >= usize::from(self.workers);
+        let jobs: Vec<Job<'_>> = (0..self.workers)
+            .map(|q| -> Job<'_> {
+                let worker = self.shared.worker(usize::from(q));
+                let ports = self.ports.clone();
+                let copies = Arc::clone(&self.pool);
+                let eal = self.eal;
+                Box::new(move || {
+                    if !on_lcores {
+                        eal.register_thread()?;
+                    }
+                    let lcore = eal.lcore_id();
+                    // SAFETY: worker q alone uses queue q of every port;
+                    // the ports outlive the run (run joins every worker).
+                    let mut lp = unsafe { DpdkLoop::new(worker, ports, q, copies) };
+                    let mut idle = 0u32;
+                    // Acquire: pairs with the Release store that stops
+                    // the run.
+                    while !stop.load(Ordering::Acquire) {
+                        match lp.poll() {
+                            Poll::Busy => idle = 0,
+                            Poll::Idle => {
+                                idle += 1;
+                                if idle >= 1024 && !on_lcores {
+                                    // Share the core when idle (more
+                                    // pollers than cores); an EAL lcore
+                                    // owns its CPU.
+                                    std::thread::yield_now();
+                                    idle = 0;
                                 }
                             }
-                            let stats = lp.stats();
-                            drop(lp);
-                            eal.unregister_thread();
-                            Ok(stats)
-                        })
+                        }
+                    }
+                    let mut stats = lp.stats();
+                    stats.lcores.push(lcore);
+                    drop(lp);
+                    if !on_lcores {
+                        eal.unregister_thread();
+                    }
+                    Ok(stats)
                 })
-                .collect::<Result<_, _>>()
-                .map_err(|e| DpdkError::msg("spawning a worker", e.to_string()))?;
-            while !stop.load(Ordering::Acquire) && !handles.iter().any(|h| h.is_finished()) {
-                let secs = u32::try_from(start.elapsed().as_secs()).unwrap_or(u32::MAX);
-                self.shared.set_now(secs);
-                let _ = self
-                    .shared
-                    .fdb()
-                    .age_step(secs, 1024, &mut vxlan_core::fdb::NoEvents);
-                std::thread::sleep(Duration::from_millis(10));
+            })
+            .collect();
+        let results: Vec<std::thread::Result<Result<LoopStats, DpdkError>>> = if on_lcores {
+            let (launched, started) = self.eal.launch(&lcores, jobs);
+            if started.is_ok() {
+                self.drive_clock(stop, || false);
             }
-            // A worker that failed to start stops the others.
+            // Release: the workers' Acquire loads see it.
             stop.store(true, Ordering::Release);
-            let mut total = LoopStats::default();
-            for h in handles {
-                match h.join() {
-                    Ok(Ok(s)) => total.merge(&s),
-                    Ok(Err(e)) => return Err(e),
-                    Err(_) => return Err(DpdkError::msg("worker", "panicked")),
+            let results = launched.join();
+            started?;
+            results
+        } else {
+            std::thread::scope(|s| {
+                let mut handles = Vec::with_capacity(jobs.len());
+                for (q, job) in jobs.into_iter().enumerate() {
+                    match std::thread::Builder::new()
+                        .name(format!("vtep-dpdk-{q}"))
+                        .spawn_scoped(s, job)
+                    {
+                        Ok(h) => handles.push(h),
+                        Err(e) => {
+                            stop.store(true, Ordering::Release);
+                            return Err(DpdkError::msg("spawning a worker", e.to_string()));
+                        }
+                    }
                 }
+                // A worker that failed to start ends the run.
+                self.drive_clock(stop, || handles.iter().any(|h| h.is_finished()));
+                stop.store(true, Ordering::Release);
+                Ok(handles.into_iter().map(|h| h.join()).collect())
+            })?
+        };
+        let mut total = LoopStats {
+            on_eal_lcores: on_lcores,
+            ..LoopStats::default()
+        };
+        for r in results {
+            match r {
+                Ok(Ok(s)) => total.merge(&s),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(DpdkError::msg("worker", "panicked")),
             }
-            Ok(total)
-        })
+        }
+        Ok(total)
+    }
+
+    /// Sets the VTEP's clock and ages the FDB every 10 ms until `stop` is
+    /// set or `done` says so.
+    fn drive_clock(&self, stop: &AtomicBool, done: impl Fn() -> bool) {
+        let start = Instant::now();
+        // Acquire: pairs with whoever sets stop.
+        while !stop.load(Ordering::Acquire) && !done() {
+            let secs = u32::try_from(start.elapsed().as_secs()).unwrap_or(u32::MAX);
+            self.shared.set_now(secs);
+            let _ = self
+                .shared
+                .fdb()
+                .age_step(secs, 1024, &mut vxlan_core::fdb::NoEvents);
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
