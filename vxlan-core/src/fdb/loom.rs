@@ -15,6 +15,11 @@ use crate::sync::Ordering;
 use crate::wire::MacAddr;
 
 fn new_fdb() -> &'static Fdb<'static> {
+    new_fdb_with(1)
+}
+
+/// An 8-slot table with `bds` bridge domains.
+fn new_fdb_with(bds: usize) -> &'static Fdb<'static> {
     let slots: &'static [Slot] = Box::leak(
         (0..8)
             .map(|_| Slot::new())
@@ -27,7 +32,12 @@ fn new_fdb() -> &'static Fdb<'static> {
             .collect::<Vec<_>>()
             .into_boxed_slice(),
     );
-    let bds: &'static [BdCounter] = Box::leak(Box::new([BdCounter::new()]));
+    let bds: &'static [BdCounter] = Box::leak(
+        (0..bds)
+            .map(|_| BdCounter::new())
+            .collect::<Vec<_>>()
+            .into_boxed_slice(),
+    );
     let cfg = FdbConfig {
         age_time: 10,
         max_probe: 8,
@@ -42,9 +52,14 @@ fn mac(i: u8) -> MacAddr {
 
 /// A MAC (index >= `from`) whose home slot is `home`.
 fn mac_with_home(fdb: &Fdb<'_>, home: usize, from: u8) -> MacAddr {
+    mac_with_home_in(fdb, 0, home, from)
+}
+
+/// A MAC (index >= `from`) whose home slot in bridge domain `bd` is `home`.
+fn mac_with_home_in(fdb: &Fdb<'_>, bd: u16, home: usize, from: u8) -> MacAddr {
     (from..=250)
         .map(mac)
-        .find(|m| fdb.home(word::key_word(0, *m)) == home)
+        .find(|m| fdb.home(word::key_word(bd, *m)) == home)
         .unwrap()
 }
 
@@ -403,5 +418,38 @@ fn remove_racing_slot_reuse_never_removes_another_key() {
             "y was removed by a removal of x"
         );
         consistent(fdb);
+    });
+}
+
+/// A flush of bridge domain 0 reads slot 4's key (`x`, bridge domain 0) and
+/// races the removal of `x`, the trim of slot 4 and its reuse by `y` of
+/// bridge domain 1 at the same location. The flush must never remove `y`
+/// (another bridge domain), nor return `y`'s budget to bridge domain 0.
+#[test]
+fn flush_racing_slot_reuse_never_flushes_another_bridge_domain() {
+    model(|| {
+        let fdb = new_fdb_with(2);
+        let x = mac_with_home_in(fdb, 0, 4, 0);
+        let y = mac_with_home_in(fdb, 1, 4, 0);
+        assert_eq!(
+            fdb.learn(0, x, Location::port(1), 0, &mut NoEvents),
+            LearnOutcome::Learned
+        );
+        let t = thread::spawn(move || fdb.flush_bd(0));
+        let removed = fdb.remove(0, x);
+        trim_slot_4(fdb, 1);
+        assert_eq!(
+            fdb.learn(1, y, Location::port(1), 0, &mut NoEvents),
+            LearnOutcome::Learned
+        );
+        let flushed = t.join().unwrap();
+        assert_eq!(
+            fdb.lookup(1, y).map(|e| e.location),
+            Some(Location::port(1)),
+            "bridge domain 1's y was flushed with bridge domain 0 (flushed {flushed}, removed {removed})"
+        );
+        assert_eq!(usize::from(removed) + flushed, 1, "x goes exactly once");
+        assert_eq!((fdb.bd_entries(0), fdb.bd_entries(1)), (0, 1));
+        assert_eq!(fdb.stats().entries, 1);
     });
 }

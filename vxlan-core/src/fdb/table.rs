@@ -293,21 +293,25 @@ impl<'a> Fdb<'a> {
                 b[2].key.load(Ordering::Acquire),
                 b[3].key.load(Ordering::Acquire),
             ];
+            // Shifting the generation out (`<< 4`) leaves the key bits,
+            // times 16: ours is `key << 4`, EMPTY (any generation) is 0 and
+            // BLOCKED is `!0 << 4`, the only two for which `+ 16` wraps to
+            // at most 16. Each key word is consumed here, so nothing is
+            // kept live for later: the hit slot's key word is re-read below.
+            let key16 = key << 4;
             let mut hit = 0u32;
             let mut stop = 0u32;
             for (j, &kj) in k.iter().enumerate() {
-                // The key bits are ours, whatever the slot's generation.
-                hit |= u32::from(key_id(kj) == key) << j;
-                // EMPTY (any generation) or BLOCKED ends the probe.
-                stop |= u32::from(ends_probe(kj)) << j;
+                let bits = kj << 4;
+                hit |= u32::from(bits == key16) << j;
+                stop |= u32::from(bits.wrapping_add(16) <= 16) << j;
             }
             let first = (hit | stop).trailing_zeros();
             if first < 4 {
                 if hit & (1 << first) == 0 {
                     return None;
                 }
-                let f = first as usize;
-                return b.get(f).and_then(|s| read_slot(s, k[f]));
+                return b.get(first as usize).and_then(|s| reread_slot(s, key16));
             }
             if self.max_probe <= 4 {
                 return None;
@@ -512,6 +516,23 @@ pub(crate) fn read_slot(s: &Slot, k: u64) -> Option<Entry> {
         return None;
     }
     decode_entry(v)
+}
+
+/// Reads `s`, where a load of its key word just found our key (`key16` is
+/// the key shifted left by 4, as in the home-line scan): re-reads the key
+/// word (same cache line, so cheap) for the generation and then reads the
+/// slot as [`read_slot`] does. Different key bits now mean our key's
+/// incarnation there ended meanwhile (it was dead at that moment), so a
+/// miss is correct; the same key bits with another generation are a later
+/// incarnation of our key, equally valid.
+#[inline(always)]
+fn reread_slot(s: &Slot, key16: u64) -> Option<Entry> {
+    // Acquire: as in `probe`.
+    let k = s.key.load(Ordering::Acquire);
+    if k << 4 != key16 {
+        return None;
+    }
+    read_slot(s, k)
 }
 
 /// Hints the CPU to fetch `slot`'s line. A hint only: no effect on

@@ -53,7 +53,7 @@ pub(crate) fn gen_of(w: u64) -> u64 {
 /// True when key or value words `a` and `b` carry the same generation.
 #[inline(always)]
 pub(crate) fn same_gen(a: u64, b: u64) -> bool {
-    (a ^ b) & GEN_MASK == 0
+    (a ^ b) >> 60 == 0
 }
 
 /// The next generation after that of `w` (wrapping after 15).
