@@ -592,6 +592,9 @@ struct Received {
     reset: bool,
     /// (time since the run's start, bytes so far) after every read.
     progress: Vec<(Duration, u64)>,
+    /// When the server stopped reading (the end of a stall that never
+    /// ended counts as the end of the interruption).
+    ended: Duration,
 }
 
 /// The server VM's guest process: accepts one connection and checks every
@@ -679,6 +682,7 @@ fn server(
             }
         }
     }
+    r.ended = t0.elapsed();
     if r.bytes != total && r.error.is_none() {
         r.error = Some(format!(
             "the stream ended after {} of {total} bytes",
@@ -929,8 +933,13 @@ fn mac_bytes(s: &str) -> [u8; 6] {
 
 /// The longest gap between two successive reads of the server whose end
 /// is after `from` (the interruption the move caused), and when it began.
-fn longest_gap(progress: &[(Duration, u64)], from: Duration) -> (Duration, Duration) {
+/// A stream that stalled for good ends its last gap at `r.ended`.
+fn longest_gap(r: &Received, from: Duration) -> (Duration, Duration) {
     let mut best = (Duration::ZERO, from);
+    let mut progress = r.progress.clone();
+    if r.error.is_some() {
+        progress.push((r.ended, r.bytes));
+    }
     for w in progress.windows(2) {
         let (a, b) = (w[0].0, w[1].0);
         if b >= from && b - a > best.0 {
@@ -1167,14 +1176,17 @@ fn demo(o: &Options) -> Result<(Value, Vec<String>), String> {
 
     let sent = cli.join().map_err(|_| "the client thread panicked")?;
     let recv = srv.join().map_err(|_| "the server thread panicked")?;
-    let (gap, gap_from) = longest_gap(&recv.progress, mig_start);
+    let (gap, gap_from) = longest_gap(&recv, mig_start);
     events.push((
         gap_from + gap,
         "server VM".into(),
-        format!(
-            "data flows again after {:.1} ms without a byte (the longest gap since the move began); same TCP connection",
-            ms(gap)
-        ),
+        match &recv.error {
+            None => format!(
+                "data flows again after {:.1} ms without a byte (the longest gap since the move began); same TCP connection",
+                ms(gap)
+            ),
+            Some(e) => format!("gives up after {:.1} ms without a byte: {e}", ms(gap)),
+        },
     ));
     if let Some(&(t, b)) = recv.progress.last() {
         events.push((
