@@ -176,3 +176,38 @@ fn ctrl_c_removes_every_namespace() {
         namespaces_of(pid)
     );
 }
+
+/// Without root the demo refuses at once, says why and what to run
+/// instead, and creates nothing. As root, the check runs the demo as
+/// `nobody` through `setpriv`.
+#[test]
+fn refuses_clearly_without_root() {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let out = if root {
+        match Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", DEMO])
+            .output()
+        {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("SKIP: no setpriv to drop root: {e}");
+                return;
+            }
+        }
+    } else {
+        Command::new(DEMO).output().unwrap()
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if root && stderr.contains("failed to execute") {
+        eprintln!("SKIP: nobody cannot execute {DEMO}: {stderr}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("needs root"), "{stderr}");
+    assert!(
+        stderr.contains("vxlan-demo"),
+        "points to the in-process demo: {stderr}"
+    );
+    assert!(out.stdout.is_empty(), "it started anyway");
+}
