@@ -1120,7 +1120,11 @@ fn demo(o: &Options) -> Result<(Value, Vec<String>), String> {
             &format!("RARP from {SERVER_MAC} on the VM's new port (x3, 50 ms apart)"),
         );
         let vs2 = vs.clone();
-        std::thread::spawn(move || announce(&vs2, "eth1", mac_bytes(SERVER_MAC), 3));
+        std::thread::spawn(move || {
+            if let Err(e) = announce(&vs2, "eth1", mac_bytes(SERVER_MAC), 3) {
+                eprintln!("vxlan-demo-netns: the RARP announcement failed: {e}");
+            }
+        });
     } else {
         story.now(
             "host 3 hypervisor",
