@@ -964,6 +964,11 @@ fn longest_gap(r: &Received, from: Duration) -> (Duration, Duration) {
     best
 }
 
+/// A JSON string without its quotes, anything else as JSON.
+fn cell(v: &Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), String::from)
+}
+
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e4).round() / 10.0
 }
@@ -1239,6 +1244,15 @@ fn demo(o: &Options) -> Result<(Value, Vec<String>), String> {
     let retrans = tcp_mib(&vc, "RetransSegs")? - retrans_before;
     let resets = (tcp_mib(&vc, "EstabResets")? - resets_before.0)
         + (tcp_mib(&vs, "EstabResets")? - resets_before.1);
+    // What host 2 still sent toward the unplugged NIC was dropped by the
+    // kernel at its veth (the peer is down).
+    let lost_at_old_port = sh(
+        Some(fabric.host(2)),
+        &["cat", "/sys/class/net/acc0/statistics/tx_dropped"],
+    )?
+    .trim()
+    .parse::<u64>()
+    .unwrap_or(0);
     let stats: Vec<Value> = daemons
         .iter()
         .map(|d| d.ctl(&vtepctl, &["stats"]))
@@ -1318,7 +1332,44 @@ fn demo(o: &Options) -> Result<(Value, Vec<String>), String> {
         );
     }
 
+    // What each daemon dropped, by reason, and what its sockets could not
+    // deliver (host 2's frames for the unplugged NIC show here).
+    let drops: Vec<String> = HOSTS
+        .iter()
+        .zip(&dumps)
+        .map(|(h, d)| {
+            let mut parts: Vec<String> = d["counters"]["drops"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
+                        .map(|(k, n)| format!("{k} {n}"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for p in d["ports"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+                for key in ["rx_dropped", "tx_dropped"] {
+                    if p[key].as_u64().unwrap_or(0) > 0 {
+                        parts.push(format!("port {} {key} {}", cell(&p["port"]), p[key]));
+                    }
+                }
+            }
+            if parts.is_empty() {
+                parts.push("none".into());
+            }
+            format!("host {h}: {}", parts.join(", "))
+        })
+        .collect();
     let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "  Frames host 2's vtep still sent to the unplugged port (dropped by its veth, acc0 tx_dropped): {lost_at_old_port}."
+    );
+    let _ = writeln!(
+        s,
+        "  Drops at exit (vtep --dump-json): {}.",
+        drops.join("; ")
+    );
     let _ = writeln!(s, "  Interruption: {:.1} ms without a byte delivered (from {:.1} ms; NIC unplugged at {:.1} ms, plugged into host 3 at {:.1} ms).",
         ms(gap), ms(gap_from), ms(mig_start), ms(plugged));
     let _ = writeln!(s, "  TCP: {} segments retransmitted by the client (RetransSegs; tcpi_total_retrans {}), {resets} resets.", retrans, sent.retransmissions);
@@ -1360,6 +1411,7 @@ fn demo(o: &Options) -> Result<(Value, Vec<String>), String> {
         "hosts_that_had_learned_the_vm": learned,
         "hosts_with_a_move": moved_on,
         "retransmissions": retrans,
+        "frames_lost_at_old_port": lost_at_old_port,
         "pause_ms": o.pause_ms,
         "announce": o.announce,
         "ok": failures.is_empty(),
