@@ -1115,6 +1115,7 @@ fn demo(o: &Options) -> Result<(Value, Vec<String>), String> {
     ipn(&vs, &format!("addr add {SERVER_IP}/24 dev eth1"))?;
     ipn(&vs, "link set eth1 up")?;
     let plugged = story.t0.elapsed();
+    let got_at_plug = got.load(Ordering::Acquire);
     story.now(
         "MIGRATION",
         &format!("server VM resumes on host 3: same MAC {SERVER_MAC}, same IP {SERVER_IP}, same TCP socket"),
@@ -1193,14 +1194,20 @@ fn demo(o: &Options) -> Result<(Value, Vec<String>), String> {
                 retrans_seen = i.tcpi_total_retrans;
             }
         }
-        if resumed.is_none() && got.load(Ordering::Acquire) > before_mig {
+        if resumed.is_none() && got.load(Ordering::Acquire) > got_at_plug {
             resumed = Some(story.t0.elapsed());
         }
         let settled = seen[0].as_deref().is_some_and(|s| s.contains("(host 3)"))
             && seen[2]
                 .as_deref()
                 .is_some_and(|s| s.starts_with("on local"));
-        if settled && resumed.is_some_and(|r| story.t0.elapsed() > r + Duration::from_millis(300)) {
+        // Watch a while after the flow resumed (and at least a second
+        // after the plug), so TCP's recovery shows.
+        let now = story.t0.elapsed();
+        if settled
+            && now > plugged + Duration::from_secs(1)
+            && resumed.is_some_and(|r| now > r + Duration::from_millis(300))
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
