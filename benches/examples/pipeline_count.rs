@@ -9,17 +9,36 @@
 //!
 //! The difference between two round counts, divided by 1024 frames per
 //! round, is the per-frame cost with the setup cancelled out. Arguments:
-//! `decap` or `encap`, rounds (default 100).
+//! `decap`, `encap` or `floor` (the decap frames through pool alloc + copy
+//! + free only), rounds (default 100).
 
 use std::sync::Arc;
 
 use vxlan_benches::pipeline::{run_worker, setup, Sink};
+use vxlan_pmd::vtep::Output;
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let case = args.next().unwrap_or_else(|| "decap".into());
     let rounds: u64 = args.next().map_or(100, |r| r.parse().expect("rounds"));
     let (shared, decap, encap) = setup();
+    if case == "floor" {
+        let pool = shared.pool();
+        let mut sink = Sink(0);
+        for _ in 0..rounds {
+            for f in &decap {
+                let pkt = pool.alloc_with(std::hint::black_box(f)).expect("pool");
+                sink.send(0, pkt);
+            }
+        }
+        assert_eq!(pool.in_use(), 0, "every buffer back in the pool");
+        println!(
+            "floor: {} frames, sink {}",
+            rounds * decap.len() as u64,
+            sink.0
+        );
+        return;
+    }
     let (frames, port) = match case.as_str() {
         "decap" => (&decap, 0u16),
         "encap" => (&encap, 1u16),
