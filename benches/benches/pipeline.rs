@@ -52,7 +52,11 @@ fn run(
     start.elapsed()
 }
 
-fn floor(pool: &Arc<Pool>, frames: &[Vec<u8>], rounds: u64) -> Duration {
+fn floor(pool: &Arc<Pool>, frames: &[Vec<u8>], rounds: u64, magazine: bool) -> Duration {
+    if magazine {
+        // Like the workers: this thread keeps a magazine of free buffers.
+        pool.cache_on_this_thread();
+    }
     let start = Instant::now();
     let mut sink = Sink(0);
     for _ in 0..rounds {
@@ -62,7 +66,9 @@ fn floor(pool: &Arc<Pool>, frames: &[Vec<u8>], rounds: u64) -> Duration {
         }
     }
     black_box(sink.0);
-    start.elapsed()
+    let t = start.elapsed();
+    Pool::flush_this_thread();
+    t
 }
 
 fn benches(c: &mut Criterion) {
@@ -82,7 +88,12 @@ fn benches(c: &mut Criterion) {
         }
         g.throughput(Throughput::Elements(frames.len() as u64));
         g.bench_function("floor-pool-copy", |b| {
-            b.iter_custom(|iters| floor(shared.pool(), frames, iters))
+            b.iter_custom(|iters| floor(shared.pool(), frames, iters, true))
+        });
+        // The same through the shared queue alone (no magazine).
+        g.throughput(Throughput::Elements(frames.len() as u64));
+        g.bench_function("floor-pool-copy-queue", |b| {
+            b.iter_custom(|iters| floor(shared.pool(), frames, iters, false))
         });
         g.finish();
     }

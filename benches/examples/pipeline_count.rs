@@ -15,6 +15,7 @@
 use std::sync::Arc;
 
 use vxlan_benches::pipeline::{run_worker, setup, Sink};
+use vxlan_pmd::pool::Pool;
 use vxlan_pmd::vtep::Output;
 
 fn main() {
@@ -25,12 +26,14 @@ fn main() {
     if case == "floor" {
         let pool = shared.pool();
         let mut sink = Sink(0);
+        pool.cache_on_this_thread();
         for _ in 0..rounds {
             for f in &decap {
                 let pkt = pool.alloc_with(std::hint::black_box(f)).expect("pool");
                 sink.send(0, pkt);
             }
         }
+        Pool::flush_this_thread();
         assert_eq!(pool.in_use(), 0, "every buffer back in the pool");
         println!(
             "floor: {} frames, sink {}",

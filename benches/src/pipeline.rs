@@ -118,6 +118,8 @@ pub fn run_worker(
     rounds: u64,
     sink: &mut Sink,
 ) {
+    // As a poll loop does: this thread keeps a magazine of free buffers.
+    pool.cache_on_this_thread();
     for _ in 0..rounds {
         for burst in frames.chunks(BURST) {
             w.refresh();
@@ -129,4 +131,5 @@ pub fn run_worker(
             }
         }
     }
+    Pool::flush_this_thread();
 }
