@@ -31,6 +31,7 @@ fn run(
     port: u16,
     workers: usize,
     rounds: u64,
+    magazine: bool,
 ) -> Duration {
     let barrier = Barrier::new(workers);
     let start = Instant::now();
@@ -44,7 +45,7 @@ fn run(
                 let mut sink = Sink(0);
                 let mine: Vec<&Vec<u8>> = frames.iter().skip(id).step_by(workers).collect();
                 barrier.wait();
-                run_worker(&mut w, &pool, &mine, port, rounds, &mut sink);
+                run_worker(&mut w, &pool, &mine, port, rounds, &mut sink, magazine);
                 black_box(sink.0);
             });
         }
@@ -83,7 +84,13 @@ fn benches(c: &mut Criterion) {
             // round deals every frame once).
             g.throughput(Throughput::Elements(frames.len() as u64));
             g.bench_function(format!("{workers}-worker"), |b| {
-                b.iter_custom(|iters| run(&shared, frames, port, workers, iters))
+                b.iter_custom(|iters| run(&shared, frames, port, workers, iters, true))
+            });
+            // The same with every buffer through the pool's shared queue
+            // (no per-thread magazine), for the A/B in one run.
+            g.throughput(Throughput::Elements(frames.len() as u64));
+            g.bench_function(format!("{workers}-worker-queue"), |b| {
+                b.iter_custom(|iters| run(&shared, frames, port, workers, iters, false))
             });
         }
         g.throughput(Throughput::Elements(frames.len() as u64));

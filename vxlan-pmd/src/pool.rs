@@ -381,9 +381,31 @@ impl Pool {
         if data.len() > self.max_data_len() {
             return None;
         }
-        let mut pkt = self.alloc()?;
-        pkt.append(data).ok()?;
-        Some(pkt)
+        let Some((mut buf, pool)) = self.take_buf() else {
+            self.alloc_failures.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
+        let (start, end) = (self.headroom, self.headroom + data.len());
+        // Cannot fail: `data` fits after the headroom (checked above) and
+        // every buffer of this pool is `buf_size` long. Were it ever to, the
+        // frame would come out empty, not out of bounds.
+        let end = match buf.get_mut(start..end) {
+            Some(dst) => {
+                dst.copy_from_slice(data);
+                end
+            }
+            None => start,
+        };
+        Some(PktBuf {
+            buf,
+            start,
+            end,
+            rss: None,
+            port: 0,
+            offloads: RxOffloads::default(),
+            timestamp_us: None,
+            pool: ManuallyDrop::new(pool),
+        })
     }
 
     /// A copy of `src` (bytes, headroom where it fits, RSS hash, ingress
