@@ -88,7 +88,7 @@ impl Magazine {
     }
 
     /// Publishes the length for `Pool::available` (single writer).
-    #[inline]
+    #[inline(always)]
     fn publish(&self) {
         if let Some(p) = &self.pool {
             if let Some(s) = p.magazines.get(self.slot) {
@@ -300,7 +300,7 @@ impl Pool {
     /// A free buffer with its reference to the pool: from this thread's
     /// magazine when it caches for this pool (refilled from the queue in a
     /// block when empty), else from the shared queue.
-    #[inline]
+    #[inline(always)]
     fn take_buf(self: &Arc<Self>) -> Option<(Box<[u8]>, Arc<Pool>)> {
         let cached = MAGAZINE
             .try_with(|m| {
