@@ -31,6 +31,7 @@ fn run(
     port: u16,
     workers: usize,
     rounds: u64,
+    magazine: bool,
 ) -> Duration {
     let barrier = Barrier::new(workers);
     let start = Instant::now();
@@ -44,7 +45,7 @@ fn run(
                 let mut sink = Sink(0);
                 let mine: Vec<&Vec<u8>> = frames.iter().skip(id).step_by(workers).collect();
                 barrier.wait();
-                run_worker(&mut w, &pool, &mine, port, rounds, &mut sink);
+                run_worker(&mut w, &pool, &mine, port, rounds, &mut sink, magazine);
                 black_box(sink.0);
             });
         }
@@ -52,7 +53,11 @@ fn run(
     start.elapsed()
 }
 
-fn floor(pool: &Arc<Pool>, frames: &[Vec<u8>], rounds: u64) -> Duration {
+fn floor(pool: &Arc<Pool>, frames: &[Vec<u8>], rounds: u64, magazine: bool) -> Duration {
+    if magazine {
+        // Like the workers: this thread keeps a magazine of free buffers.
+        pool.cache_on_this_thread();
+    }
     let start = Instant::now();
     let mut sink = Sink(0);
     for _ in 0..rounds {
@@ -62,7 +67,9 @@ fn floor(pool: &Arc<Pool>, frames: &[Vec<u8>], rounds: u64) -> Duration {
         }
     }
     black_box(sink.0);
-    start.elapsed()
+    let t = start.elapsed();
+    Pool::flush_this_thread();
+    t
 }
 
 fn benches(c: &mut Criterion) {
@@ -77,12 +84,23 @@ fn benches(c: &mut Criterion) {
             // round deals every frame once).
             g.throughput(Throughput::Elements(frames.len() as u64));
             g.bench_function(format!("{workers}-worker"), |b| {
-                b.iter_custom(|iters| run(&shared, frames, port, workers, iters))
+                b.iter_custom(|iters| run(&shared, frames, port, workers, iters, true))
+            });
+            // The same with every buffer through the pool's shared queue
+            // (no per-thread magazine), for the A/B in one run.
+            g.throughput(Throughput::Elements(frames.len() as u64));
+            g.bench_function(format!("{workers}-worker-queue"), |b| {
+                b.iter_custom(|iters| run(&shared, frames, port, workers, iters, false))
             });
         }
         g.throughput(Throughput::Elements(frames.len() as u64));
         g.bench_function("floor-pool-copy", |b| {
-            b.iter_custom(|iters| floor(shared.pool(), frames, iters))
+            b.iter_custom(|iters| floor(shared.pool(), frames, iters, true))
+        });
+        // The same through the shared queue alone (no magazine).
+        g.throughput(Throughput::Elements(frames.len() as u64));
+        g.bench_function("floor-pool-copy-queue", |b| {
+            b.iter_custom(|iters| floor(shared.pool(), frames, iters, false))
         });
         g.finish();
     }

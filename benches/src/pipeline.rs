@@ -109,7 +109,9 @@ pub fn setup() -> (Arc<VtepShared>, Vec<Vec<u8>>, Vec<Vec<u8>>) {
 
 /// One worker's loop: `rounds` times over `frames` in bursts of
 /// [`BURST`], each frame copied into a pool buffer (as an in-memory port
-/// delivers it) and processed as received on `port`.
+/// delivers it) and processed as received on `port`. With `magazine`,
+/// this thread keeps a magazine of free buffers, as a poll loop does;
+/// without, every buffer goes through the pool's shared queue.
 pub fn run_worker(
     w: &mut VtepWorker,
     pool: &Arc<Pool>,
@@ -117,7 +119,11 @@ pub fn run_worker(
     port: u16,
     rounds: u64,
     sink: &mut Sink,
+    magazine: bool,
 ) {
+    if magazine {
+        pool.cache_on_this_thread();
+    }
     for _ in 0..rounds {
         for burst in frames.chunks(BURST) {
             w.refresh();
@@ -129,4 +135,5 @@ pub fn run_worker(
             }
         }
     }
+    Pool::flush_this_thread();
 }

@@ -8,6 +8,17 @@
 //! dropping the [`PktBuf`] pushes it back, so no buffer is ever lost and
 //! neither step allocates.
 //!
+//! A thread that allocates and frees many buffers (a worker's poll loop)
+//! can keep a per-thread cache of free buffers, a "magazine"
+//! ([`Pool::cache_on_this_thread`]): allocation pops from it and a buffer
+//! dropped on that thread goes back into it, so the common run-to-completion
+//! case touches neither the shared queue nor the pool's reference count,
+//! and two workers on one pool write no common cache line per frame. A
+//! magazine exchanges buffers with the shared queue in blocks of
+//! [`MAGAZINE_BLOCK`]; cached buffers count as [`available`](Pool::available)
+//! and go back to the queue when the thread exits or calls
+//! [`Pool::flush_this_thread`].
+//!
 //! ```
 //! use vxlan_core::frame::Frame;
 //! use vxlan_pmd::pool::Pool;
@@ -21,11 +32,14 @@
 //! assert_eq!(pool.available(), pool.capacity());
 //! ```
 
+use std::cell::RefCell;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::mem::ManuallyDrop;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::CachePadded;
 use vxlan_core::frame::{Frame, FrameError, RxOffloads};
 
 /// The default buffer size: a 1500-byte MTU frame plus VXLAN overhead and
@@ -36,6 +50,87 @@ pub const DEFAULT_BUF_SIZE: usize = 2048;
 /// bytes: Ethernet, VLAN tag, IPv6, UDP, VXLAN) rounded up to two cache
 /// lines.
 pub const DEFAULT_HEADROOM: usize = 128;
+
+/// How many threads at once can keep a magazine for one pool; further
+/// threads use the shared queue directly.
+pub const MAGAZINE_SLOTS: usize = 16;
+
+/// Buffers a magazine moves to or from the shared queue at once. A
+/// magazine holds at most twice this.
+pub const MAGAZINE_BLOCK: usize = 64;
+
+/// One thread's magazine, as the pool sees it: claimed or not, and how
+/// many buffers it holds (written only by the owning thread).
+#[derive(Debug, Default)]
+struct MagazineSlot {
+    claimed: AtomicBool,
+    len: AtomicUsize,
+}
+
+/// This thread's magazine: free buffers of one pool, each with its own
+/// reference to the pool (so moving a buffer in or out changes no
+/// reference count).
+struct Magazine {
+    /// The pool cached for, while attached.
+    pool: Option<Arc<Pool>>,
+    /// Its slot in `pool.magazines`.
+    slot: usize,
+    /// Capacity `2 * MAGAZINE_BLOCK`, reserved at attach: never grows.
+    bufs: Vec<(Box<[u8]>, Arc<Pool>)>,
+}
+
+impl Magazine {
+    #[inline]
+    fn is_for(&self, pool: &Pool) -> bool {
+        self.pool
+            .as_ref()
+            .is_some_and(|p| std::ptr::eq(Arc::as_ptr(p), pool))
+    }
+
+    /// Publishes the length for `Pool::available` (single writer).
+    #[inline(always)]
+    fn publish(&self) {
+        if let Some(p) = &self.pool {
+            if let Some(s) = p.magazines.get(self.slot) {
+                s.len.store(self.bufs.len(), Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Moves `n` buffers (or all) back to the shared queue.
+    fn flush(&mut self, n: usize) {
+        let keep = self.bufs.len().saturating_sub(n);
+        for (buf, pool) in self.bufs.drain(keep..) {
+            // Cannot fail: see `Pool::free`.
+            let _ = pool.free.push(buf);
+        }
+        self.publish();
+    }
+
+    /// Releases the slot and the pool after returning every buffer.
+    fn detach(&mut self) {
+        self.flush(usize::MAX);
+        if let Some(p) = self.pool.take() {
+            if let Some(s) = p.magazines.get(self.slot) {
+                s.len.store(0, Ordering::Relaxed);
+                // Release: a later claimer sees our final length.
+                s.claimed.store(false, Ordering::Release);
+            }
+        }
+    }
+}
+
+impl Drop for Magazine {
+    fn drop(&mut self) {
+        self.detach();
+    }
+}
+
+thread_local! {
+    static MAGAZINE: RefCell<Magazine> = const {
+        RefCell::new(Magazine { pool: None, slot: 0, bufs: Vec::new() })
+    };
+}
 
 /// Why a pool could not be created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +191,8 @@ pub struct Pool {
     /// is either here or inside exactly one live [`PktBuf`], so the queue
     /// (capacity `count`) can never overflow.
     free: ArrayQueue<Box<[u8]>>,
+    /// Per-thread magazines' bookkeeping (the buffers are in the threads).
+    magazines: Box<[CachePadded<MagazineSlot>]>,
     buf_size: usize,
     headroom: usize,
     /// Failed `alloc` calls. Written only when the pool is empty, the slow
@@ -138,6 +235,9 @@ impl Pool {
         }
         Ok(Arc::new(Pool {
             free,
+            magazines: (0..MAGAZINE_SLOTS)
+                .map(|_| CachePadded::default())
+                .collect(),
             buf_size,
             headroom,
             alloc_failures: AtomicU64::new(0),
@@ -150,12 +250,114 @@ impl Pool {
         Pool::new(count, DEFAULT_BUF_SIZE, DEFAULT_HEADROOM)
     }
 
+    /// Makes this thread keep a magazine of this pool's free buffers (see
+    /// the module docs): true when it does (now or already). False when
+    /// the thread already caches for another pool or every slot is taken;
+    /// the thread then uses the shared queue, as without a magazine. The
+    /// magazine's storage is allocated here, once; it is returned when the
+    /// thread exits or calls [`Pool::flush_this_thread`]. Until then the
+    /// magazine keeps the pool alive.
+    pub fn cache_on_this_thread(self: &Arc<Self>) -> bool {
+        MAGAZINE
+            .try_with(|m| {
+                let Ok(mut m) = m.try_borrow_mut() else {
+                    return false;
+                };
+                if m.is_for(self) {
+                    return true;
+                }
+                if m.pool.is_some() {
+                    return false;
+                }
+                let Some(slot) = self.magazines.iter().position(|s| {
+                    // Acquire: pairs with the Release in `detach`.
+                    s.claimed
+                        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+                }) else {
+                    return false;
+                };
+                if m.bufs.capacity() < 2 * MAGAZINE_BLOCK {
+                    m.bufs = Vec::with_capacity(2 * MAGAZINE_BLOCK);
+                }
+                m.pool = Some(Arc::clone(self));
+                m.slot = slot;
+                true
+            })
+            .unwrap_or(false)
+    }
+
+    /// Returns this thread's magazine (of whatever pool) to its pool's
+    /// shared queue and stops caching on this thread.
+    pub fn flush_this_thread() {
+        let _ = MAGAZINE.try_with(|m| {
+            if let Ok(mut m) = m.try_borrow_mut() {
+                m.detach();
+            }
+        });
+    }
+
+    /// A free buffer with its reference to the pool: from this thread's
+    /// magazine when it caches for this pool (refilled from the queue in a
+    /// block when empty), else from the shared queue.
+    #[inline(always)]
+    fn take_buf(self: &Arc<Self>) -> Option<(Box<[u8]>, Arc<Pool>)> {
+        let cached = MAGAZINE
+            .try_with(|m| {
+                let mut m = m.try_borrow_mut().ok()?;
+                if !m.is_for(self) {
+                    return None;
+                }
+                if m.bufs.is_empty() {
+                    while m.bufs.len() < MAGAZINE_BLOCK {
+                        let Some(buf) = self.free.pop() else { break };
+                        m.bufs.push((buf, Arc::clone(self)));
+                    }
+                }
+                let e = m.bufs.pop();
+                m.publish();
+                e
+            })
+            .ok()
+            .flatten();
+        if cached.is_some() {
+            return cached;
+        }
+        self.free.pop().map(|buf| (buf, Arc::clone(self)))
+    }
+
+    /// Gives a buffer back: to this thread's magazine when it caches for
+    /// `pool` (spilling a block to the queue when full), else to the queue.
+    #[inline]
+    fn give_back(buf: Box<[u8]>, pool: Arc<Pool>) {
+        let mut item = Some((buf, pool));
+        let _ = MAGAZINE.try_with(|m| {
+            let Ok(mut m) = m.try_borrow_mut() else {
+                return;
+            };
+            let Some((buf, pool)) = item.take_if(|(_, p)| m.is_for(p)) else {
+                return;
+            };
+            if m.bufs.len() >= 2 * MAGAZINE_BLOCK {
+                m.flush(MAGAZINE_BLOCK);
+            }
+            m.bufs.push((buf, pool));
+            m.publish();
+        });
+        if let Some((buf, pool)) = item {
+            // Cannot fail: by the `free` invariant the queue has a slot for
+            // every buffer that is out. Were it ever to, the buffer would be
+            // freed to the allocator, not leaked.
+            let _ = pool.free.push(buf);
+        }
+    }
+
     /// An empty frame with the pool's headroom, or `None` when every
     /// buffer is in use. Lock-free; does not allocate.
     #[inline]
     pub fn alloc(self: &Arc<Self>) -> Option<PktBuf> {
-        match self.free.pop() {
-            Some(buf) => Some(PktBuf {
+        match self.take_buf() {
+            Some((buf, pool)) => Some(PktBuf {
                 buf,
                 start: self.headroom,
                 end: self.headroom,
@@ -163,7 +365,7 @@ impl Pool {
                 port: 0,
                 offloads: RxOffloads::default(),
                 timestamp_us: None,
-                pool: Arc::clone(self),
+                pool: ManuallyDrop::new(pool),
             }),
             None => {
                 self.alloc_failures.fetch_add(1, Ordering::Relaxed);
@@ -179,9 +381,31 @@ impl Pool {
         if data.len() > self.max_data_len() {
             return None;
         }
-        let mut pkt = self.alloc()?;
-        pkt.append(data).ok()?;
-        Some(pkt)
+        let Some((mut buf, pool)) = self.take_buf() else {
+            self.alloc_failures.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
+        let (start, end) = (self.headroom, self.headroom + data.len());
+        // Cannot fail: `data` fits after the headroom (checked above) and
+        // every buffer of this pool is `buf_size` long. Were it ever to, the
+        // frame would come out empty, not out of bounds.
+        let end = match buf.get_mut(start..end) {
+            Some(dst) => {
+                dst.copy_from_slice(data);
+                end
+            }
+            None => start,
+        };
+        Some(PktBuf {
+            buf,
+            start,
+            end,
+            rss: None,
+            port: 0,
+            offloads: RxOffloads::default(),
+            timestamp_us: None,
+            pool: ManuallyDrop::new(pool),
+        })
     }
 
     /// A copy of `src` (bytes, headroom where it fits, RSS hash, ingress
@@ -209,10 +433,16 @@ impl Pool {
         Some(pkt)
     }
 
-    /// Buffers free now. Exact when no other thread is allocating or
-    /// freeing; a recent value otherwise.
+    /// Buffers free now (in the shared queue or in threads' magazines).
+    /// Exact when no other thread is allocating or freeing; a recent value
+    /// otherwise.
     pub fn available(&self) -> usize {
         self.free.len()
+            + self
+                .magazines
+                .iter()
+                .map(|s| s.len.load(Ordering::Relaxed))
+                .sum::<usize>()
     }
 
     /// Buffers the pool was created with.
@@ -275,7 +505,8 @@ pub struct PktBuf {
     port: u16,
     offloads: RxOffloads,
     timestamp_us: Option<u64>,
-    pool: Arc<Pool>,
+    /// Taken (moved out) only by `Drop`.
+    pool: ManuallyDrop<Arc<Pool>>,
 }
 
 impl fmt::Debug for PktBuf {
@@ -446,11 +677,12 @@ impl Drop for PktBuf {
         // An empty boxed slice does not allocate, so taking the buffer out
         // is free.
         let buf = std::mem::take(&mut self.buf);
+        // SAFETY: `drop` runs once and nothing reads `self.pool` after this
+        // line, so taking the `Arc` out of the `ManuallyDrop` neither
+        // double-drops nor leaves a dangling use.
+        let pool = unsafe { ManuallyDrop::take(&mut self.pool) };
         if !buf.is_empty() {
-            // Cannot fail: by the `free` invariant the queue has a slot for
-            // every buffer that is out. Were it ever to, the buffer would be
-            // freed to the allocator, not leaked.
-            let _ = self.pool.free.push(buf);
+            Pool::give_back(buf, pool);
         }
     }
 }
@@ -564,6 +796,105 @@ mod tests {
         drop((a, b, big));
         assert_eq!(pool.available(), pool.capacity());
         assert_eq!(small.available(), small.capacity());
+    }
+
+    #[test]
+    fn magazine_caches_on_its_thread_and_accounts_exactly() {
+        let pool = Pool::new(300, 256, 64).unwrap();
+        let other = Pool::new(4, 256, 64).unwrap();
+        // A plain thread, joined: its thread-local magazine is returned by
+        // the time `join` returns (a scoped thread's may not be yet).
+        let (p2, o2) = (Arc::clone(&pool), Arc::clone(&other));
+        std::thread::spawn(move || {
+            let (pool, other) = (p2, o2);
+            {
+                assert!(pool.cache_on_this_thread());
+                assert!(pool.cache_on_this_thread(), "idempotent");
+                assert!(!other.cache_on_this_thread(), "one pool per thread");
+                let a = pool.alloc_with(&[1, 2, 3]).unwrap();
+                // The first alloc took a block from the queue.
+                assert_eq!(pool.free.len(), 300 - MAGAZINE_BLOCK);
+                assert_eq!((pool.available(), pool.in_use()), (299, 1));
+                assert_eq!((a.data(), a.headroom()), (&[1u8, 2, 3][..], 64));
+                drop(a);
+                assert_eq!(pool.available(), 300);
+                assert_eq!(
+                    pool.free.len(),
+                    300 - MAGAZINE_BLOCK,
+                    "back in the magazine"
+                );
+                // A buffer of another pool goes to that pool's queue.
+                drop(other.alloc().unwrap());
+                assert_eq!(other.free.len(), 4);
+                // Exhaust the pool through the magazine, then free all: the
+                // magazine spills blocks to the queue and never grows.
+                let held: Vec<PktBuf> = std::iter::from_fn(|| pool.alloc()).collect();
+                assert_eq!(held.len(), 300);
+                assert_eq!((pool.available(), pool.alloc_failures()), (0, 1));
+                drop(held);
+                assert_eq!(pool.available(), 300);
+                let cached = pool.magazines.iter().map(|m| m.len.load(Ordering::Relaxed));
+                assert!(cached.sum::<usize>() <= 2 * MAGAZINE_BLOCK);
+                // Freed on another thread: to the shared queue.
+                let p = pool.alloc().unwrap();
+                let before = pool.free.len();
+                std::thread::spawn(move || drop(p)).join().unwrap();
+                assert_eq!(pool.free.len(), before + 1);
+                assert_eq!(pool.available(), 300);
+                let _ = pool.alloc().unwrap(); // leave the magazine non-empty
+            }
+        })
+        .join()
+        .unwrap();
+        // The thread's exit returned its magazine and released its slot.
+        assert_eq!(pool.free.len(), 300);
+        assert_eq!(pool.available(), pool.capacity());
+        assert!(pool
+            .magazines
+            .iter()
+            .all(|m| !m.claimed.load(Ordering::Relaxed)));
+        assert_eq!(
+            Arc::strong_count(&pool),
+            1,
+            "no buffer or magazine holds the pool"
+        );
+        // Flushing by hand does the same.
+        assert!(pool.cache_on_this_thread());
+        let p = pool.alloc().unwrap();
+        drop(p);
+        assert_eq!(pool.free.len(), 300 - MAGAZINE_BLOCK);
+        Pool::flush_this_thread();
+        assert_eq!(pool.free.len(), 300);
+        assert_eq!(Arc::strong_count(&pool), 1);
+    }
+
+    #[test]
+    fn magazines_on_two_threads_share_one_pool_exactly() {
+        let pool = Pool::new(2 * 2 * MAGAZINE_BLOCK + 8, 256, 64).unwrap();
+        let threads: Vec<_> = (0..2u8)
+            .map(|t| {
+                let pool = Arc::clone(&pool);
+                std::thread::spawn(move || {
+                    assert!(pool.cache_on_this_thread());
+                    let mut held = Vec::new();
+                    for round in 0..20_000u32 {
+                        if round % 7 == 6 {
+                            held.clear();
+                        }
+                        if let Some(p) = pool.alloc_with(&[t; 16]) {
+                            assert_eq!(p.data(), &[t; 16]);
+                            held.push(p);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(pool.free.len(), pool.capacity());
+        assert_eq!(pool.available(), pool.capacity());
+        assert_eq!(Arc::strong_count(&pool), 1);
     }
 
     #[test]

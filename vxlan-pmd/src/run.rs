@@ -41,6 +41,8 @@ pub struct PortLoop {
     ports: Vec<Box<dyn Port>>,
     rx: Burst,
     tx: Vec<Burst>,
+    /// Whether the polling thread was asked to keep a pool magazine.
+    magazine: bool,
 }
 
 impl PortLoop {
@@ -53,12 +55,19 @@ impl PortLoop {
             ports,
             rx: Burst::new(),
             tx,
+            magazine: false,
         }
     }
 
     /// Polls every port once. `Busy` when any frame was received.
     pub fn poll(&mut self) -> Poll {
         self.worker.refresh();
+        if !self.magazine {
+            // Once, on the thread that polls: buffers received and freed
+            // here cycle through this thread's magazine.
+            self.magazine = true;
+            self.worker.pool().cache_on_this_thread();
+        }
         let mut busy = false;
         for i in 0..self.ports.len() {
             let Ok(port) = u16::try_from(i) else { break };

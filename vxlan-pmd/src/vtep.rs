@@ -547,6 +547,12 @@ impl VtepWorker {
         }
     }
 
+    /// The VTEP's pool (where [`process`](Self::process) takes flood
+    /// copies).
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.shared.pool
+    }
+
     /// This worker's counters for bridge domain `bd`, if it is counted.
     #[inline]
     fn bd_counters(&self, bd: u16) -> Option<&BdCounters> {
