@@ -377,8 +377,17 @@ pub fn pseudo_header_v6(
     next_header: IpProtocol,
     length: u32,
 ) -> u64 {
-    let s = combine(sum(&src.octets()), sum(&dst.octets()));
-    combine(s, u64::from(length) + u64::from(next_header.0))
+    // The two addresses as four native-endian 64-bit words (each split in
+    // halves so nothing overflows), put in network order once.
+    let halves = |v: u64| (v & 0xffff_ffff) + (v >> 32);
+    let words = |a: &Ipv6Addr| {
+        let o = a.octets();
+        let (hi, lo) = o.split_at(8);
+        let w = |h: &[u8]| halves(u64::from_ne_bytes(h.try_into().unwrap_or([0; 8])));
+        w(hi) + w(lo)
+    };
+    let addrs = fix_order(fold(words(src) + words(dst)));
+    combine(addrs, u64::from(length) + u64::from(next_header.0))
 }
 
 /// Updates a checksum field after a 16-bit word of the covered data changed
@@ -461,6 +470,35 @@ mod tests {
             (0x8000_0000_8000_0000, 1),
         ] {
             assert_eq!(fold(acc), want, "{acc:#x}");
+        }
+    }
+
+    /// The IPv6 pseudo-header sum equals the plain sum of its bytes laid
+    /// out as RFC 8200 section 8.1 draws them.
+    #[test]
+    fn pseudo_header_v6_equals_laid_out_bytes() {
+        let cases = [
+            ("2001:db8::1", "2001:db8::2", 17u8, 1234u32),
+            (
+                "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+                "::",
+                58,
+                0xffff_ffff,
+            ),
+            ("fe80::1:ffff:0:8000", "ff02::1:ff00:1", 6, 70000),
+        ];
+        for (s, d, nh, len) in cases {
+            let (s, d): (Ipv6Addr, Ipv6Addr) = (s.parse().unwrap(), d.parse().unwrap());
+            let mut bytes = std::vec::Vec::new();
+            bytes.extend_from_slice(&s.octets());
+            bytes.extend_from_slice(&d.octets());
+            bytes.extend_from_slice(&len.to_be_bytes());
+            bytes.extend_from_slice(&[0, 0, 0, nh]);
+            assert_eq!(
+                fold(pseudo_header_v6(&s, &d, IpProtocol(nh), len)),
+                !naive(&bytes),
+                "{s} {d}"
+            );
         }
     }
 
