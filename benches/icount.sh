@@ -4,7 +4,7 @@
 # the inclusive counts of the measured function, over 32 N frames, is what
 # one frame costs (setup and process start cancel out).
 #
-#   benches/icount.sh parse|encap|decap|sport 4|6 INNER_LEN
+#   benches/icount.sh parse|etherparse|encap|decap|sport 4|6 INNER_LEN
 #
 # Needs valgrind. Builds the example with the bench profile (fat LTO, one
 # codegen unit), as the criterion benches are built.
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 cargo build -q --profile bench -p vxlan-benches --example icount
 bin=${CARGO_TARGET_DIR:-target}/release/examples/icount
 case $what in
-parse) fn=parse_one ;; encap) fn=encap_32 ;; decap) fn=decap_32 ;; sport) fn=sport_one ;;
+parse) fn=parse_one ;; etherparse) fn=etherparse_one ;; encap) fn=encap_32 ;; decap) fn=decap_32 ;; sport) fn=sport_one ;;
 *) echo "unknown: $what" >&2; exit 2 ;;
 esac
 out=$(mktemp)

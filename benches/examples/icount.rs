@@ -6,7 +6,8 @@
 //! not disturb.
 //!
 //! `cargo run --profile bench -p vxlan-benches --example icount -- WHAT V INNER N`
-//! with WHAT one of `parse`, `encap`, `decap`, `sport`; V `4` or `6` (the
+//! with WHAT one of `parse`, `etherparse` (the wire bench's peer), `encap`,
+//! `decap`, `sport`; V `4` or `6` (the
 //! underlay); INNER the inner frame length; N the number of bursts of 32.
 
 use std::hint::black_box;
@@ -60,6 +61,36 @@ fn parse_one(frame: &[u8], config: &ParseConfig) -> u64 {
     }
 }
 
+/// The wire bench's peer: etherparse's slicing, the VXLAN header by hand,
+/// the inner Ethernet header sliced again.
+#[inline(never)]
+fn etherparse_one(frame: &[u8]) -> u64 {
+    use etherparse::{Ethernet2Slice, SlicedPacket, TransportSlice};
+    let Ok(sliced) = SlicedPacket::from_ethernet(frame) else {
+        return 0;
+    };
+    let Some(TransportSlice::Udp(udp)) = &sliced.transport else {
+        return 0;
+    };
+    if udp.destination_port() != 4789 {
+        return 1;
+    }
+    let payload = udp.payload();
+    if payload.len() < 8 || payload[0] & 0x08 == 0 {
+        return 1;
+    }
+    let vni = u32::from_be_bytes([0, payload[4], payload[5], payload[6]]);
+    let Ok(inner) = Ethernet2Slice::from_slice_without_fcs(&payload[8..]) else {
+        return 0;
+    };
+    let mac = |m: [u8; 6]| u64::from_be_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]]);
+    u64::from(vni)
+        ^ u64::from(udp.source_port())
+        ^ u64::from(inner.ether_type().0)
+        ^ mac(inner.source())
+        ^ mac(inner.destination())
+}
+
 #[inline(never)]
 fn encap_32(
     t: &EncapTemplate,
@@ -86,7 +117,7 @@ fn sport_one(frame: &[u8]) -> u16 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: icount parse|encap|decap|sport 4|6 INNER_LEN BURSTS";
+    let usage = "usage: icount parse|etherparse|encap|decap|sport 4|6 INNER_LEN BURSTS";
     let [_, what, v, inner_len, n] = args.as_slice() else {
         panic!("{usage}");
     };
@@ -117,6 +148,16 @@ fn main() {
             let cfg = ParseConfig::default();
             for _ in 0..n * BURST {
                 acc ^= parse_one(black_box(&frame), black_box(&cfg));
+            }
+        }
+        "etherparse" => {
+            let frame = vxlan_frame(ipv6, inner_len);
+            assert_eq!(
+                etherparse_one(&frame),
+                parse_one(&frame, &ParseConfig::default())
+            );
+            for _ in 0..n * BURST {
+                acc ^= etherparse_one(black_box(&frame));
             }
         }
         "encap" => {
