@@ -468,6 +468,25 @@ impl EncapTemplate {
     /// flow hash).
     #[inline]
     pub fn encap<F: Frame>(&self, frame: &mut F, vni: u32, src_port: u16) -> Result<(), EncapDrop> {
+        // One monomorphic body per header layout, so every offset is a
+        // constant and the template copy is a fixed-size move.
+        match (self.ipv6, self.ip) {
+            (false, 14) => self.encap_as::<F, 14, 50, false>(frame, vni, src_port),
+            (false, _) => self.encap_as::<F, 18, 54, false>(frame, vni, src_port),
+            (true, 14) => self.encap_as::<F, 14, 70, true>(frame, vni, src_port),
+            (true, _) => self.encap_as::<F, 18, 74, true>(frame, vni, src_port),
+        }
+    }
+
+    /// [`EncapTemplate::encap`] for one header layout: the IP header at
+    /// `IP`, `LEN` bytes prepended, an IPv6 underlay when `V6`.
+    #[inline(always)]
+    fn encap_as<F: Frame, const IP: usize, const LEN: usize, const V6: bool>(
+        &self,
+        frame: &mut F,
+        vni: u32,
+        src_port: u16,
+    ) -> Result<(), EncapDrop> {
         if vni > MAX_VNI {
             return Err(EncapDrop::BadVni);
         }
@@ -509,14 +528,7 @@ impl EncapTemplate {
             df,
             inner_len,
         };
-        // One monomorphic body per header layout, so every offset is a
-        // constant and the template copy is a fixed-size move.
-        match (self.ipv6, self.ip) {
-            (false, 14) => self.write::<F, 14, 50, false>(frame, fields),
-            (false, _) => self.write::<F, 18, 54, false>(frame, fields),
-            (true, 14) => self.write::<F, 14, 70, true>(frame, fields),
-            (true, _) => self.write::<F, 18, 74, true>(frame, fields),
-        }
+        self.write::<F, IP, LEN, V6>(frame, fields)
     }
 
     #[inline(always)]
@@ -595,9 +607,27 @@ impl EncapTemplate {
         src_ports: &[u16],
         verdicts: &mut [Result<(), EncapDrop>],
     ) -> usize {
+        // The layout is chosen once per burst, and each frame's body is
+        // inlined into its loop.
+        match (self.ipv6, self.ip) {
+            (false, 14) => self.burst_as::<F, 14, 50, false>(frames, vni, src_ports, verdicts),
+            (false, _) => self.burst_as::<F, 18, 54, false>(frames, vni, src_ports, verdicts),
+            (true, 14) => self.burst_as::<F, 14, 70, true>(frames, vni, src_ports, verdicts),
+            (true, _) => self.burst_as::<F, 18, 74, true>(frames, vni, src_ports, verdicts),
+        }
+    }
+
+    #[inline(always)]
+    fn burst_as<F: Frame, const IP: usize, const LEN: usize, const V6: bool>(
+        &self,
+        frames: &mut [F],
+        vni: u32,
+        src_ports: &[u16],
+        verdicts: &mut [Result<(), EncapDrop>],
+    ) -> usize {
         let mut done = 0;
         for ((frame, port), verdict) in frames.iter_mut().zip(src_ports).zip(verdicts.iter_mut()) {
-            *verdict = self.encap(frame, vni, *port);
+            *verdict = self.encap_as::<F, IP, LEN, V6>(frame, vni, *port);
             done += usize::from(verdict.is_ok());
         }
         done

@@ -833,6 +833,12 @@ fn fast_layer<const UDP: usize, const MIN: usize, const V6: bool>(
 pub struct SingleLayer<'a> {
     buf: &'a [u8],
     layer: Layer,
+    /// The VNI, read once as a 32-bit word: a caller that gets this struct
+    /// through memory (the fast and general paths meet there) then reloads
+    /// it at the width it was stored, which store-to-load forwarding
+    /// handles; three header bytes stored and reloaded at other widths
+    /// stall it.
+    vni: u32,
     inner_ethertype: u16,
     inner_vids: [u16; MAX_VLAN_TAGS],
     inner_tag_count: u8,
@@ -851,12 +857,7 @@ impl<'a> SingleLayer<'a> {
     /// The VNI.
     #[inline]
     pub fn vni(&self) -> u32 {
-        u32::from_be_bytes([
-            0,
-            self.layer.header[4],
-            self.layer.header[5],
-            self.layer.header[6],
-        ])
+        self.vni
     }
 
     /// The inner Ethernet frame.
@@ -911,6 +912,7 @@ pub(crate) fn parse_single_fast<'a>(
     let (layer, inner_ethertype) = fast_path(frame, config)?;
     Some(SingleLayer {
         buf: frame,
+        vni: vni_of(&layer.header),
         layer,
         inner_ethertype,
         inner_vids: [0; MAX_VLAN_TAGS],
@@ -934,11 +936,18 @@ fn parse_single_general<'a>(
     )?;
     Ok(stack.inner().map(|_| SingleLayer {
         buf: frame,
+        vni: vni_of(&stack.first.header),
         layer: stack.first,
         inner_ethertype: stack.inner_ethertype,
         inner_vids: stack.inner_vids,
         inner_tag_count: stack.inner_tag_count,
     }))
+}
+
+/// The VNI in bytes 4 to 6 of a VXLAN, GPE or GBP header.
+#[inline(always)]
+fn vni_of(header: &[u8; VXLAN_LEN]) -> u32 {
+    u32::from_be_bytes([header[4], header[5], header[6], header[7]]) >> 8
 }
 
 /// Frame offsets fit in 32 bits on every buffer this crate sees; saturate
