@@ -14,9 +14,6 @@ use super::word::{
 /// The largest batch [`Fdb::lookup_batch`] pipelines at once.
 pub const BATCH: usize = 32;
 
-/// How many keys ahead [`Fdb::lookup_batch`] prefetches.
-const PREFETCH_AHEAD: usize = 16;
-
 /// A (bridge domain, MAC) key, pre-encoded for [`Fdb::lookup_batch`].
 /// Invariant: no generation bits unless the bridge domain is out of range
 /// (such a key matches nothing).
@@ -377,21 +374,15 @@ impl<'a> Fdb<'a> {
         let n = keys.len().min(out.len());
         let (keys, out) = (&keys[..n], &mut out[..n]);
         for (keys, out) in keys.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
+            // Hash every key and prefetch its home line at once: the whole
+            // batch's misses overlap, and the probes below find the lines
+            // in flight or arrived.
             let mut homes = [0usize; BATCH];
             for (h, k) in homes.iter_mut().zip(keys) {
                 *h = self.home(k.0);
+                self.prefetch_home(*h);
             }
-            let homes = &homes[..keys.len()];
-            // Rolling prefetch: keep PREFETCH_AHEAD lines in flight instead of
-            // issuing the whole batch at once (which stalls once the core's
-            // miss buffers are full).
-            for &h in homes.iter().take(PREFETCH_AHEAD) {
-                self.prefetch_home(h);
-            }
-            for (j, ((o, k), &h)) in out.iter_mut().zip(keys).zip(homes).enumerate() {
-                if let Some(&ahead) = homes.get(j + PREFETCH_AHEAD) {
-                    self.prefetch_home(ahead);
-                }
+            for ((o, k), &h) in out.iter_mut().zip(keys).zip(&homes) {
                 *o = if valid_query(k.0) {
                     self.lookup_from(k.0, h)
                 } else {
