@@ -14,9 +14,6 @@ use super::word::{
 /// The largest batch [`Fdb::lookup_batch`] pipelines at once.
 pub const BATCH: usize = 32;
 
-/// How many keys ahead [`Fdb::lookup_batch`] prefetches.
-const PREFETCH_AHEAD: usize = 16;
-
 /// A (bridge domain, MAC) key, pre-encoded for [`Fdb::lookup_batch`].
 /// Invariant: no generation bits unless the bridge domain is out of range
 /// (such a key matches nothing).
@@ -286,32 +283,28 @@ impl<'a> Fdb<'a> {
         // the four keys and acting on the first that is ours or a
         // terminator decides exactly as the slot-by-slot walk would.
         if let Some(b) = slots.get(home..home + 4) {
-            // Acquire (each): see `probe`.
-            let k = [
-                b[0].key.load(Ordering::Acquire),
-                b[1].key.load(Ordering::Acquire),
-                b[2].key.load(Ordering::Acquire),
-                b[3].key.load(Ordering::Acquire),
-            ];
             // Shifting the generation out (`<< 4`) leaves the key bits,
             // times 16: ours is `key << 4`, EMPTY (any generation) is 0 and
             // BLOCKED is `!0 << 4`, the only two for which `+ 16` wraps to
-            // at most 16. Each key word is consumed here, so nothing is
-            // kept live for later: the hit slot's key word is re-read below.
+            // at most 16. One mask marks the slots that decide the probe
+            // (ours or a terminator); its first bit is where the slot-by-slot
+            // walk would stop. Each key word is consumed here, so nothing is
+            // kept live for later: the deciding slot's key word is re-read
+            // below, which also tells a hit from a terminator.
             let key16 = key << 4;
-            let mut hit = 0u32;
-            let mut stop = 0u32;
-            for (j, &kj) in k.iter().enumerate() {
-                let bits = kj << 4;
-                hit |= u32::from(bits == key16) << j;
-                stop |= u32::from(bits.wrapping_add(16) <= 16) << j;
-            }
-            let first = (hit | stop).trailing_zeros();
-            if first < 4 {
-                if hit & (1 << first) == 0 {
-                    return None;
-                }
-                return b.get(first as usize).and_then(|s| reread_slot(s, key16));
+            let decides = |s: &Slot| {
+                // Acquire: see `probe`.
+                let bits = s.key.load(Ordering::Acquire) << 4;
+                u32::from((bits == key16) | (bits.wrapping_add(16) <= 16))
+            };
+            let m = decides(&b[0])
+                | (decides(&b[1]) << 1)
+                | (decides(&b[2]) << 2)
+                | (decides(&b[3]) << 3);
+            if m != 0 {
+                // `& 3`: `m` is a nonzero 4-bit mask, so this changes
+                // nothing and spares the bounds check.
+                return reread_slot(&b[(m.trailing_zeros() & 3) as usize], key16);
             }
             if self.max_probe <= 4 {
                 return None;
@@ -381,21 +374,15 @@ impl<'a> Fdb<'a> {
         let n = keys.len().min(out.len());
         let (keys, out) = (&keys[..n], &mut out[..n]);
         for (keys, out) in keys.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
+            // Hash every key and prefetch its home line at once: the whole
+            // batch's misses overlap, and the probes below find the lines
+            // in flight or arrived.
             let mut homes = [0usize; BATCH];
             for (h, k) in homes.iter_mut().zip(keys) {
                 *h = self.home(k.0);
+                self.prefetch_home(*h);
             }
-            let homes = &homes[..keys.len()];
-            // Rolling prefetch: keep PREFETCH_AHEAD lines in flight instead of
-            // issuing the whole batch at once (which stalls once the core's
-            // miss buffers are full).
-            for &h in homes.iter().take(PREFETCH_AHEAD) {
-                self.prefetch_home(h);
-            }
-            for (j, ((o, k), &h)) in out.iter_mut().zip(keys).zip(homes).enumerate() {
-                if let Some(&ahead) = homes.get(j + PREFETCH_AHEAD) {
-                    self.prefetch_home(ahead);
-                }
+            for ((o, k), &h) in out.iter_mut().zip(keys).zip(&homes) {
                 *o = if valid_query(k.0) {
                     self.lookup_from(k.0, h)
                 } else {
@@ -405,9 +392,12 @@ impl<'a> Fdb<'a> {
         }
     }
 
+    /// Prefetches the line of home slot `h`. No bounds check: a prefetch
+    /// only needs an address (`wrapping_add` keeps the pointer arithmetic
+    /// safe), and every home is in range anyway.
     #[inline(always)]
     fn prefetch_home(&self, h: usize) {
-        prefetch(self.slot(h));
+        prefetch(self.slots.as_ptr().wrapping_add(h));
     }
 
     /// Takes one unit of the global budget and, for learned entries, one of
@@ -518,13 +508,18 @@ pub(crate) fn read_slot(s: &Slot, k: u64) -> Option<Entry> {
     decode_entry(v)
 }
 
-/// Reads `s`, where a load of its key word just found our key (`key16` is
-/// the key shifted left by 4, as in the home-line scan): re-reads the key
-/// word (same cache line, so cheap) for the generation and then reads the
-/// slot as [`read_slot`] does. Different key bits now mean our key's
-/// incarnation there ended meanwhile (it was dead at that moment), so a
-/// miss is correct; the same key bits with another generation are a later
-/// incarnation of our key, equally valid.
+/// Reads `s`, the slot that decided the home-line scan (a load of its key
+/// word found our key or a terminator; `key16` is the key shifted left by
+/// 4, as in the scan): re-reads the key word (same cache line, so cheap)
+/// for the generation and then reads the slot as [`read_slot`] does.
+/// Other key bits now mean a miss: either the slot was a terminator (the
+/// key is absent), or our key's incarnation there ended meanwhile (it was
+/// dead at that moment). Our key bits mean a hit whatever the scan saw: the
+/// same bits with another generation are a later incarnation of our key,
+/// and our key in a slot the scan found empty was inserted there during
+/// the lookup (where the probe ends, so it is the only place it can be);
+/// either is a value the key had during the call, and a reservation not
+/// yet published still reads as a miss.
 #[inline(always)]
 fn reread_slot(s: &Slot, key16: u64) -> Option<Entry> {
     // Acquire: as in `probe`.
@@ -538,14 +533,14 @@ fn reread_slot(s: &Slot, key16: u64) -> Option<Entry> {
 /// Hints the CPU to fetch `slot`'s line. A hint only: no effect on
 /// semantics.
 #[inline(always)]
-fn prefetch(slot: &Slot) {
+fn prefetch(slot: *const Slot) {
     #[cfg(all(target_arch = "x86_64", not(loom)))]
     {
         use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = core::ptr::from_ref(slot).cast::<i8>();
+        let p = slot.cast::<i8>();
         // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has; a
         // prefetch never faults and does not dereference `p` in the Rust
-        // sense, and `p` points into a live `&Slot` anyway.
+        // sense, so any address is sound.
         unsafe { _mm_prefetch::<_MM_HINT_T0>(p) };
     }
     #[cfg(not(all(target_arch = "x86_64", not(loom))))]
