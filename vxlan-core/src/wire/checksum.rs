@@ -19,8 +19,9 @@ use super::IpProtocol;
 /// Words are summed in native byte order and the order is fixed once at
 /// the end, since the one's-complement sum of byte-swapped words is the
 /// byte-swapped sum (RFC 1071 section 2(B)). On x86-64 the bulk goes
-/// through SSE2 (part of the baseline target, see [`sum_sse2`]); elsewhere
-/// through a lane loop the compiler vectorizes ([`sum_lanes`]).
+/// through SSE2 (part of the baseline target), or AVX2 for 128 bytes and
+/// up when the CPU has it (checked once at run time); elsewhere through a
+/// lane loop the compiler vectorizes.
 #[inline]
 pub fn sum(data: &[u8]) -> u64 {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
