@@ -271,7 +271,7 @@ impl Control {
             .shared
             .fdb()
             .iter()
-            .filter(|r| only.map_or(true, |b| b == r.bd))
+            .filter(|r| only.is_none_or(|b| b == r.bd))
             .map(|r| {
                 let vni = snap.bds.get(usize::from(r.bd)).map_or(0, |b| b.vni);
                 let (port, vlan, remote) = self.location_json(&snap, r.entry.location);
@@ -693,7 +693,7 @@ fn serve(listener: &UnixListener, control: &mut Control, stop: &AtomicBool) {
     // Acquire: pairs with the Release in ControlHandle::drop (no data rides
     // on it, but it keeps the intent visible).
     while !stop.load(Ordering::Acquire) {
-        if last_check.map_or(true, |t| t.elapsed() >= NEXT_HOP_INTERVAL) {
+        if last_check.is_none_or(|t| t.elapsed() >= NEXT_HOP_INTERVAL) {
             if let Err(e) = control.refresh_next_hops() {
                 eprintln!("vtep-control: next hops: {e}");
             }

@@ -209,7 +209,7 @@ impl PcapPort {
 
     /// True when there is nothing (more) to receive.
     pub fn is_drained(&self) -> bool {
-        self.rx.as_ref().map_or(true, |r| r.next.is_none())
+        self.rx.as_ref().is_none_or(|r| r.next.is_none())
     }
 
     /// The error that stopped reading the receive file before its end, if

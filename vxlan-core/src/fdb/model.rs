@@ -237,12 +237,10 @@ impl Model {
         let before = self.map.len();
         self.map.retain(|&(bd, _), e| {
             let hit = f.kinds.contains(e.kind)
-                && f.bd.map_or(true, |b| b == bd)
-                && f.port.map_or(
-                    true,
-                    |p| matches!(e.loc, Location::Local { port, .. } if port == p),
-                )
-                && f.remote.map_or(true, |r| e.loc == Location::Remote(r));
+                && f.bd.is_none_or(|b| b == bd)
+                && f.port
+                    .is_none_or(|p| matches!(e.loc, Location::Local { port, .. } if port == p))
+                && f.remote.is_none_or(|r| e.loc == Location::Remote(r));
             !hit
         });
         before - self.map.len()

@@ -146,7 +146,7 @@ const AVX2_STEP: usize = 128;
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 const AVX2_BLOCK_STEPS: usize = 512;
 
-/// The [`sum_sse2`] method on 32-byte vectors, for CPUs that have AVX2
+/// The `sum_sse2` method on 32-byte vectors, for CPUs that have AVX2
 /// (chosen at run time: the build targets baseline x86-64). Returns the
 /// sum with the fewer than 32 bytes left over.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
