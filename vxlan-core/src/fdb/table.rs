@@ -316,7 +316,10 @@ impl<'a> Fdb<'a> {
             }
             // Not in the line: absent if the line holds a terminator (EMPTY
             // of any generation, or BLOCKED), where the walk would stop.
-            if k.iter().any(|&kj| ends_probe(kj)) || self.max_probe <= 4 {
+            // Bitwise `|`, not `any`: one branch instead of one per slot on
+            // data a miss cannot predict.
+            let stop = ends_probe(k[0]) | ends_probe(k[1]) | ends_probe(k[2]) | ends_probe(k[3]);
+            if stop || self.max_probe <= 4 {
                 return 0;
             }
             return self.walk(key, self.next(home + 3), self.max_probe - 4);
