@@ -35,9 +35,12 @@
 //!   (the hash mapped onto the number of groups by a multiply-high, so the
 //!   table size need not be a power of two); probing runs slot by slot from
 //!   there, across groups, wrapping at the end. A lookup reads the four
-//!   keys of its home line and picks the first that is its key or empty
-//!   without a branch per slot; at load 1/2 nearly every hit and most misses
-//!   end in that one line.
+//!   keys of its home line and takes the first that is its key without a
+//!   branch per slot (keys never move and a live key never sits behind a
+//!   hole, so a terminator before it in the line changes nothing); when
+//!   its key is not in the line, an empty or blocked slot there ends the
+//!   probe. At load 1/2 nearly every hit and most misses end in that one
+//!   line.
 //! * `cold: &[ColdSlot]`, parallel, 8 bytes per slot: MAC-mobility sequence
 //!   number (32 bits), dampening window start / freeze time (24-bit tick),
 //!   moves in the window (4 bits, saturating at [`MAX_DAMPENING_MOVES`]),

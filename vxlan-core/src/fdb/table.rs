@@ -272,66 +272,80 @@ impl<'a> Fdb<'a> {
         Probe::Exhausted
     }
 
+    /// The value word of `key`'s slot if its generation is that of the key
+    /// word found (a live entry, or reserved or dead), else 0 (reserved):
+    /// every outcome is one word, decoded once by the caller
+    /// ([`decode_entry`] reads reserved and dead as a miss), so hits and
+    /// misses share one path to the output.
     #[inline(always)]
-    fn lookup_from(&self, key: u64, home: usize) -> Option<Entry> {
+    fn lookup_raw(&self, key: u64, home: usize) -> u64 {
         // Locals, so the Acquire loads below do not force reloads of the
         // table's fields on every probe step.
         let slots = self.slots;
         // Fast path: the home bucket (4 slots, one cache line) without
         // data-dependent branches per slot, so a hit costs one predictable
-        // branch and consecutive lookups overlap their cache misses. Reading
-        // the four keys and acting on the first that is ours or a
-        // terminator decides exactly as the slot-by-slot walk would.
-        if let Some(b) = slots.get(home..home + 4) {
+        // branch and consecutive lookups overlap their cache misses.
+        // `first_chunk`: one length check, no per-slot bounds checks.
+        if let Some(b) = slots.get(home..).and_then(<[Slot]>::first_chunk::<4>) {
+            // Acquire (each): see `probe`.
+            let k = [
+                b[0].key.load(Ordering::Acquire),
+                b[1].key.load(Ordering::Acquire),
+                b[2].key.load(Ordering::Acquire),
+                b[3].key.load(Ordering::Acquire),
+            ];
             // Shifting the generation out (`<< 4`) leaves the key bits,
-            // times 16: ours is `key << 4`, EMPTY (any generation) is 0 and
-            // BLOCKED is `!0 << 4`, the only two for which `+ 16` wraps to
-            // at most 16. One mask marks the slots that decide the probe
-            // (ours or a terminator); its first bit is where the slot-by-slot
-            // walk would stop. Each key word is consumed here, so nothing is
-            // kept live for later: the deciding slot's key word is re-read
-            // below, which also tells a hit from a terminator.
+            // times 16: ours is `key << 4`. The first slot holding our key
+            // bits is the one to read, whether or not a terminator precedes
+            // it in the line: keys never move and a live key never sits
+            // behind a hole, so our key seen there was in the table at that
+            // moment (a withdrawn or unpublished insert reads as a miss
+            // through its value, and of two slots with our key bits the
+            // earlier one is the one a walk finds). One compare per slot;
+            // the hit slot's key word is re-read below for its generation,
+            // so nothing is kept live.
             let key16 = key << 4;
-            let decides = |s: &Slot| {
-                // Acquire: see `probe`.
-                let bits = s.key.load(Ordering::Acquire) << 4;
-                u32::from((bits == key16) | (bits.wrapping_add(16) <= 16))
-            };
-            let m = decides(&b[0])
-                | (decides(&b[1]) << 1)
-                | (decides(&b[2]) << 2)
-                | (decides(&b[3]) << 3);
-            if m != 0 {
-                // `& 3`: `m` is a nonzero 4-bit mask, so this changes
+            let hit = (u32::from(k[0] << 4 == key16))
+                | (u32::from(k[1] << 4 == key16) << 1)
+                | (u32::from(k[2] << 4 == key16) << 2)
+                | (u32::from(k[3] << 4 == key16) << 3);
+            if hit != 0 {
+                // `& 3`: `hit` is a nonzero 4-bit mask, so this changes
                 // nothing and spares the bounds check.
-                return reread_slot(&b[(m.trailing_zeros() & 3) as usize], key16);
+                return reread_raw(&b[(hit.trailing_zeros() & 3) as usize], key16);
             }
-            if self.max_probe <= 4 {
-                return None;
+            // Not in the line: absent if the line holds a terminator (EMPTY
+            // of any generation, or BLOCKED), where the walk would stop.
+            // Bitwise `|`, not `any`: one branch instead of one per slot on
+            // data a miss cannot predict.
+            let stop = ends_probe(k[0]) | ends_probe(k[1]) | ends_probe(k[2]) | ends_probe(k[3]);
+            if stop || self.max_probe <= 4 {
+                return 0;
             }
             return self.walk(key, self.next(home + 3), self.max_probe - 4);
         }
         self.walk(key, home, self.max_probe)
     }
 
-    /// The slot-by-slot probe from `i`, at most `left` slots.
+    /// The slot-by-slot probe from `i`, at most `left` slots; the value word
+    /// as [`Fdb::lookup_raw`] returns it.
     #[inline]
-    fn walk(&self, key: u64, mut i: usize, mut left: usize) -> Option<Entry> {
+    fn walk(&self, key: u64, mut i: usize, mut left: usize) -> u64 {
         let slots = self.slots;
         loop {
             let s = &slots[i];
             // Acquire: see `probe`.
             let k = s.key.load(Ordering::Acquire);
             if key_id(k) == key {
-                return read_slot(s, k);
+                return read_raw(s, k);
             }
             // EMPTY (any generation) or BLOCKED: the key is absent.
             if ends_probe(k) {
-                return None;
+                return 0;
             }
             left -= 1;
             if left == 0 {
-                return None;
+                return 0;
             }
             i += 1;
             if i == slots.len() {
@@ -348,7 +362,7 @@ impl<'a> Fdb<'a> {
         if !valid_query(key) {
             return None;
         }
-        self.lookup_from(key, self.home(key))
+        decode_entry(self.lookup_raw(key, self.home(key)))
     }
 
     /// Looks up `keys[i]` into `out[i]` for `i < min(keys.len(), out.len())`,
@@ -383,11 +397,18 @@ impl<'a> Fdb<'a> {
                 self.prefetch_home(*h);
             }
             for ((o, k), &h) in out.iter_mut().zip(keys).zip(&homes) {
-                *o = if valid_query(k.0) {
-                    self.lookup_from(k.0, h)
+                let v = if valid_query(k.0) {
+                    self.lookup_raw(k.0, h)
                 } else {
-                    None
+                    0
                 };
+                // A miss writes only the discriminant; writing the whole
+                // `Option` made the compiler carry a hit's fields across
+                // iterations (spilled to the stack) to fill a miss's padding.
+                *o = None;
+                if let Some(e) = decode_entry(v) {
+                    *o = Some(e);
+                }
             }
         }
     }
@@ -494,40 +515,44 @@ impl<'a> Fdb<'a> {
 /// a reservation or the previous key's). A value of our generation was
 /// written by an owner of our key's incarnation (the slot cannot return to
 /// this generation before 16 more trims). One load and one compare, no
-/// re-load of the key.
-#[inline(always)]
+/// re-load of the key. (The lookups use [`read_raw`], the same check on
+/// the undecoded word; this decoding form is for the tests.)
+#[cfg(test)]
 pub(crate) fn read_slot(s: &Slot, k: u64) -> Option<Entry> {
+    decode_entry(read_raw(s, k))
+}
+
+/// The value word of `s`, whose key word was just read as `k`, if it is of
+/// `k`'s generation, else 0 (reserved): see [`read_slot`].
+#[inline(always)]
+fn read_raw(s: &Slot, k: u64) -> u64 {
     // Acquire: pairs with the Release store (or CAS) that published this
     // value; the value word is self-contained, but a reader that goes on to
     // read the cold word (dumps) needs the one published with it, and it
     // costs nothing on x86.
     let v = s.value.load(Ordering::Acquire);
-    if !same_gen(v, k) {
-        return None;
+    if same_gen(v, k) {
+        v
+    } else {
+        0
     }
-    decode_entry(v)
 }
 
-/// Reads `s`, the slot that decided the home-line scan (a load of its key
-/// word found our key or a terminator; `key16` is the key shifted left by
-/// 4, as in the scan): re-reads the key word (same cache line, so cheap)
-/// for the generation and then reads the slot as [`read_slot`] does.
-/// Other key bits now mean a miss: either the slot was a terminator (the
-/// key is absent), or our key's incarnation there ended meanwhile (it was
-/// dead at that moment). Our key bits mean a hit whatever the scan saw: the
-/// same bits with another generation are a later incarnation of our key,
-/// and our key in a slot the scan found empty was inserted there during
-/// the lookup (where the probe ends, so it is the only place it can be);
-/// either is a value the key had during the call, and a reservation not
-/// yet published still reads as a miss.
+/// Reads `s`, where a load of its key word just found our key (`key16` is
+/// the key shifted left by 4, as in the home-line scan): re-reads the key
+/// word (same cache line, so cheap) for the generation and then reads the
+/// value word as [`read_raw`] does. Different key bits now mean our key's
+/// incarnation there ended meanwhile (it was dead at that moment), so a
+/// miss (0) is correct; the same key bits with another generation are a
+/// later incarnation of our key, equally valid.
 #[inline(always)]
-fn reread_slot(s: &Slot, key16: u64) -> Option<Entry> {
+fn reread_raw(s: &Slot, key16: u64) -> u64 {
     // Acquire: as in `probe`.
     let k = s.key.load(Ordering::Acquire);
     if k << 4 != key16 {
-        return None;
+        return 0;
     }
-    read_slot(s, k)
+    read_raw(s, k)
 }
 
 /// Hints the CPU to fetch `slot`'s line. A hint only: no effect on
