@@ -22,6 +22,11 @@ for est in sorted(root.glob("**/new/estimates.json")):
     tp = bench.get("throughput") or {}
     if "Elements" in tp:
         elements = tp["Elements"]
+    # A parameterised benchmark (sizes such as 1K/64K/1M) is its own group
+    # here, so its peer is the peer at the same size.
+    value = bench.get("value_str")
+    if value:
+        group = f"{group}/{value}"
     rows.append((group, bench["function_id"], median, median / elements))
 groups = {}
 for g, f, m, per in rows:
