@@ -15,13 +15,13 @@ cd "$(dirname "$0")/.."
 cargo build -q --profile bench -p vxlan-benches --example icount
 bin=${CARGO_TARGET_DIR:-target}/release/examples/icount
 case $what in
-parse) fn=parse_one ;; etherparse) fn=etherparse_one ;; encap) fn=encap_32 ;; decap) fn=decap_32 ;; sport) fn=sport_one ;;
+parse) fn=vxlan_benches::wire::ours_single ;; etherparse) fn=vxlan_benches::wire::etherparse_path ;; encap) fn=icount::encap_32 ;; decap) fn=icount::decap_32 ;; sport) fn=icount::sport_one ;;
 *) echo "unknown: $what" >&2; exit 2 ;;
 esac
 out=$(mktemp)
 count() {
     valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" "$what" "$v" "$len" "$1" >/dev/null 2>&1
-    callgrind_annotate --inclusive=yes "$out" | grep -m1 "icount::$fn" | awk '{gsub(",", "", $1); print $1}'
+    callgrind_annotate --inclusive=yes "$out" | grep -m1 "$fn" | awk '{gsub(",", "", $1); print $1}'
 }
 a=$(count $n)
 b=$(count $((2 * n)))

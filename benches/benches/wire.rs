@@ -7,9 +7,9 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use etherparse::{Ethernet2Slice, SlicedPacket, TransportSlice};
 use vxlan_benches::vxlan_frame;
-use vxlan_core::tunnel::{parse_single, ParseConfig, TunnelStack};
+use vxlan_benches::wire::{etherparse_path, ours_single};
+use vxlan_core::tunnel::{ParseConfig, TunnelStack};
 
 /// Ours: everything a decap needs (VNI, outer source, inner MACs and
 /// ethertype), folded into one number so nothing is optimised away.
@@ -28,52 +28,6 @@ fn ours(frame: &[u8], config: &ParseConfig) -> u64 {
         },
         Err(_) => 0,
     }
-}
-
-/// Ours, the decap entry point: exactly one layer and the inner header.
-#[inline(never)]
-fn ours_single(frame: &[u8], config: &ParseConfig) -> u64 {
-    match parse_single(frame, config) {
-        Ok(Some(one)) => {
-            let inner = one.inner();
-            u64::from(one.vni())
-                ^ u64::from(one.layer().src_port())
-                ^ u64::from(inner.ethertype().0)
-                ^ inner.src_addr().to_u64()
-                ^ inner.dst_addr().to_u64()
-        }
-        Ok(None) => 1,
-        Err(_) => 0,
-    }
-}
-
-/// The peer: etherparse slices outer Ethernet/IP/UDP, the VXLAN header is
-/// read by hand (I flag, VNI), then etherparse slices the inner Ethernet.
-#[inline(never)]
-fn etherparse_path(frame: &[u8]) -> u64 {
-    let Ok(sliced) = SlicedPacket::from_ethernet(frame) else {
-        return 0;
-    };
-    let Some(TransportSlice::Udp(udp)) = &sliced.transport else {
-        return 0;
-    };
-    if udp.destination_port() != 4789 {
-        return 1;
-    }
-    let payload = udp.payload();
-    if payload.len() < 8 || payload[0] & 0x08 == 0 {
-        return 1;
-    }
-    let vni = u32::from_be_bytes([0, payload[4], payload[5], payload[6]]);
-    let Ok(inner) = Ethernet2Slice::from_slice_without_fcs(&payload[8..]) else {
-        return 0;
-    };
-    let mac = |m: [u8; 6]| u64::from_be_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]]);
-    u64::from(vni)
-        ^ u64::from(udp.source_port())
-        ^ u64::from(inner.ether_type().0)
-        ^ mac(inner.source())
-        ^ mac(inner.destination())
 }
 
 fn full_parse(c: &mut Criterion) {

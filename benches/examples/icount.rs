@@ -13,12 +13,13 @@
 use std::hint::black_box;
 
 use vxlan_benches::vxlan_frame;
+use vxlan_benches::wire::{etherparse_path as etherparse_one, ours_single as parse_one};
 use vxlan_core::decap::{decap_burst, DecapConfig, DecapDrop, Decapsulated};
 use vxlan_core::encap::{EncapConfig, EncapDrop, EncapTemplate};
 use vxlan_core::frame::{BufFrame, Frame};
 use vxlan_core::hash::{source_port, SourcePortRange};
 use vxlan_core::testutil::write_inner_frame;
-use vxlan_core::tunnel::{parse_single, ParseConfig};
+use vxlan_core::tunnel::ParseConfig;
 use vxlan_core::wire::MacAddr;
 
 const BURST: usize = 32;
@@ -42,53 +43,6 @@ fn template(ipv6: bool) -> EncapTemplate {
         MacAddr([2, 0, 0, 0, 0, 2]),
     ))
     .unwrap()
-}
-
-/// What the wire bench's `parse_single` row measures.
-#[inline(never)]
-fn parse_one(frame: &[u8], config: &ParseConfig) -> u64 {
-    match parse_single(frame, config) {
-        Ok(Some(one)) => {
-            let inner = one.inner();
-            u64::from(one.vni())
-                ^ u64::from(one.layer().src_port())
-                ^ u64::from(inner.ethertype().0)
-                ^ inner.src_addr().to_u64()
-                ^ inner.dst_addr().to_u64()
-        }
-        Ok(None) => 1,
-        Err(_) => 0,
-    }
-}
-
-/// The wire bench's peer: etherparse's slicing, the VXLAN header by hand,
-/// the inner Ethernet header sliced again.
-#[inline(never)]
-fn etherparse_one(frame: &[u8]) -> u64 {
-    use etherparse::{Ethernet2Slice, SlicedPacket, TransportSlice};
-    let Ok(sliced) = SlicedPacket::from_ethernet(frame) else {
-        return 0;
-    };
-    let Some(TransportSlice::Udp(udp)) = &sliced.transport else {
-        return 0;
-    };
-    if udp.destination_port() != 4789 {
-        return 1;
-    }
-    let payload = udp.payload();
-    if payload.len() < 8 || payload[0] & 0x08 == 0 {
-        return 1;
-    }
-    let vni = u32::from_be_bytes([0, payload[4], payload[5], payload[6]]);
-    let Ok(inner) = Ethernet2Slice::from_slice_without_fcs(&payload[8..]) else {
-        return 0;
-    };
-    let mac = |m: [u8; 6]| u64::from_be_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]]);
-    u64::from(vni)
-        ^ u64::from(udp.source_port())
-        ^ u64::from(inner.ether_type().0)
-        ^ mac(inner.source())
-        ^ mac(inner.destination())
 }
 
 #[inline(never)]

@@ -6,6 +6,8 @@
 
 use vxlan_core::testutil::{build_vxlan_frame, FrameSpec};
 
+pub mod wire;
+
 /// A VXLAN frame with an inner frame of `inner_len` bytes over an IPv4 or
 /// IPv6 underlay.
 pub fn vxlan_frame(ipv6: bool, inner_len: usize) -> Vec<u8> {
