@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[path = "../../vxlan-pmd/tests/support/netns.rs"]
+mod netns;
+use netns::{af_xdp_skip_reason, is_root};
+
 /// One demo at a time: each runs three busy-polling daemons.
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -31,24 +35,6 @@ const DEMO: &str = env!("CARGO_BIN_EXE_vxlan-demo-netns");
 /// `--no-announce`), so the bound still tells the two apart.
 const MAX_INTERRUPTION_MS: f64 = 2000.0;
 
-fn skip_reason() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("needs root (network namespaces, AF_XDP, XDP)".into());
-    }
-    // SAFETY: plain socket creation, closed at once if it worked.
-    let fd = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW, 0) };
-    if fd < 0 {
-        return Some(format!(
-            "this kernel has no AF_XDP sockets: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    // SAFETY: `fd` is the socket we just opened.
-    unsafe { libc::close(fd) };
-    None
-}
-
 /// The namespaces a demo run with process id `pid` creates.
 fn namespaces_of(pid: u32) -> Vec<String> {
     let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
@@ -63,7 +49,7 @@ fn namespaces_of(pid: u32) -> Vec<String> {
 #[test]
 fn migration_keeps_the_tcp_stream_byte_verified() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(why) = skip_reason() {
+    if let Some(why) = af_xdp_skip_reason() {
         eprintln!("SKIP: {why}");
         return;
     }
@@ -136,7 +122,7 @@ fn migration_keeps_the_tcp_stream_byte_verified() {
 #[test]
 fn ctrl_c_removes_every_namespace() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(why) = skip_reason() {
+    if let Some(why) = af_xdp_skip_reason() {
         eprintln!("SKIP: {why}");
         return;
     }
@@ -182,8 +168,7 @@ fn ctrl_c_removes_every_namespace() {
 /// `nobody` through `setpriv`.
 #[test]
 fn refuses_clearly_without_root() {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = is_root();
     let out = if root {
         match Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", DEMO])

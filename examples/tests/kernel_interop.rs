@@ -30,12 +30,16 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+#[path = "../../vxlan-pmd/tests/support/netns.rs"]
+mod netns;
+use netns::{af_xdp_skip_reason, in_ns, ipn, ok, ping, wait_reachable, Namespaces};
 
 /// Scenarios run one at a time: each runs a busy-polling daemon, and the
 /// machine may have few cores.
@@ -50,108 +54,11 @@ fn transfer_bytes() -> u64 {
         .unwrap_or(100_000_000)
 }
 
-fn skip_reason() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("needs root (network namespaces, AF_XDP, XDP)".into());
-    }
-    // SAFETY: plain socket creation, closed at once if it worked.
-    let fd = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW, 0) };
-    if fd < 0 {
-        return Some(format!(
-            "this kernel has no AF_XDP sockets: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    // SAFETY: `fd` is the socket we just opened.
-    unsafe { libc::close(fd) };
-    None
-}
-
-fn run(ns: Option<&str>, args: &[&str]) -> Output {
-    let mut c = match ns {
-        Some(n) => {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", n]);
-            c.args(args);
-            c
-        }
-        None => {
-            let mut c = Command::new(args[0]);
-            c.args(&args[1..]);
-            c
-        }
-    };
-    c.output()
-        .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"))
-}
-
-/// Runs a command that must succeed; returns its stdout.
-fn ok(ns: Option<&str>, args: &[&str]) -> String {
-    let out = run(ns, args);
-    assert!(
-        out.status.success(),
-        "{} {}: {}{}",
-        ns.map(|n| format!("[{n}]")).unwrap_or_default(),
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Shorthand: `ip -n NS ARGS...`.
-fn ipn(ns: &str, args: &str) {
-    let mut v = vec!["ip", "-n", ns];
-    v.extend(args.split_whitespace());
-    ok(None, &v);
-}
-
 fn bin(name: &str) -> &'static str {
     match name {
         "vtep" => env!("CARGO_BIN_EXE_vtep"),
         "vlan-tap" => env!("CARGO_BIN_EXE_vlan-tap"),
         _ => env!("CARGO_BIN_EXE_tcp-verify"),
-    }
-}
-
-/// The namespaces of one scenario, deleted on drop (on panic too). Also
-/// kills every process still running inside them.
-struct Namespaces {
-    names: Vec<String>,
-}
-
-impl Namespaces {
-    fn new(tag: &str, roles: &[&str]) -> Namespaces {
-        let id = std::process::id();
-        let names: Vec<String> = roles.iter().map(|r| format!("{r}{tag}{id}")).collect();
-        let me = Namespaces { names };
-        for n in &me.names {
-            let _ = run(None, &["ip", "netns", "del", n]);
-            ok(None, &["ip", "netns", "add", n]);
-            ipn(n, "link set lo up");
-        }
-        me
-    }
-    fn get(&self, i: usize) -> &str {
-        &self.names[i]
-    }
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for n in &self.names {
-            if let Ok(out) = Command::new("ip").args(["netns", "pids", n]).output() {
-                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                    if let Ok(pid) = pid.parse::<i32>() {
-                        // SAFETY: signalling a process of our own test's
-                        // namespace; at worst it has exited already.
-                        unsafe { libc::kill(pid, libc::SIGKILL) };
-                    }
-                }
-            }
-            let _ = Command::new("ip").args(["netns", "del", n]).status();
-        }
     }
 }
 
@@ -380,7 +287,7 @@ fn build(shape: Shape) -> (Namespaces, Vec<Helper>) {
     } else {
         &["k", "u", "v", "h", "m"]
     };
-    let ns = Namespaces::new(shape.tag, roles);
+    let ns = Namespaces::for_roles(shape.tag, roles);
     let (k, u, v, h, m) = (ns.get(K), ns.get(U), ns.get(V), ns.get(H), ns.get(M));
     // Quiet hosts: no IPv6 chatter in the overlay (the isolation check
     // counts frames), and none on the kernel VTEP's bridges.
@@ -582,37 +489,6 @@ impl Drop for Helper {
     }
 }
 
-/// `count` pings from `ns` to `dst`; returns how many were answered.
-fn ping(ns: &str, dst: &str, count: u32) -> u32 {
-    let out = run(
-        Some(ns),
-        &[
-            "ping",
-            "-q",
-            "-c",
-            &count.to_string(),
-            "-i",
-            "0.01",
-            "-W",
-            "5",
-            dst,
-        ],
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split(',')
-        .find_map(|p| p.trim().strip_suffix(" received"))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// Pings until one is answered (ARP and learning settle), at most 10 s.
-fn wait_reachable(ns: &str, dst: &str) {
-    let end = Instant::now() + Duration::from_secs(10);
-    while ping(ns, dst, 1) != 1 {
-        assert!(Instant::now() < end, "{dst} never answered from {ns}");
-    }
-}
-
 /// A byte-verified TCP transfer of `bytes` from `from` to `to_ip` in `to`.
 fn transfer(from: &str, to: &str, to_ip: &str, port: u16, bytes: u64) -> Value {
     let addr = format!("{to_ip}:{port}");
@@ -673,7 +549,7 @@ fn rx_packets(ns: &str, dev: &str) -> u64 {
 
 fn scenario(shape: Shape) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(why) = skip_reason() {
+    if let Some(why) = af_xdp_skip_reason() {
         eprintln!("SKIP: {why}");
         return;
     }
@@ -730,8 +606,8 @@ fn scenario(shape: Shape) {
             } else {
                 "10.200.0.255"
             };
-            let out = run(
-                Some(m),
+            let out = in_ns(
+                m,
                 &[
                     "ping",
                     "-b",
@@ -746,7 +622,8 @@ fn scenario(shape: Shape) {
                     &format!("vm{vlan}"),
                     bcast,
                 ],
-            );
+            )
+            .unwrap_or_else(|e| e);
             std::thread::sleep(Duration::from_millis(300));
             let after = (
                 rx_packets(h, &format!("hk{i}")),
@@ -756,7 +633,7 @@ fn scenario(shape: Shape) {
                 after.0 - before.0 >= 20,
                 "VNI {vni}: its host saw {} of 20 broadcasts ({})",
                 after.0 - before.0,
-                String::from_utf8_lossy(&out.stderr)
+                out
             );
             assert_eq!(
                 after.1, before.1,
@@ -893,7 +770,7 @@ fn scenario_4_live_migration_to_a_second_vtep() {
         queues: 1,
     };
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(why) = skip_reason() {
+    if let Some(why) = af_xdp_skip_reason() {
         eprintln!("SKIP: {why}");
         return;
     }

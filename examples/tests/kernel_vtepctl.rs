@@ -26,11 +26,15 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+#[path = "../../vxlan-pmd/tests/support/netns.rs"]
+mod netns;
+use netns::{af_xdp_skip_reason, ipn, ok, ping_report, wait_reachable, Namespaces};
 
 const KERNEL_IP: &str = "192.168.51.1";
 const OUR_IP: &str = "192.168.51.2";
@@ -43,98 +47,13 @@ const HOST_MAC: &str = "02:00:00:65:00:01";
 const HOST_IP: &str = "10.101.0.1";
 const VM_IP: &str = "10.101.0.2";
 
-fn skip_reason() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("needs root (network namespaces, AF_XDP, XDP)".into());
-    }
-    // SAFETY: plain socket creation, closed at once if it worked.
-    let fd = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW, 0) };
-    if fd < 0 {
-        return Some(format!(
-            "this kernel has no AF_XDP sockets: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    // SAFETY: `fd` is the socket we just opened.
-    unsafe { libc::close(fd) };
-    None
-}
-
-fn run(ns: Option<&str>, args: &[&str]) -> Output {
-    let mut c = Command::new(if ns.is_some() { "ip" } else { args[0] });
-    match ns {
-        Some(n) => c.args(["netns", "exec", n]).args(args),
-        None => c.args(&args[1..]),
-    };
-    c.output()
-        .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"))
-}
-
-fn ok(ns: Option<&str>, args: &[&str]) -> String {
-    let out = run(ns, args);
-    assert!(
-        out.status.success(),
-        "{} {}: {}{}",
-        ns.map(|n| format!("[{n}]")).unwrap_or_default(),
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn ipn(ns: &str, args: &str) {
-    let mut v = vec!["ip", "-n", ns];
-    v.extend(args.split_whitespace());
-    ok(None, &v);
-}
-
-/// The namespaces, deleted on drop (on panic too), with every process
-/// still running inside them killed; and the test's directory removed.
-struct Namespaces {
-    names: Vec<String>,
-    dir: PathBuf,
-}
-
-impl Namespaces {
-    fn new(roles: &[&str]) -> Namespaces {
-        let id = std::process::id();
-        let names: Vec<String> = roles.iter().map(|r| format!("{r}ctl{id}")).collect();
-        let dir = std::env::temp_dir().join(format!("kernel-vtepctl-{id}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let me = Namespaces { names, dir };
-        for n in &me.names {
-            let _ = run(None, &["ip", "netns", "del", n]);
-            ok(None, &["ip", "netns", "add", n]);
-            ipn(n, "link set lo up");
-        }
-        me
-    }
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for n in &self.names {
-            if let Ok(out) = Command::new("ip").args(["netns", "pids", n]).output() {
-                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                    if let Ok(pid) = pid.parse::<i32>() {
-                        // SAFETY: signalling a process of our own test's
-                        // namespace; at worst it has exited already.
-                        unsafe { libc::kill(pid, libc::SIGKILL) };
-                    }
-                }
-            }
-            let _ = Command::new("ip").args(["netns", "del", n]).status();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn build() -> Namespaces {
-    let ns = Namespaces::new(&["k", "u", "v", "h", "m"]);
-    let [k, u, v, h, m] = [0, 1, 2, 3, 4].map(|i| ns.names[i].clone());
+/// The namespaces (deleted on drop, on panic too, with every process
+/// still running inside them killed) and the test's directory (removed
+/// with them).
+fn build() -> (Namespaces, PathBuf) {
+    let mut ns = Namespaces::for_roles("ctl", &["k", "u", "v", "h", "m"]);
+    let dir = ns.dir(std::env::temp_dir().join(format!("kernel-vtepctl-{}", std::process::id())));
+    let [k, u, v, h, m] = [0, 1, 2, 3, 4].map(|i| ns.get(i).to_string());
     for n in [&h, &m, &k] {
         ok(
             Some(n),
@@ -191,7 +110,7 @@ fn build() -> Namespaces {
     ok(Some(&m), &["ethtool", "-K", "vm0", "tx", "off"]);
     ipn(&m, &format!("addr add {VM_IP}/24 dev vm0"));
     ipn(&m, "link set vm0 up");
-    ns
+    (ns, dir)
 }
 
 fn config(socket: &Path) -> String {
@@ -305,32 +224,7 @@ fn ctl(socket: &Path, args: &[&str]) -> Value {
 }
 
 fn ping(ns: &str, dst: &str, count: u32, interval: &str) -> u32 {
-    let out = run(
-        Some(ns),
-        &[
-            "ping",
-            "-q",
-            "-c",
-            &count.to_string(),
-            "-i",
-            interval,
-            "-W",
-            "1",
-            dst,
-        ],
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .split(',')
-        .find_map(|p| p.trim().strip_suffix(" received"))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn wait_reachable(ns: &str, dst: &str) {
-    let end = Instant::now() + Duration::from_secs(10);
-    while ping(ns, dst, 1, "0.2") != 1 {
-        assert!(Instant::now() < end, "{dst} never answered from {ns}");
-    }
+    ping_report(ns, dst, count, interval, "1").0
 }
 
 fn flood_next_hop(socket: &Path, ip: &str) -> Option<Value> {
@@ -345,14 +239,14 @@ fn flood_next_hop(socket: &Path, ip: &str) -> Option<Value> {
 
 #[test]
 fn vtepctl_on_a_live_vtep_against_the_kernel() {
-    if let Some(why) = skip_reason() {
+    if let Some(why) = af_xdp_skip_reason() {
         eprintln!("SKIP: {why}");
         return;
     }
-    let ns = build();
-    let (v, h, m) = (&ns.names[2], &ns.names[3], &ns.names[4]);
-    let socket = ns.dir.join("ctl.sock");
-    let cfg = ns.dir.join("vtep.toml");
+    let (ns, dir) = build();
+    let (v, h, m) = (ns.get(2), ns.get(3), ns.get(4));
+    let socket = dir.join("ctl.sock");
+    let cfg = dir.join("vtep.toml");
     std::fs::write(&cfg, config(&socket)).unwrap();
     let daemon = Daemon::start(v, &cfg);
 
@@ -386,7 +280,7 @@ fn vtepctl_on_a_live_vtep_against_the_kernel() {
     // Control changes for another VTEP while a ping stream runs: the
     // stream loses nothing.
     let stream = {
-        let m = m.clone();
+        let m = m.to_string();
         std::thread::spawn(move || ping(&m, HOST_IP, 300, "0.01"))
     };
     std::thread::sleep(Duration::from_millis(300));

@@ -7,70 +7,23 @@
 //! Needs root; prints SKIP and passes otherwise. Namespaces and links are
 //! removed by a Drop guard, also on failure.
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-fn sh(args: &[&str]) -> Result<String, String> {
-    let o = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .map_err(|e| format!("{args:?}: {e}"))?;
-    if o.status.success() {
-        Ok(String::from_utf8_lossy(&o.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{args:?}: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ))
-    }
-}
+#[path = "../../vxlan-pmd/tests/support/netns.rs"]
+mod netns;
+use netns::{is_root, kernel_vtep_and_vm, ping_report, run};
 
-fn run(args: &[&str]) -> String {
-    sh(args).unwrap_or_else(|e| panic!("{e}"))
-}
+/// Kills the daemon on drop, also when the test panics.
+struct Daemon(Option<Child>);
 
-/// Namespaces, links and the daemon, all gone on drop.
-struct Setup {
-    kernel_ns: String,
-    vm_ns: String,
-    uplink: String,
-    access: String,
-    dir: PathBuf,
-    daemon: Option<Child>,
-}
-
-impl Setup {
-    fn cleanup(&mut self) {
-        if let Some(mut d) = self.daemon.take() {
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut d) = self.0.take() {
             let _ = d.kill();
             let _ = d.wait();
         }
-        let _ = sh(&["ip", "netns", "del", &self.kernel_ns]);
-        let _ = sh(&["ip", "netns", "del", &self.vm_ns]);
-        let _ = sh(&["ip", "link", "del", &self.uplink]);
-        let _ = sh(&["ip", "link", "del", &self.access]);
     }
-
-    fn ns(&self, ns: &str, args: &[&str]) -> String {
-        let mut full = vec!["ip", "netns", "exec", ns];
-        full.extend_from_slice(args);
-        run(&full)
-    }
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        self.cleanup();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn ping(ns: &str, dst: &str) -> String {
-    let mut full = vec!["ip", "netns", "exec", ns];
-    full.extend_from_slice(&["ping", "-c", "100", "-i", "0.01", "-W", "2", "-q", dst]);
-    sh(&full).unwrap_or_else(|e| e)
 }
 
 /// 20 MB from `from_ns` to `to_ns`'s `addr`, checked byte by byte.
@@ -125,7 +78,7 @@ fn tcp(from_ns: &str, to_ns: &str, addr: &str) {
 
 #[test]
 fn pings_and_tcp_each_way_against_the_kernel_vxlan_driver() {
-    if sh(&["id", "-u"]).map(|s| s.trim() != "0").unwrap_or(true) {
+    if !is_root() {
         eprintln!("SKIP: needs root (network namespaces and AF_PACKET sockets)");
         return;
     }
@@ -138,101 +91,14 @@ fn pings_and_tcp_each_way_against_the_kernel_vxlan_driver() {
 
 fn against_the_kernel(workers: u16) {
     let id = std::process::id() % 10_000;
-    let mut s = Setup {
-        kernel_ns: format!("vxek{id}w{workers}"),
-        vm_ns: format!("vxev{id}w{workers}"),
-        uplink: format!("vxeu{id}w{workers}"),
-        access: format!("vxea{id}w{workers}"),
-        dir: std::env::temp_dir().join(format!("vtep-dpdk-kernel-{id}-{workers}")),
-        daemon: None,
-    };
-    s.cleanup();
-    let _ = std::fs::remove_dir_all(&s.dir);
-    std::fs::create_dir_all(&s.dir).unwrap();
-    let (k, v) = (s.kernel_ns.clone(), s.vm_ns.clone());
-    run(&["ip", "netns", "add", &k]);
-    run(&["ip", "netns", "add", &v]);
-    run(&[
-        "ip", "link", "add", &s.uplink, "type", "veth", "peer", "name", "eth0", "netns", &k,
-    ]);
-    run(&[
-        "ip", "link", "add", &s.access, "type", "veth", "peer", "name", "eth0", "netns", &v,
-    ]);
-    for l in [&s.uplink, &s.access] {
-        let _ = sh(&[
-            "sysctl",
-            "-qw",
-            &format!("net.ipv6.conf.{l}.disable_ipv6=1"),
-        ]);
-        run(&["ip", "link", "set", l, "up"]);
-    }
-    s.ns(
-        &k,
-        &["ip", "link", "set", "eth0", "address", "02:00:00:00:00:01"],
-    );
-    s.ns(&k, &["ip", "addr", "add", "192.0.2.1/24", "dev", "eth0"]);
-    s.ns(&k, &["ip", "link", "set", "eth0", "up"]);
-    // Our VTEP has no host stack to answer ARP for its underlay address.
-    s.ns(
-        &k,
-        &[
-            "ip",
-            "neigh",
-            "add",
-            "192.0.2.2",
-            "lladdr",
-            "02:00:00:00:00:02",
-            "dev",
-            "eth0",
-            "nud",
-            "permanent",
-        ],
-    );
-    s.ns(
-        &k,
-        &[
-            "ip",
-            "link",
-            "add",
-            "vx0",
-            "type",
-            "vxlan",
-            "id",
-            "100",
-            "local",
-            "192.0.2.1",
-            "remote",
-            "192.0.2.2",
-            "dstport",
-            "4789",
-            "dev",
-            "eth0",
-        ],
-    );
-    s.ns(&k, &["ip", "addr", "add", "10.0.0.1/24", "dev", "vx0"]);
-    s.ns(&k, &["ip", "link", "set", "vx0", "up"]);
-    s.ns(&v, &["ip", "addr", "add", "10.0.0.2/24", "dev", "eth0"]);
-    // The overlay's MTU, as the kernel's vx0 has it (1500 - 50).
-    s.ns(&v, &["ip", "link", "set", "eth0", "mtu", "1450", "up"]);
-    for ns in [&k, &v] {
-        s.ns(ns, &["ip", "link", "set", "lo", "up"]);
-        let _ = sh(&[
-            "ip",
-            "netns",
-            "exec",
-            ns,
-            "sysctl",
-            "-qw",
-            "net.ipv6.conf.all.disable_ipv6=1",
-        ]);
-        // A veth hands offloaded checksums to its peer unfinished, and an
-        // AF_PACKET socket sees them so: have the kernel finish them, as a
-        // NIC would on the wire.
-        s.ns(ns, &["ethtool", "-K", "eth0", "tx", "off"]);
-    }
+    let (k, v) = (format!("vxek{id}w{workers}"), format!("vxev{id}w{workers}"));
+    let (uplink, access) = (format!("vxeu{id}w{workers}"), format!("vxea{id}w{workers}"));
+    let mut t = kernel_vtep_and_vm(&k, &v, &uplink, &access);
+    let dir = t.dir(std::env::temp_dir().join(format!("vtep-dpdk-kernel-{id}-{workers}")));
+    let mut daemon = Daemon(None);
 
-    let dump = s.dir.join("dump.json");
-    let config = s.dir.join("vtep.toml");
+    let dump = dir.join("dump.json");
+    let config = dir.join("vtep.toml");
     std::fs::write(
         &config,
         format!(
@@ -262,12 +128,12 @@ fn against_the_kernel(workers: u16) {
             id = 100
             flood = ["192.0.2.1"]
             "#,
-            up = s.uplink,
-            acc = s.access,
+            up = uplink,
+            acc = access,
         ),
     )
     .unwrap();
-    s.daemon = Some(
+    daemon.0 = Some(
         Command::new(env!("CARGO_BIN_EXE_vtep"))
             .arg("--config")
             .arg(&config)
@@ -280,20 +146,14 @@ fn against_the_kernel(workers: u16) {
     );
     std::thread::sleep(Duration::from_millis(1000));
 
-    let to_kernel = ping(&v, "10.0.0.1");
-    let to_vm = ping(&k, "10.0.0.2");
-    assert!(
-        to_kernel.contains("100 packets transmitted, 100 received"),
-        "{to_kernel}"
-    );
-    assert!(
-        to_vm.contains("100 packets transmitted, 100 received"),
-        "{to_vm}"
-    );
+    let (n, out) = ping_report(&v, "10.0.0.1", 100, "0.01", "2");
+    assert_eq!(n, 100, "VM -> kernel VTEP: {out}");
+    let (n, out) = ping_report(&k, "10.0.0.2", 100, "0.01", "2");
+    assert_eq!(n, 100, "kernel VTEP -> VM: {out}");
     tcp(&v, &k, "10.0.0.1");
     tcp(&k, &v, "10.0.0.2");
 
-    let daemon = s.daemon.take().unwrap();
+    let daemon = daemon.0.take().unwrap();
     run(&["kill", "-TERM", &daemon.id().to_string()]);
     let out = daemon.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

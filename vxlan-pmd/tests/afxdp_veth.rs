@@ -11,7 +11,6 @@
 //! nothing reaches the socket any more.
 #![cfg(all(feature = "af-xdp", target_os = "linux"))]
 
-use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -20,94 +19,41 @@ use vxlan_pmd::afxdp::{AfXdpPort, AttachMode, Filter, XdpSteering, XskConfig};
 use vxlan_pmd::pool::Pool;
 use vxlan_pmd::port::{Burst, Port};
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+#[path = "support/netns.rs"]
+mod netns;
+use netns::{ip, is_root, InNetns, Namespaces};
 
 /// Two namespaces joined by a veth pair; deleted on drop (also on panic).
-struct Topology {
-    ns: [String; 2],
-}
-
-impl Topology {
-    fn new(tag: &str) -> Topology {
-        let id = std::process::id();
-        let ns = [format!("axa{tag}{id}"), format!("axb{tag}{id}")];
-        let t = Topology { ns };
-        for n in &t.ns {
-            ip(&["netns", "add", n]);
-        }
-        ip(&[
-            "link",
-            "add",
-            "xa0",
-            "netns",
-            &t.ns[0],
-            "address",
-            "02:00:00:00:0a:01",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "xb0",
-            "netns",
-            &t.ns[1],
-            "address",
-            "02:00:00:00:0b:01",
-        ]);
-        for (n, dev, addr) in [
-            (&t.ns[0], "xa0", "10.77.0.1/24"),
-            (&t.ns[1], "xb0", "10.77.0.2/24"),
-        ] {
-            ip(&["-n", n, "addr", "add", addr, "dev", dev]);
-            ip(&["-n", n, "link", "set", dev, "up"]);
-            ip(&["-n", n, "link", "set", "lo", "up"]);
-        }
-        t
+fn topology(tag: &str) -> Namespaces {
+    let id = std::process::id();
+    let t = Namespaces::new([format!("axa{tag}{id}"), format!("axb{tag}{id}")]);
+    ip(&[
+        "link",
+        "add",
+        "xa0",
+        "netns",
+        t.get(0),
+        "address",
+        "02:00:00:00:0a:01",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "xb0",
+        "netns",
+        t.get(1),
+        "address",
+        "02:00:00:00:0b:01",
+    ]);
+    for (n, dev, addr) in [
+        (t.get(0), "xa0", "10.77.0.1/24"),
+        (t.get(1), "xb0", "10.77.0.2/24"),
+    ] {
+        ip(&["-n", n, "addr", "add", addr, "dev", dev]);
+        ip(&["-n", n, "link", "set", dev, "up"]);
+        ip(&["-n", n, "link", "set", "lo", "up"]);
     }
-}
-
-impl Drop for Topology {
-    fn drop(&mut self) {
-        for n in &self.ns {
-            let _ = Command::new("ip").args(["netns", "del", n]).status();
-        }
-    }
-}
-
-/// Runs the calling thread in a namespace until dropped.
-struct InNetns {
-    orig: std::fs::File,
-}
-
-impl InNetns {
-    fn enter(name: &str) -> InNetns {
-        let orig = std::fs::File::open("/proc/thread-self/ns/net").expect("own netns");
-        let target = std::fs::File::open(format!("/run/netns/{name}")).expect("netns file");
-        // SAFETY: both descriptors are open namespace files; setns only
-        // changes this thread's network namespace.
-        let r = unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
-        InNetns { orig }
-    }
-}
-
-impl Drop for InNetns {
-    fn drop(&mut self) {
-        // SAFETY: as in `enter`, back to the namespace we came from.
-        unsafe { libc::setns(self.orig.as_raw_fd(), libc::CLONE_NEWNET) };
-    }
+    t
 }
 
 fn checksum(data: &[u8]) -> u16 {
@@ -195,7 +141,7 @@ fn underlay_program_steers_only_our_vxlan_and_detaches() {
         eprintln!("SKIP: AF_XDP on veth needs root");
         return;
     }
-    let topo = Topology::new("s");
+    let topo = topology("s");
     let pool = Pool::with_count(8192).unwrap();
     let cfg = XskConfig {
         frames: 1024,
@@ -203,11 +149,11 @@ fn underlay_program_steers_only_our_vxlan_and_detaches() {
         ..XskConfig::default()
     };
     let mut a = {
-        let _ns = InNetns::enter(&topo.ns[0]);
+        let _ns = InNetns::enter(topo.get(0));
         AfXdpPort::open("xa0", 0, cfg, pool.clone()).expect("socket on xa0")
     };
     let (mut b, steering) = {
-        let _ns = InNetns::enter(&topo.ns[1]);
+        let _ns = InNetns::enter(topo.get(1));
         let b = AfXdpPort::open("xb0", 0, cfg, pool.clone()).expect("socket on xb0");
         let s = XdpSteering::attach(
             "xb0",
@@ -259,7 +205,7 @@ fn underlay_program_steers_only_our_vxlan_and_detaches() {
         .args([
             "netns",
             "exec",
-            &topo.ns[0],
+            topo.get(0),
             "ping",
             "-c",
             "3",
@@ -318,7 +264,7 @@ fn access_program_steers_every_frame() {
         eprintln!("SKIP: AF_XDP on veth needs root");
         return;
     }
-    let topo = Topology::new("a");
+    let topo = topology("a");
     let pool = Pool::with_count(1024).unwrap();
     let cfg = XskConfig {
         frames: 512,
@@ -326,7 +272,7 @@ fn access_program_steers_every_frame() {
         ..XskConfig::default()
     };
     let mut a = {
-        let _ns = InNetns::enter(&topo.ns[0]);
+        let _ns = InNetns::enter(topo.get(0));
         // This side without need_wakeup: every tx burst kicks the kernel.
         let no_wakeup = XskConfig {
             need_wakeup: false,
@@ -335,7 +281,7 @@ fn access_program_steers_every_frame() {
         AfXdpPort::open("xa0", 0, no_wakeup, pool.clone()).expect("socket on xa0")
     };
     let (mut b, _steering) = {
-        let _ns = InNetns::enter(&topo.ns[1]);
+        let _ns = InNetns::enter(topo.get(1));
         let b = AfXdpPort::open("xb0", 0, cfg, pool.clone()).expect("socket on xb0");
         let s = XdpSteering::attach("xb0", 1, Filter::All, None).expect("attach");
         s.register(&b).expect("register");
@@ -369,9 +315,9 @@ fn zero_copy_on_veth_is_refused_at_bind() {
         eprintln!("SKIP: AF_XDP on veth needs root");
         return;
     }
-    let topo = Topology::new("z");
+    let topo = topology("z");
     let pool = Pool::with_count(64).unwrap();
-    let _ns = InNetns::enter(&topo.ns[1]);
+    let _ns = InNetns::enter(topo.get(1));
     let cfg = XskConfig {
         frames: 512,
         ring_size: 128,

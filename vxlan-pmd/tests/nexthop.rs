@@ -10,8 +10,6 @@
 #![cfg(target_os = "linux")]
 
 use std::net::IpAddr;
-use std::os::fd::AsRawFd;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,45 +23,15 @@ use vxlan_pmd::nexthop::{KernelNextHops, Resolution, Route};
 use vxlan_pmd::pool::{PktBuf, Pool};
 use vxlan_pmd::vtep::Output;
 
-/// Deletes its namespaces on drop, also when the test panics.
-struct Namespaces(Vec<String>);
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for n in &self.0 {
-            let _ = Command::new("ip").args(["netns", "del", n]).status();
-        }
-    }
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
+#[path = "support/netns.rs"]
+mod netns;
+use netns::{in_namespace, ip, is_root, Namespaces};
 
 /// Two namespaces joined by a veth pair, as the module docs describe.
 fn topology(tag: &str) -> (Namespaces, String) {
     let a = format!("vxnh-{tag}-a-{}", std::process::id());
     let b = format!("vxnh-{tag}-b-{}", std::process::id());
-    let guard = Namespaces(vec![a.clone(), b.clone()]);
-    for n in &guard.0 {
-        // A leftover from a killed run of this process id, if any.
-        let _ = Command::new("ip")
-            .args(["netns", "del", n])
-            .stderr(std::process::Stdio::null())
-            .status();
-        ip(&["netns", "add", n]);
-    }
+    let guard = Namespaces::new([a.clone(), b.clone()]);
     ip(&[
         "-n", &a, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1", "netns", &b,
     ]);
@@ -120,22 +88,6 @@ fn topology(tag: &str) -> (Namespaces, String) {
         "198.51.100.254",
     ]);
     (guard, a)
-}
-
-/// Runs `f` on a thread that has entered namespace `ns` (setns affects
-/// only the calling thread), and returns what it returns.
-fn in_namespace<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap();
-        // SAFETY: `file` is an open namespace file for the duration of the
-        // call; setns only changes this thread's network namespace.
-        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-        f()
-    })
-    .join()
-    .unwrap()
 }
 
 fn ifindex(name: &str) -> u32 {
