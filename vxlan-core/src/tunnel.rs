@@ -761,58 +761,116 @@ impl<'a> TunnelStack<'a> {
     }
 }
 
-/// A masked compare of one little-endian 64-bit word of the frame:
-/// `word & mask == want`. A `want` bit outside `mask` never matches.
+/// A masked compare of 16 consecutive frame bytes: `bytes & mask == want`,
+/// byte by byte. A `want` bit outside `mask` never matches. Aligned so
+/// SSE2 takes both halves as memory operands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Masked {
-    mask: u64,
-    want: u64,
+#[repr(C, align(16))]
+struct Block {
+    mask: [u8; 16],
+    want: [u8; 16],
 }
 
-impl Masked {
-    /// Zero when `word` matches; the differing bits otherwise, so several
-    /// compares are ORed together and tested once.
-    #[inline(always)]
-    const fn miss(self, word: u64) -> u64 {
-        (word & self.mask) ^ self.want
-    }
+impl Block {
+    /// A block no bytes match.
+    const NEVER: Block = Block {
+        mask: [0; 16],
+        want: [1; 16],
+    };
 
-    /// Mask and expected value from byte arrays in frame order.
-    const fn bytes(mask: [u8; 8], want: [u8; 8]) -> Masked {
-        Masked {
-            mask: u64::from_le_bytes(mask),
-            want: u64::from_le_bytes(want),
+    /// A block from two 8-byte halves, each as (mask, want) in frame order.
+    const fn halves(a: ([u8; 8], [u8; 8]), b: ([u8; 8], [u8; 8])) -> Block {
+        let mut block = Block {
+            mask: [0; 16],
+            want: [0; 16],
+        };
+        let mut i = 0;
+        while i < 8 {
+            block.mask[i] = a.0[i];
+            block.want[i] = a.1[i];
+            block.mask[i + 8] = b.0[i];
+            block.want[i + 8] = b.1[i];
+            i += 1;
         }
+        block
     }
-
-    /// A compare no word passes.
-    const NEVER: Masked = Masked { mask: 0, want: 1 };
 }
 
-/// The common shape, as masked compares of four 64-bit words, built once
-/// per [`ParseConfig`] so a parse only loads, masks and compares. The
-/// words are the same four for both underlays: frame bytes 12..20 and
-/// 20..28 (EtherType and the fixed IP fields), then the UDP header and the
-/// VXLAN header, which start at 34 and 42 over IPv4 and at 54 and 62 over
-/// IPv6.
+/// True when `a` matches block `ta` and `b` matches block `tb`: SSE2 on
+/// x86-64, 64-bit words elsewhere.
+#[inline(always)]
+fn both_match(a: &[u8; 16], ta: &Block, b: &[u8; 16], tb: &Block) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return both_match_sse2(a, ta, b, tb);
+    #[cfg(not(target_arch = "x86_64"))]
+    return both_match_words(a, ta, b, tb);
+}
+
+/// [`both_match`] in four vector operations per block and one branch for
+/// both.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn both_match_sse2(a: &[u8; 16], ta: &Block, b: &[u8; 16], tb: &Block) -> bool {
+    use core::arch::x86_64::{
+        __m128i, _mm_and_si128, _mm_cmpeq_epi8, _mm_load_si128, _mm_loadu_si128, _mm_movemask_epi8,
+    };
+    // SAFETY: SSE2 is part of the x86-64 baseline, so its intrinsics run
+    // on every CPU this code is built for. The unaligned loads read `a`
+    // and `b`, references to exactly 16 readable bytes. The aligned loads
+    // read `mask` and `want` of a `Block`, which is `repr(C, align(16))`
+    // with two 16-byte arrays: they sit at offsets 0 and 16, each 16
+    // readable, 16-byte-aligned bytes.
+    unsafe {
+        let block = |bytes: &[u8; 16], t: &Block| -> __m128i {
+            let v = _mm_loadu_si128(bytes.as_ptr().cast());
+            let mask = _mm_load_si128(t.mask.as_ptr().cast());
+            let want = _mm_load_si128(t.want.as_ptr().cast());
+            _mm_cmpeq_epi8(_mm_and_si128(v, mask), want)
+        };
+        _mm_movemask_epi8(_mm_and_si128(block(a, ta), block(b, tb))) == 0xffff
+    }
+}
+
+/// [`both_match`] in portable code: four masked 64-bit words, ORed and
+/// tested once. Built on every target so the tests compare it with SSE2.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+#[inline(always)]
+fn both_match_words(a: &[u8; 16], ta: &Block, b: &[u8; 16], tb: &Block) -> bool {
+    let miss = |bytes: &[u8; 16], t: &Block| -> u64 {
+        let word = |v: &[u8; 16], i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&v[i..i + 8]);
+            u64::from_le_bytes(w)
+        };
+        ((word(bytes, 0) & word(&t.mask, 0)) ^ word(&t.want, 0))
+            | ((word(bytes, 8) & word(&t.mask, 8)) ^ word(&t.want, 8))
+    };
+    miss(a, ta) | miss(b, tb) == 0
+}
+
+/// The common shape as masked compares of two 16-byte blocks of the
+/// frame, built once per [`ParseConfig`] so a parse only loads, masks and
+/// compares: frame bytes 12..28 (EtherType and the fixed IP fields, the
+/// same place for both underlays) and the UDP and VXLAN headers (at 34
+/// over IPv4, 54 over IPv6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FastTemplate {
-    /// IPv4: EtherType 0x0800, version 4 and IHL 5; then MF and the
-    /// fragment offset zero (DF is not looked at) and protocol UDP.
-    ip4: [Masked; 2],
-    /// IPv6: EtherType 0x86dd and version 6; then next header UDP.
-    ip6: [Masked; 2],
+    /// IPv4: EtherType 0x0800, version 4 and IHL 5, MF and the fragment
+    /// offset zero (DF is not looked at), protocol UDP.
+    ip4: Block,
+    /// IPv6: EtherType 0x86dd, version 6, next header UDP.
+    ip6: Block,
     /// UDP destination port the first VXLAN port; the VXLAN `I` flag set
     /// and, under [`ReservedBitsPolicy::Strict`], the reserved bits clear.
-    tunnel: [Masked; 2],
+    tunnel: Block,
 }
 
 impl FastTemplate {
     /// A template nothing matches: every frame takes the general walker.
     const NEVER: FastTemplate = FastTemplate {
-        ip4: [Masked::NEVER; 2],
-        ip6: [Masked::NEVER; 2],
-        tunnel: [Masked::NEVER; 2],
+        ip4: Block::NEVER,
+        ip6: Block::NEVER,
+        tunnel: Block::NEVER,
     };
 
     /// The template for `config`: [`FastTemplate::NEVER`] when the fast
@@ -827,51 +885,53 @@ impl FastTemplate {
         let [p0, p1] = config.vxlan_ports[0].to_be_bytes();
         let i = vxlan::FLAG_I;
         let vxlan = match config.reserved_bits {
-            ReservedBitsPolicy::Ignore => {
-                Masked::bytes([i, 0, 0, 0, 0, 0, 0, 0], [i, 0, 0, 0, 0, 0, 0, 0])
-            }
+            ReservedBitsPolicy::Ignore => ([i, 0, 0, 0, 0, 0, 0, 0], [i, 0, 0, 0, 0, 0, 0, 0]),
             // Flags other than I, bytes 1 to 3 and byte 7 all zero.
-            ReservedBitsPolicy::Strict => Masked::bytes(
+            ReservedBitsPolicy::Strict => (
                 [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0xff],
                 [i, 0, 0, 0, 0, 0, 0, 0],
             ),
         };
         FastTemplate {
-            ip4: [
-                Masked::bytes(
+            // Bytes 12..20, then 20..28.
+            ip4: Block::halves(
+                (
                     [0xff, 0xff, 0xff, 0, 0, 0, 0, 0],
                     [0x08, 0x00, 0x45, 0, 0, 0, 0, 0],
                 ),
-                Masked::bytes(
+                (
                     [0x3f, 0xff, 0, 0xff, 0, 0, 0, 0],
                     [0, 0, 0, udp, 0, 0, 0, 0],
                 ),
-            ],
-            ip6: [
-                Masked::bytes(
+            ),
+            ip6: Block::halves(
+                (
                     [0xff, 0xff, 0xf0, 0, 0, 0, 0, 0],
                     [0x86, 0xdd, 0x60, 0, 0, 0, 0, 0],
                 ),
-                Masked::bytes([0xff, 0, 0, 0, 0, 0, 0, 0], [udp, 0, 0, 0, 0, 0, 0, 0]),
-            ],
-            tunnel: [
-                Masked::bytes([0, 0, 0xff, 0xff, 0, 0, 0, 0], [0, 0, p0, p1, 0, 0, 0, 0]),
+                ([0xff, 0, 0, 0, 0, 0, 0, 0], [udp, 0, 0, 0, 0, 0, 0, 0]),
+            ),
+            // The UDP header, then the VXLAN header.
+            tunnel: Block::halves(
+                ([0, 0, 0xff, 0xff, 0, 0, 0, 0], [0, 0, p0, p1, 0, 0, 0, 0]),
                 vxlan,
-            ],
+            ),
         }
     }
 }
 
-/// The little-endian word at `at` of a fixed-size prefix. Offsets are
-/// constants within `N` at every call, so this is one load; an offset past
-/// the end (which no call makes) reads as all ones.
+/// The 16 bytes at `at` of a fixed-size prefix. Offsets are constants
+/// within `N` at every call, so this compiles to an address.
 #[inline(always)]
-fn word<const N: usize>(h: &[u8; N], at: usize) -> u64 {
-    match h.get(at..at + 8) {
-        Some(&[a, b, c, d, e, f, g, i]) => u64::from_le_bytes([a, b, c, d, e, f, g, i]),
-        _ => u64::MAX,
-    }
+fn block_at<const N: usize>(h: &[u8; N], at: usize) -> Option<&[u8; 16]> {
+    h.get(at..)?.first_chunk()
 }
+
+/// Where the fixed-offset headers start.
+const IP4_UDP: usize = ETH_HEADER_LEN + 20;
+const IP4_MIN: usize = IP4_UDP + MIN_UDP_LEN;
+const IP6_UDP: usize = ETH_HEADER_LEN + IPV6_HEADER_LEN;
+const IP6_MIN: usize = IP6_UDP + MIN_UDP_LEN;
 
 /// The common case in a handful of loads and compares: one layer of
 /// plain VXLAN on the first VXLAN port over untagged IPv4 (no options) or
@@ -882,77 +942,89 @@ fn word<const N: usize>(h: &[u8; N], at: usize) -> u64 {
 fn fast_path<'a>(frame: &'a [u8], config: &ParseConfig) -> Option<FastLayer<'a>> {
     let t = &config.fast;
     // The shorter of the two shapes: a frame under this is never one.
-    let h: &[u8; ETH_HEADER_LEN + 20 + MIN_UDP_LEN] = frame.first_chunk()?;
-    let w0 = word(h, 12);
-    if t.ip4[0].miss(w0) == 0 {
-        fast_layer::<{ ETH_HEADER_LEN + 20 }, { ETH_HEADER_LEN + 20 + MIN_UDP_LEN }, false>(
-            frame, t.ip4[1], t,
-        )
-    } else if t.ip6[0].miss(w0) == 0 {
-        fast_layer::<
-            { ETH_HEADER_LEN + IPV6_HEADER_LEN },
-            { ETH_HEADER_LEN + IPV6_HEADER_LEN + MIN_UDP_LEN },
-            true,
-        >(frame, t.ip6[1], t)
-    } else {
-        None
+    let h: &[u8; IP4_MIN] = frame.first_chunk()?;
+    let ip = block_at(h, ETH_HEADER_LEN - 2)?;
+    // The EtherType's first byte picks the underlay (the template checks
+    // both bytes), so each shape is tried once.
+    if h[ETH_HEADER_LEN - 2] != 0x86 {
+        if both_match(ip, &t.ip4, block_at(h, IP4_UDP)?, &t.tunnel) {
+            return fast_layer::<IP4_UDP, IP4_MIN, false>(h, frame.len());
+        }
+        return None;
     }
+    let h: &[u8; IP6_MIN] = frame.first_chunk()?;
+    if both_match(ip, &t.ip6, block_at(h, IP6_UDP)?, &t.tunnel) {
+        return fast_layer::<IP6_UDP, IP6_MIN, true>(h, frame.len());
+    }
+    None
 }
 
 /// The shortest UDP datagram that can carry VXLAN and an inner Ethernet
 /// header.
 const MIN_UDP_LEN: usize = UDP_HEADER_LEN + VXLAN_LEN + ETH_HEADER_LEN;
+/// The same as a `u16`, for 16-bit arithmetic on the length field.
+const MIN_UDP_LEN_U16: u16 = 30;
+const _: () = assert!(MIN_UDP_LEN_U16 as usize == MIN_UDP_LEN);
 
-/// The fast path for one underlay once frame bytes 12..20 matched, with
-/// every offset a constant so the compiler checks bounds once, on the
-/// fixed-size prefix of `MIN` bytes (the shortest frame that can hold all
-/// the headers). The remaining template words and the length relations
-/// are combined without branches and tested once.
+/// The rest of the fast path once the template matched: the length
+/// relations and the inner TPID, on the fixed-size prefix `h` of a frame
+/// of `len` bytes, with every offset a constant.
 #[inline(always)]
 fn fast_layer<'a, const UDP: usize, const MIN: usize, const V6: bool>(
-    frame: &'a [u8],
-    ip: Masked,
-    t: &FastTemplate,
+    h: &'a [u8; MIN],
+    len: usize,
 ) -> Option<FastLayer<'a>> {
     const IP: usize = ETH_HEADER_LEN;
     const HDR: usize = UDP_HEADER_LEN;
-    let h: &'a [u8; MIN] = frame.first_chunk()?;
     let be = |at: usize| match h.get(at..at + 2) {
         Some(&[a, b]) => u16::from_be_bytes([a, b]),
         _ => u16::MAX,
     };
-    let header = word(h, UDP + HDR);
-    let miss = ip.miss(word(h, 20)) | t.tunnel[0].miss(word(h, UDP)) | t.tunnel[1].miss(header);
-    // Where the IP payload ends: the IPv6 payload length counts from the
-    // UDP header (no extension headers), the IPv4 total length from the
-    // IP header.
-    let udp_limit = usize::from(be(if V6 { IP + 4 } else { IP + 2 })) + if V6 { UDP } else { IP };
-    let udp_len = usize::from(be(UDP + 4));
-    let end = UDP + udp_len;
-    let inner = UDP + HDR + VXLAN_LEN;
-    let inner_et = be(inner + 12);
-    if (miss != 0)
-        | (udp_limit > frame.len())
-        | (end > udp_limit)
-        | (udp_len < MIN_UDP_LEN)
-        | EtherType(inner_et).is_vlan_tpid()
-    {
+    // The IP length field and where it counts from: the IPv4 total length
+    // from the IP header, the IPv6 payload length from the UDP header (no
+    // extension headers).
+    let (ip_len, base) = if V6 {
+        (be(IP + 4), UDP)
+    } else {
+        (be(IP + 2), IP)
+    };
+    let ip_len = usize::from(ip_len);
+    let udp_len = be(UDP + 4);
+    // The UDP datagram holds the headers (udp_len >= MIN_UDP_LEN) and sits
+    // within the IP payload (UDP + udp_len <= base + ip_len), tested as
+    // one compare: below MIN_UDP_LEN the 16-bit difference wraps to at
+    // least 2^16 - MIN_UDP_LEN, and that plus MIN_UDP_LEN + UDP - base is
+    // over 2^16 - 1, more than any `ip_len`.
+    let over = usize::from(udp_len.wrapping_sub(MIN_UDP_LEN_U16));
+    if base + ip_len > len || over + MIN_UDP_LEN + (UDP - base) > ip_len {
         return None;
     }
+    let inner = UDP + HDR + VXLAN_LEN;
+    // The inner EtherType as loaded (little-endian), tested against the
+    // three TPIDs (`EtherType::is_vlan_tpid`): 0x8100 and 0x9100 read as
+    // 0x0081 and 0x0091, which differ only in bit 4; 0x88a8 reads 0xa888.
+    let raw = match h.get(inner + 12..inner + 14) {
+        Some(&[a, b]) => u16::from_le_bytes([a, b]),
+        _ => return None,
+    };
+    if raw | 0x0010 == 0x0091 || raw == 0xa888 {
+        return None;
+    }
+    let header: [u8; VXLAN_LEN] = *h.get(UDP + HDR..)?.first_chunk()?;
     let layer = Layer {
         eth: 0,
         ip: to_u32(IP),
         udp: to_u32(UDP),
-        end: to_u32(end),
-        header: header.to_le_bytes(),
-        src_port: be(UDP),
+        end: to_u32(UDP + usize::from(udp_len)),
+        header,
+        src_port: u16::from_be_bytes(*h.get(UDP..)?.first_chunk()?),
         outer_vids: [0; MAX_VLAN_TAGS],
         outer_tag_count: 0,
         ipv6: V6,
         kind: KIND_VXLAN,
     };
     let inner_head = h.get(inner..)?.first_chunk()?;
-    Some((layer, inner_et, inner_head))
+    Some((layer, raw.swap_bytes(), inner_head))
 }
 
 /// What the fast path finds: the layer, the inner EtherType and the inner
@@ -1595,6 +1667,37 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// SSE2 and the portable words give the same answer, on random
+        /// bytes and on bytes made to match a real template but for a few
+        /// flipped bits.
+        #[cfg(target_arch = "x86_64")]
+        #[test]
+        fn sse2_and_words_agree(
+            a in proptest::array::uniform16(proptest::num::u8::ANY),
+            b in proptest::array::uniform16(proptest::num::u8::ANY),
+            which in 0usize..12,
+            v6 in proptest::bool::ANY,
+            exact in proptest::bool::ANY,
+            flip in proptest::option::of((0usize..32, 0u8..8)),
+        ) {
+            let t = configs()[which].fast;
+            let ip = if v6 { t.ip6 } else { t.ip4 };
+            let (mut a, mut b) = (a, b);
+            if exact {
+                for i in 0..16 {
+                    a[i] = (a[i] & !ip.mask[i]) | ip.want[i];
+                    b[i] = (b[i] & !t.tunnel.mask[i]) | t.tunnel.want[i];
+                }
+            }
+            if let Some((at, bit)) = flip {
+                if at < 16 { a[at] ^= 1 << bit } else { b[at - 16] ^= 1 << bit }
+            }
+            proptest::prop_assert_eq!(
+                both_match_sse2(&a, &ip, &b, &t.tunnel),
+                both_match_words(&a, &ip, &b, &t.tunnel)
+            );
+        }
+
         /// The fast path and the general walker agree on every frame,
         /// valid or corrupted, under every configuration: same layers,
         /// same inner frame, same drop.
