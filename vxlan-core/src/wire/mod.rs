@@ -331,7 +331,9 @@ impl EtherType {
     /// True for a tag protocol identifier this crate follows (802.1Q,
     /// 802.1ad and the legacy 0x9100).
     pub const fn is_vlan_tpid(self) -> bool {
-        matches!(self.0, 0x8100 | 0x88a8 | 0x9100)
+        // 0x8100 and 0x9100 differ only in bit 12, and no other value
+        // becomes 0x9100 when that bit is set: two compares, not three.
+        (self.0 | 0x1000) == 0x9100 || self.0 == 0x88a8
     }
 }
 
@@ -433,5 +435,16 @@ mod tests {
         let m = MacAddr([1, 2, 3, 4, 5, 6]);
         assert_eq!(m.to_u64(), 0x0102_0304_0506);
         assert_eq!(MacAddr::from_u64(m.to_u64()), m);
+    }
+
+    #[test]
+    fn vlan_tpids_are_exactly_three() {
+        for v in 0..=u16::MAX {
+            assert_eq!(
+                EtherType(v).is_vlan_tpid(),
+                matches!(v, 0x8100 | 0x88a8 | 0x9100),
+                "{v:#06x}"
+            );
+        }
     }
 }
