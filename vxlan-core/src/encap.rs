@@ -252,6 +252,25 @@ pub(crate) struct InnerIp {
 /// DF; `None` for non-IP or truncated frames.
 #[inline]
 pub(crate) fn inner_ip(frame: &[u8]) -> Option<InnerIp> {
+    // The common case first: untagged IPv4, EtherType and version checked
+    // with one compare of the bytes at 12-14.
+    if let Some(h) = frame.first_chunk::<34>() {
+        if u32::from_le_bytes([h[12], h[13], h[14], 0]) & 0x00f0_ffff == 0x0040_0008 {
+            return Some(InnerIp {
+                tos: h[15],
+                ttl: h[22],
+                df: h[20] & 0x40 != 0,
+                offset: ETH_LEN,
+                ipv6: false,
+            });
+        }
+    }
+    inner_ip_general(frame)
+}
+
+/// [`inner_ip`] for every shape: up to two VLAN tags, IPv4 or IPv6.
+#[inline]
+fn inner_ip_general(frame: &[u8]) -> Option<InnerIp> {
     let mut at = 12;
     let mut et = u16::from_be_bytes(*frame.get(at..at + 2)?.first_chunk()?);
     for _ in 0..2 {
@@ -288,6 +307,13 @@ pub(crate) fn inner_ip(frame: &[u8]) -> Option<InnerIp> {
     }
 }
 
+/// The 16-bit word whose native-endian bytes are `v`'s network-order
+/// bytes, as [`checksum::sum_native`] counts it.
+#[inline(always)]
+fn native16(v: u16) -> u16 {
+    u16::from_ne_bytes(v.to_be_bytes())
+}
+
 /// The per-frame values written into a template.
 #[derive(Clone, Copy)]
 struct OuterFields {
@@ -316,10 +342,11 @@ pub struct EncapTemplate {
     /// IPv4: sum of the header with TOS, total length, flags, TTL and the
     /// checksum zeroed (for the header checksum). Unused for IPv6.
     base_sum: u64,
-    /// The fixed part of the UDP checksum: the pseudo-header's addresses
-    /// and protocol, and the template's UDP and VXLAN headers with the
-    /// source port, length and VNI zeroed. A frame adds those three and
-    /// the sum of its inner frame.
+    /// The fixed part of the UDP checksum, folded, in native word order
+    /// (see [`checksum::sum_native`]): the pseudo-header's addresses and
+    /// protocol, and the template's UDP and VXLAN headers with the source
+    /// port, length and VNI zeroed. A frame adds those three and the sum
+    /// of its inner frame.
     udp_base_sum: u64,
     remote: IpAddr,
 }
@@ -426,7 +453,10 @@ impl EncapTemplate {
         };
         // The UDP and tunnel headers as the template has them: source port,
         // length, checksum and VNI are still zero here.
-        let udp_base_sum = checksum::combine(pseudo_sum, checksum::sum(&b[udp..vx + 8]));
+        let udp_base_sum = u64::from(native16(checksum::fold(checksum::combine(
+            pseudo_sum,
+            checksum::sum(&b[udp..vx + 8]),
+        ))));
         let narrow = |v: usize| u8::try_from(v).unwrap_or(u8::MAX);
         Ok(EncapTemplate {
             bytes: b,
@@ -552,7 +582,7 @@ impl EncapTemplate {
         // before the headers go in front of it (it starts at an even offset
         // of the datagram, so its 16-bit words are the datagram's).
         let inner_sum = if self.udp_checksum {
-            checksum::sum(frame.data())
+            checksum::sum_native(frame.data())
         } else {
             0
         };
@@ -592,16 +622,18 @@ impl EncapTemplate {
             // Only the inner frame was summed: the rest of the datagram and
             // the pseudo-header are the template's sum plus the fields
             // written above. The length counts twice (pseudo-header and
-            // UDP header); the VNI's three bytes shifted up by one are the
-            // two 16-bit words they occupy, added as one 32-bit value (the
-            // fold reduces modulo 0xffff, where 2^16 is 1).
+            // UDP header); the VNI's three bytes and the reserved byte are
+            // two 16-bit words, added as one 32-bit value (the fold reduces
+            // modulo 0xffff, where 2^16 is 1). Everything is in native word
+            // order, as the inner sum is, so the fold is done once and the
+            // result's native bytes are the field's network bytes.
             let sum = self.udp_base_sum
                 + inner_sum
-                + 2 * u64::from(udp_len)
-                + u64::from(f.src_port)
-                + u64::from(f.vni << 8);
+                + 2 * u64::from(native16(udp_len))
+                + u64::from(native16(f.src_port))
+                + u64::from(u32::from_ne_bytes([v1, v2, v3, 0]));
             let c = !checksum::fold(sum);
-            out[udp + 6..udp + 8].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
+            out[udp + 6..udp + 8].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_ne_bytes());
         }
         Ok(())
     }
@@ -783,6 +815,21 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn inner_ip_fast_path_agrees(
+            et in proptest::prop_oneof![proptest::strategy::Just(0x0800u16), proptest::strategy::Just(0x86dd), proptest::strategy::Just(0x8100), proptest::prelude::any::<u16>()],
+            first in proptest::prop_oneof![proptest::strategy::Just(0x45u8), proptest::strategy::Just(0x60), proptest::prelude::any::<u8>()],
+            rest in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..60),
+        ) {
+            let mut f = vec![2u8; 12];
+            f.extend_from_slice(&et.to_be_bytes());
+            f.push(first);
+            f.extend_from_slice(&rest);
+            proptest::prop_assert_eq!(inner_ip(&f), inner_ip_general(&f));
         }
     }
 

@@ -24,6 +24,17 @@ use super::IpProtocol;
 /// lane loop the compiler vectorizes.
 #[inline]
 pub fn sum(data: &[u8]) -> u64 {
+    fix_order(fold(sum_native(data)))
+}
+
+/// The unfolded one's-complement sum of `data` taken as native-endian
+/// 16-bit words (an odd last byte padded with zero): [`sum`] before its
+/// fold and byte-order fix. Adding other native-order words to it and
+/// folding once gives the sum in native order; its `to_ne_bytes()` are the
+/// network-order bytes of the same sum. For callers that fold once over
+/// several parts (encapsulation's UDP checksum).
+#[inline]
+pub fn sum_native(data: &[u8]) -> u64 {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     let (total, rest) = if data.len() >= AVX2_MIN_LEN && avx2::available() {
         // SAFETY: `available` checked that the CPU has AVX2 and the OS
@@ -41,7 +52,7 @@ pub fn sum(data: &[u8]) -> u64 {
         let (total, rest) = sum_lanes(data);
         (total, sum_short(rest))
     };
-    fix_order(fold(total + tail))
+    total + tail
 }
 
 /// The folded native-order sum in network order, widened for [`combine`].
