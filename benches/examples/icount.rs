@@ -64,6 +64,33 @@ fn decap_32(
     decap_burst(frames, cfg, verdicts)
 }
 
+/// An Ethernet/IPv6/UDP frame of `len` bytes (at least 62) for `sport 6`.
+fn inner_ipv6_udp(len: usize) -> Vec<u8> {
+    let len = len.max(62);
+    let mut f = vec![2, 0, 0, 0, 0, 0xb, 2, 0, 0, 0, 0, 0xa, 0x86, 0xdd];
+    let payload = u16::try_from(len - 54).unwrap();
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&payload.to_be_bytes());
+    f.extend_from_slice(&[17, 64]);
+    f.extend_from_slice(
+        &"2001:db8::a"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    f.extend_from_slice(
+        &"2001:db8::b"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    f.extend_from_slice(&12345u16.to_be_bytes());
+    f.extend_from_slice(&80u16.to_be_bytes());
+    f.extend_from_slice(&payload.to_be_bytes());
+    f.resize(len, 0);
+    f
+}
+
 #[inline(never)]
 fn sport_one(frame: &[u8]) -> u16 {
     source_port(frame, None, SourcePortRange::default())
@@ -141,8 +168,15 @@ fn main() {
             }
         }
         "sport" => {
+            // V selects the inner frame here: 4 the IPv4/UDP frame above,
+            // 6 the same length of Ethernet/IPv6/UDP.
+            let frame = if ipv6 {
+                inner_ipv6_udp(inner_len)
+            } else {
+                inner.clone()
+            };
             for _ in 0..n * BURST {
-                acc ^= u64::from(sport_one(black_box(&inner)));
+                acc ^= u64::from(sport_one(black_box(&frame)));
             }
         }
         _ => panic!("{usage}"),

@@ -252,6 +252,25 @@ pub(crate) struct InnerIp {
 /// DF; `None` for non-IP or truncated frames.
 #[inline]
 pub(crate) fn inner_ip(frame: &[u8]) -> Option<InnerIp> {
+    // The common case first: untagged IPv4, EtherType and version checked
+    // with one compare of the bytes at 12-14.
+    if let Some(h) = frame.first_chunk::<34>() {
+        if u32::from_le_bytes([h[12], h[13], h[14], 0]) & 0x00f0_ffff == 0x0040_0008 {
+            return Some(InnerIp {
+                tos: h[15],
+                ttl: h[22],
+                df: h[20] & 0x40 != 0,
+                offset: ETH_LEN,
+                ipv6: false,
+            });
+        }
+    }
+    inner_ip_general(frame)
+}
+
+/// [`inner_ip`] for every shape: up to two VLAN tags, IPv4 or IPv6.
+#[inline]
+fn inner_ip_general(frame: &[u8]) -> Option<InnerIp> {
     let mut at = 12;
     let mut et = u16::from_be_bytes(*frame.get(at..at + 2)?.first_chunk()?);
     for _ in 0..2 {
@@ -288,6 +307,13 @@ pub(crate) fn inner_ip(frame: &[u8]) -> Option<InnerIp> {
     }
 }
 
+/// The 16-bit word whose native-endian bytes are `v`'s network-order
+/// bytes, as [`checksum::sum_native`] counts it.
+#[inline(always)]
+fn native16(v: u16) -> u16 {
+    u16::from_ne_bytes(v.to_be_bytes())
+}
+
 /// The per-frame values written into a template.
 #[derive(Clone, Copy)]
 struct OuterFields {
@@ -314,9 +340,14 @@ pub struct EncapTemplate {
     underlay_mtu: u16,
     src_ports: SourcePortRange,
     /// IPv4: sum of the header with TOS, total length, flags, TTL and the
-    /// checksum zeroed. IPv6: sum of the UDP pseudo-header's addresses and
-    /// next header.
+    /// checksum zeroed (for the header checksum). Unused for IPv6.
     base_sum: u64,
+    /// The fixed part of the UDP checksum, folded, in native word order
+    /// (see [`checksum::sum_native`]): the pseudo-header's addresses and
+    /// protocol, and the template's UDP and VXLAN headers with the source
+    /// port, length and VNI zeroed. A frame adds those three and the sum
+    /// of its inner frame.
+    udp_base_sum: u64,
     remote: IpAddr,
 }
 
@@ -370,20 +401,23 @@ impl EncapTemplate {
         b[at..at + 2].copy_from_slice(&et.0.to_be_bytes());
         let ip = at + 2;
         let udp = ip + ip_len;
-        let base_sum = match ips {
+        let (base_sum, pseudo_sum) = match ips {
             IpPair::V4(s, d) => {
                 b[ip] = 0x45;
                 b[ip + 9] = IpProtocol::UDP.0;
                 b[ip + 12..ip + 16].copy_from_slice(&s.octets());
                 b[ip + 16..ip + 20].copy_from_slice(&d.octets());
-                checksum::sum(&b[ip..ip + 20])
+                (
+                    checksum::sum(&b[ip..ip + 20]),
+                    checksum::pseudo_header_v4(s, d, IpProtocol::UDP, 0),
+                )
             }
             IpPair::V6(s, d) => {
                 b[ip] = 0x60;
                 b[ip + 6] = IpProtocol::UDP.0;
                 b[ip + 8..ip + 24].copy_from_slice(&s.octets());
                 b[ip + 24..ip + 40].copy_from_slice(&d.octets());
-                checksum::pseudo_header_v6(&s, &d, IpProtocol::UDP, 0)
+                (0, checksum::pseudo_header_v6(&s, &d, IpProtocol::UDP, 0))
             }
         };
         b[udp + 2..udp + 4].copy_from_slice(&cfg.dst_port.to_be_bytes());
@@ -417,6 +451,12 @@ impl EncapTemplate {
             UdpChecksumMode::Compute => true,
             UdpChecksumMode::Zero => false,
         };
+        // The UDP and tunnel headers as the template has them: source port,
+        // length, checksum and VNI are still zero here.
+        let udp_base_sum = u64::from(native16(checksum::fold(checksum::combine(
+            pseudo_sum,
+            checksum::sum(&b[udp..vx + 8]),
+        ))));
         let narrow = |v: usize| u8::try_from(v).unwrap_or(u8::MAX);
         Ok(EncapTemplate {
             bytes: b,
@@ -431,6 +471,7 @@ impl EncapTemplate {
             underlay_mtu: cfg.underlay_mtu,
             src_ports: cfg.src_ports,
             base_sum,
+            udp_base_sum,
             remote: cfg.remote_ip,
         })
     }
@@ -537,6 +578,14 @@ impl EncapTemplate {
         frame: &mut F,
         f: OuterFields,
     ) -> Result<(), EncapDrop> {
+        // The inner frame's part of the UDP checksum, summed where it lies
+        // before the headers go in front of it (it starts at an even offset
+        // of the datagram, so its 16-bit words are the datagram's).
+        let inner_sum = if self.udp_checksum {
+            checksum::sum_native(frame.data())
+        } else {
+            0
+        };
         let out = frame
             .prepend(LEN)
             .map_err(|_: FrameError| EncapDrop::NoHeadroom)?;
@@ -570,18 +619,21 @@ impl EncapTemplate {
             out[IP + 10..IP + 12].copy_from_slice(&(!checksum::fold(sum)).to_be_bytes());
         }
         if self.udp_checksum {
-            let data = frame.data_mut();
-            let pseudo = if V6 {
-                self.base_sum + u64::from(udp_len)
-            } else {
-                checksum::sum(&data[IP + 12..IP + 20])
-                    + u64::from(IpProtocol::UDP.0)
-                    + u64::from(udp_len)
-            };
-            let sum = checksum::combine(pseudo, checksum::sum(&data[udp..]));
+            // Only the inner frame was summed: the rest of the datagram and
+            // the pseudo-header are the template's sum plus the fields
+            // written above. The length counts twice (pseudo-header and
+            // UDP header); the VNI's three bytes and the reserved byte are
+            // two 16-bit words, added as one 32-bit value (the fold reduces
+            // modulo 0xffff, where 2^16 is 1). Everything is in native word
+            // order, as the inner sum is, so the fold is done once and the
+            // result's native bytes are the field's network bytes.
+            let sum = self.udp_base_sum
+                + inner_sum
+                + 2 * u64::from(native16(udp_len))
+                + u64::from(native16(f.src_port))
+                + u64::from(u32::from_ne_bytes([v1, v2, v3, 0]));
             let c = !checksum::fold(sum);
-            data[udp + 6..udp + 8]
-                .copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
+            out[udp + 6..udp + 8].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_ne_bytes());
         }
         Ok(())
     }
@@ -683,6 +735,102 @@ mod tests {
         let mut f = BufFrame::with_data(&mut storage[..], 128, inner).unwrap();
         t.encap(&mut f, vni, sport).unwrap();
         f.data().to_vec()
+    }
+
+    /// The UDP checksum of an encapsulated frame computed from scratch: an
+    /// RFC 1071 sum, 16 bits at a time, over the pseudo-header and the
+    /// datagram with its checksum field zeroed.
+    fn udp_checksum_from_scratch(out: &[u8], ip: usize, ipv6: bool) -> u16 {
+        let udp = ip + if ipv6 { 40 } else { 20 };
+        let mut bytes = std::vec::Vec::new();
+        if ipv6 {
+            bytes.extend_from_slice(&out[ip + 8..ip + 40]);
+            bytes.extend_from_slice(&u32::try_from(out.len() - udp).unwrap().to_be_bytes());
+            bytes.extend_from_slice(&[0, 0, 0, 17]);
+        } else {
+            bytes.extend_from_slice(&out[ip + 12..ip + 20]);
+            bytes.extend_from_slice(&[0, 17]);
+            bytes.extend_from_slice(&u16::try_from(out.len() - udp).unwrap().to_be_bytes());
+        }
+        let mut dgram = out[udp..].to_vec();
+        dgram[6] = 0;
+        dgram[7] = 0;
+        bytes.extend_from_slice(&dgram);
+        let mut acc: u32 = 0;
+        for pair in bytes.chunks(2) {
+            acc += u32::from(pair[0]) << 8 | u32::from(pair.get(1).copied().unwrap_or(0));
+            acc = (acc & 0xffff) + (acc >> 16);
+        }
+        let c = !u16::try_from(acc).unwrap();
+        if c == 0 {
+            0xffff
+        } else {
+            c
+        }
+    }
+
+    #[test]
+    fn udp_checksum_matches_a_sum_from_scratch() {
+        // The template precomputes the fixed part of the checksum and adds
+        // the per-frame fields; check it against the whole datagram for
+        // every layout and header kind, odd and even lengths, extreme VNIs
+        // and ports.
+        let kinds = [
+            TunnelKind::Vxlan,
+            TunnelKind::Gpe,
+            TunnelKind::Gbp {
+                policy_id: 0xbeef,
+                dont_learn: true,
+                policy_applied: false,
+            },
+        ];
+        for base in [v4_cfg(), v6_cfg()] {
+            for vlan in [None, Some(100)] {
+                for kind in kinds {
+                    let t = EncapTemplate::new(&EncapConfig {
+                        kind,
+                        underlay_vlan: vlan,
+                        udp_checksum: UdpChecksumMode::Compute,
+                        ..base
+                    })
+                    .unwrap();
+                    let ip = if vlan.is_some() { 18 } else { 14 };
+                    for len in [14, 15, 60, 61, 64, 127, 128, 129, 143, 1400, 1401] {
+                        let mut inner = inner_v4(0, 64, true, len.max(64));
+                        inner.truncate(len);
+                        for (i, b) in inner.iter_mut().enumerate().skip(42) {
+                            *b = u8::try_from((i * 151 + 7) % 256).unwrap();
+                        }
+                        for (vni, sport) in [(0, 0), (1, 1), (0xab_cdef, 49152), (MAX_VNI, 65535)] {
+                            let out = encap_bytes(&t, &inner, vni, sport);
+                            let udp = t.overhead() - 16;
+                            let field = u16::from_be_bytes([out[udp + 6], out[udp + 7]]);
+                            assert_eq!(
+                                field,
+                                udp_checksum_from_scratch(&out, ip, t.is_ipv6()),
+                                "v6 {} vlan {vlan:?} {kind:?} len {len} vni {vni} port {sport}",
+                                t.is_ipv6()
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn inner_ip_fast_path_agrees(
+            et in proptest::prop_oneof![proptest::strategy::Just(0x0800u16), proptest::strategy::Just(0x86dd), proptest::strategy::Just(0x8100), proptest::prelude::any::<u16>()],
+            first in proptest::prop_oneof![proptest::strategy::Just(0x45u8), proptest::strategy::Just(0x60), proptest::prelude::any::<u8>()],
+            rest in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..60),
+        ) {
+            let mut f = vec![2u8; 12];
+            f.extend_from_slice(&et.to_be_bytes());
+            f.push(first);
+            f.extend_from_slice(&rest);
+            proptest::prop_assert_eq!(inner_ip(&f), inner_ip_general(&f));
+        }
     }
 
     #[test]

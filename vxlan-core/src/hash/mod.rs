@@ -87,13 +87,24 @@
 //!    non-first fragment (which has no L4 header). A first fragment does
 //!    carry its ports and is hashed with them. A frame too short for a field
 //!    simply hashes what it has (only the MACs, say); nothing panics.
-//! 3. [`FlowKey::mix_hash`], a multiply-xor mixer (two 64x64->128-bit
-//!    multiplies for IPv4 and L2 frames, four for IPv6), turns the fields
-//!    into 32 bits. On the benchmark machine it was somewhat faster than the
-//!    SSE4.2 CRC32C over the same fields ([`FlowKey::crc32c_hash`], kept for
-//!    comparison), about 5x faster than the table CRC32C that builds without
-//!    SSE4.2 get, and it gives the same port whatever the build target; see
-//!    `BENCHMARKS-hash.md`.
+//!    [`flow_hash`] does not run that walker for the common shapes: an
+//!    untagged IPv4 frame without options or an untagged IPv6 frame without
+//!    extension headers, carrying TCP, UDP or SCTP (IPv4: at fragment
+//!    offset 0), is recognised by two masked 32-bit compares (three more
+//!    for the protocol) and its key words are whole 8-byte loads at
+//!    constant offsets. The key layout is chosen for that; the walker
+//!    builds the same words for every other shape, out of line.
+//! 3. [`FlowKey::mix_hash`], a multiply-xor mixer, turns the fields into 32
+//!    bits: four 64x64->128-bit multiplies of word pairs, of which two are
+//!    constants for IPv4 and L2 frames (their words are zero) and fold away
+//!    at compile time. The multiplies are independent, so the dependency
+//!    chain is a load, an XOR, one multiply and a few XORs. On the
+//!    flow-hashing benchmark machine it was somewhat faster than the SSE4.2
+//!    CRC32C over the same fields ([`FlowKey::crc32c_hash`], kept for
+//!    comparison), whose `crc32` instructions form one serial chain of
+//!    3-cycle steps; it is about 5x faster than the table CRC32C that builds
+//!    without SSE4.2 get, needs no CPU-feature check, and it gives the same
+//!    port whatever the build target; see `BENCHMARKS.md`.
 //! 4. [`SourcePortRange::map`] maps the hash into the port range by
 //!    multiply-high, `min + (hash * span) >> 32`, whose bias is below
 //!    `span / 2^32` (under 0.002 % for the full 16-bit range).

@@ -107,8 +107,11 @@ impl SourcePortRange {
     #[must_use]
     pub fn map(self, hash: u32) -> u16 {
         let offset = (u64::from(hash) * u64::from(self.span())) >> 32;
-        // `offset < span`, so `min + offset <= max` fits a u16.
-        u16::try_from(offset).map_or(self.max, |o| self.min.wrapping_add(o))
+        // `offset < span <= 65536`, so it fits a u16 and `min + offset <=
+        // max`: neither the cast nor the addition loses anything.
+        #[allow(clippy::cast_possible_truncation)]
+        let offset = offset as u16;
+        self.min.wrapping_add(offset)
     }
 }
 
@@ -139,12 +142,75 @@ pub fn source_port(inner_frame: &[u8], rss: Option<u32>, range: SourcePortRange)
     range.map(hash)
 }
 
-/// The 32-bit flow hash of an inner Ethernet frame: [`FlowKey::extract`]
-/// then [`FlowKey::mix_hash`].
+/// Bytes an untagged IPv4 frame without options needs up to its L4 ports.
+const V4_FAST_LEN: usize = 14 + 20 + 4;
+/// Bytes an untagged IPv6 frame without extension headers needs up to its
+/// L4 ports.
+const V6_FAST_LEN: usize = 14 + 40 + 4;
+
+/// The 32-bit flow hash of an inner Ethernet frame:
+/// `FlowKey::extract(frame).mix_hash()`.
+///
+/// The common shapes (untagged IPv4 without options, or IPv6 without
+/// extension headers, carrying a first or only fragment of TCP, UDP or
+/// SCTP) are recognised with two masked 32-bit compares and hashed straight
+/// from the frame's bytes; everything else takes the general walker out of
+/// line. Both give the same hash for the same frame.
 #[inline]
 #[must_use]
 pub fn flow_hash(inner_frame: &[u8]) -> u32 {
-    FlowKey::extract(inner_frame).mix_hash()
+    if let Some(h) = inner_frame.first_chunk::<V4_FAST_LEN>() {
+        // Bytes 12-15 as a little-endian word: EtherType (wire order),
+        // IPv4 version and IHL, TOS.
+        let head = le32(h, 12);
+        // Bytes 20-23: flags and fragment offset, TTL, protocol. The mask
+        // keeps the 13 offset bits and the protocol.
+        let frag_proto = le32(h, 20) & 0xff00_ff1f;
+        if head & 0x00ff_ffff == 0x0045_0008 && ports_follow(frag_proto) {
+            let w3 = u64::from(le32(h, 34)) | (u64::from(frag_proto >> 24) << 32);
+            return mix([le64(h, 0) << 16, le64(h, 6), le64(h, 26), w3, 0, 0, 0, 0]);
+        }
+        // EtherType 0x86DD and version 6.
+        if head & 0x00f0_ffff == 0x0060_dd86 {
+            if let Some(h) = inner_frame.first_chunk::<V6_FAST_LEN>() {
+                let next = h[20];
+                if has_ports(next) {
+                    let w3 = u64::from(le32(h, 54)) | (u64::from(next) << 32);
+                    return mix([
+                        le64(h, 0) << 16,
+                        le64(h, 6),
+                        le64(h, 22),
+                        w3,
+                        le64(h, 30),
+                        le64(h, 38),
+                        le64(h, 46),
+                        0,
+                    ]);
+                }
+            }
+        }
+    }
+    flow_hash_general(inner_frame)
+}
+
+/// [`flow_hash`] for the shapes its fast path does not take: VLAN tags,
+/// IPv4 options, IPv6 extension headers, fragments, other protocols, L2
+/// only, truncated frames. Out of line, so the fast path stays small.
+#[cold]
+#[inline(never)]
+fn flow_hash_general(frame: &[u8]) -> u32 {
+    FlowKey::extract(frame).mix_hash()
+}
+
+/// True when `frag_proto` (bytes 20-23 of an untagged IPv4 frame as a
+/// little-endian word, masked to the fragment offset and protocol) is an
+/// offset-0 fragment of TCP, UDP or SCTP.
+#[inline(always)]
+fn ports_follow(frag_proto: u32) -> bool {
+    matches!(
+        frag_proto,
+        0x1100_0000 /* UDP */ | 0x0600_0000 /* TCP */ | 0x8400_0000 /* SCTP */
+    )
 }
 
 const ETHERTYPE_IPV4: u16 = 0x0800;
@@ -197,21 +263,26 @@ fn has_ports(proto: u8) -> bool {
 }
 
 /// The fields of an inner frame that identify its flow, packed into eight
-/// 64-bit words (absent fields are zero):
+/// 64-bit words (absent fields are zero). The layout is chosen so that an
+/// untagged frame's words are whole 8-byte loads at fixed offsets:
 ///
 /// | word | contents |
 /// | --- | --- |
-/// | 0 | destination MAC, first two bytes of the source MAC |
-/// | 1 | rest of the source MAC, EtherType, upper-layer protocol |
-/// | 2 | IPv4 source and destination, or IPv6 source (high half) |
-/// | 3-5 | rest of the IPv6 addresses |
-/// | 6 | L4 source and destination ports |
+/// | 0 | destination MAC in bits 16-63 (bits 0-15 zero) |
+/// | 1 | source MAC in bits 0-47, EtherType in bits 48-63 (after any VLAN tags; wire byte order) |
+/// | 2 | IPv4 source and destination, or the first half of the IPv6 source |
+/// | 3 | L4 source and destination ports in bits 0-31, upper-layer protocol in bits 32-39 |
+/// | 4 | second half of the IPv6 source |
+/// | 5, 6 | IPv6 destination |
 /// | 7 | zero (padding to an even word count for the mixer) |
+///
+/// Every word is little-endian over the frame's bytes in wire order.
 ///
 /// ```
 /// use vxlan_core::hash::FlowKey;
 /// let short = FlowKey::extract(&[0xff; 6]);
-/// assert_eq!(short.words()[0], 0x0000_ffff_ffff_ffff);
+/// assert_eq!(short.words()[0], 0xffff_ffff_ffff_0000);
+/// assert_eq!(short.words()[1], 0);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct FlowKey {
@@ -222,23 +293,27 @@ impl FlowKey {
     /// Reads the flow fields of `frame` (an Ethernet frame from the
     /// destination MAC on). Never panics: fields the frame is too short to
     /// hold, or that do not apply, stay zero.
+    ///
+    /// This is the general walker; [`flow_hash`] reads the common shapes
+    /// directly and gives the same hash as `extract(frame).mix_hash()`.
     #[must_use]
-    #[inline(always)]
+    #[inline]
     pub fn extract(frame: &[u8]) -> Self {
         let mut words = [0u64; 8];
 
         let Some(eth) = array_at::<14>(frame, 0) else {
             // Shorter than an Ethernet header: hash the bytes that are there.
-            let mut macs = [0u8; 12];
-            for (d, s) in macs.iter_mut().zip(frame) {
+            let mut head = [0u8; 14];
+            for (d, s) in head.iter_mut().zip(frame) {
                 *d = *s;
             }
-            words[0] = le64(&macs, 0);
-            words[1] = u64::from(le32(&macs, 8));
+            words[0] = le64(&head, 0) << 16;
+            words[1] = le64(&head, 6);
             return Self { words };
         };
-        words[0] = le64(eth, 0);
-        let mut tail = u64::from(le32(eth, 8));
+        words[0] = le64(eth, 0) << 16;
+        // Source MAC; the EtherType is added once the tags are skipped.
+        let src_mac = le64(eth, 6) & 0x0000_ffff_ffff_ffff;
         let mut ethertype = u16::from_be_bytes([eth[12], eth[13]]);
 
         let mut off = 14;
@@ -260,7 +335,9 @@ impl FlowKey {
             off += 4;
             tags += 1;
         }
-        tail |= u64::from(ethertype) << 32;
+        // Wire byte order, as an untagged frame's 8-byte load at offset 6
+        // has it.
+        words[1] = src_mac | (u64::from(ethertype.swap_bytes()) << 48);
 
         match ethertype {
             ETHERTYPE_IPV4 => {
@@ -268,12 +345,12 @@ impl FlowKey {
                     let ihl = usize::from(h[0] & 0x0f) * 4;
                     if h[0] >> 4 == 4 && ihl >= 20 {
                         let proto = h[9];
-                        tail |= u64::from(proto) << 48;
                         words[2] = le64(h, 12);
+                        words[3] = u64::from(proto) << 32;
                         let frag_offset = u16::from_be_bytes([h[6], h[7]]) & 0x1fff;
                         if frag_offset == 0 && has_ports(proto) {
                             if let Some(p) = array_at::<4>(frame, off + ihl) {
-                                words[6] = u64::from(le32(p, 0));
+                                words[3] |= u64::from(le32(p, 0));
                             }
                         }
                     }
@@ -283,20 +360,19 @@ impl FlowKey {
                 if let Some(h) = array_at::<40>(frame, off) {
                     if h[0] >> 4 == 6 {
                         words[2] = le64(h, 8);
-                        words[3] = le64(h, 16);
-                        words[4] = le64(h, 24);
-                        words[5] = le64(h, 32);
+                        words[4] = le64(h, 16);
+                        words[5] = le64(h, 24);
+                        words[6] = le64(h, 32);
                         let (proto, l4, first) = match h[6] {
-                            // Extension headers: walk them (out of line).
+                            // Extension headers: walk them.
                             IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS
                             | IPPROTO_FRAGMENT => ipv6_upper_layer(frame, h[6], off + 40),
-                            // The common case: the upper layer follows at once.
                             next => (next, off + 40, true),
                         };
-                        tail |= u64::from(proto) << 48;
+                        words[3] = u64::from(proto) << 32;
                         if first && has_ports(proto) {
                             if let Some(p) = array_at::<4>(frame, l4) {
-                                words[6] = u64::from(le32(p, 0));
+                                words[3] |= u64::from(le32(p, 0));
                             }
                         }
                     }
@@ -304,7 +380,6 @@ impl FlowKey {
             }
             _ => {}
         }
-        words[1] = tail;
         Self { words }
     }
 
@@ -327,23 +402,17 @@ impl FlowKey {
 
     /// The multiply-xor hash used by [`flow_hash`] and [`source_port`].
     ///
-    /// Words are paired, each XORed with its own constant, and each pair
-    /// goes through a 64x64->128-bit multiply whose halves are XORed
-    /// ("folded multiply"); the products are XORed together and the two
-    /// 32-bit halves of the result XORed into the hash. Pairs: (0, 1) and
-    /// (2, 6), plus (3, 4) and (5, constant) only when any of words 3-5 is
-    /// non-zero (IPv6), so IPv4 and L2-only frames cost two multiplies. The
-    /// independent multiplies overlap in the CPU.
+    /// Words are paired, (0, 1), (2, 3), (4, 5) and (6, 7); each word is
+    /// XORed with its own constant and each pair goes through a
+    /// 64x64->128-bit multiply whose halves are XORed ("folded multiply").
+    /// The four products are XORed together and the two 32-bit halves of
+    /// the result XORed into the hash. For IPv4 and L2-only frames words
+    /// 4-7 are zero, so the last two products are constants the compiler
+    /// folds: two multiplies per frame, four for IPv6, all independent.
     #[inline]
     #[must_use]
     pub fn mix_hash(&self) -> u32 {
-        let w = &self.words;
-        let mut s = fold_mul(w[0] ^ K[0], w[1] ^ K[1]) ^ fold_mul(w[2] ^ K[2], w[6] ^ K[3]);
-        if w[3] | w[4] | w[5] != 0 {
-            s ^= fold_mul(w[3] ^ K[4], w[4] ^ K[5]) ^ fold_mul(w[5] ^ K[6], w[7] ^ K[7]);
-        }
-        let [b0, b1, b2, b3, b4, b5, b6, b7] = s.to_le_bytes();
-        u32::from_le_bytes([b0, b1, b2, b3]) ^ u32::from_le_bytes([b4, b5, b6, b7])
+        mix(self.words)
     }
 
     /// CRC32C ([`crc32c`]) over [`to_bytes`](Self::to_bytes): the
@@ -353,6 +422,17 @@ impl FlowKey {
     pub fn crc32c_hash(&self) -> u32 {
         crc32c(&self.to_bytes())
     }
+}
+
+/// [`FlowKey::mix_hash`] over the words.
+#[inline(always)]
+fn mix(w: [u64; 8]) -> u32 {
+    let s = fold_mul(w[0] ^ K[0], w[1] ^ K[1])
+        ^ fold_mul(w[2] ^ K[2], w[3] ^ K[3])
+        ^ fold_mul(w[4] ^ K[4], w[5] ^ K[5])
+        ^ fold_mul(w[6] ^ K[6], w[7] ^ K[7]);
+    let [b0, b1, b2, b3, b4, b5, b6, b7] = s.to_le_bytes();
+    u32::from_le_bytes([b0, b1, b2, b3]) ^ u32::from_le_bytes([b4, b5, b6, b7])
 }
 
 /// Walks IPv6 extension headers from `next` (the fixed header's Next
@@ -470,6 +550,11 @@ mod tests {
         f
     }
 
+    /// The L4 ports of a key (word 3, bits 0-31).
+    fn ports(k: &FlowKey) -> u64 {
+        k.words()[3] & 0xffff_ffff
+    }
+
     const V4A: [u8; 4] = [10, 0, 0, 1];
     const V4B: [u8; 4] = [10, 0, 0, 2];
 
@@ -568,7 +653,8 @@ mod tests {
         let icmp1 = FlowKey::extract(&ipv4_frame(V4A, V4B, 1, 1, 2, 0, false));
         let icmp2 = FlowKey::extract(&ipv4_frame(V4A, V4B, 1, 3, 4, 0, false));
         assert_eq!(icmp1, icmp2);
-        assert_eq!(icmp1.words()[6], 0);
+        assert_eq!(ports(&icmp1), 0);
+        assert_eq!(icmp1.words()[3] >> 32, 1);
     }
 
     #[test]
@@ -577,10 +663,10 @@ mod tests {
         let a = FlowKey::extract(&ipv4_frame(V4A, V4B, IPPROTO_UDP, 1, 2, 0x0010, false));
         let b = FlowKey::extract(&ipv4_frame(V4A, V4B, IPPROTO_UDP, 3, 4, 0x0010, false));
         assert_eq!(a, b);
-        assert_eq!(a.words()[6], 0);
+        assert_eq!(ports(&a), 0);
         // The first fragment (MF set, offset 0) has its ports.
         let first = FlowKey::extract(&ipv4_frame(V4A, V4B, IPPROTO_UDP, 1, 2, 0x2000, false));
-        assert_ne!(first.words()[6], 0);
+        assert_ne!(ports(&first), 0);
 
         let (s, d) = ([0x20; 16], [0x30; 16]);
         // IPv6 fragment header: next header UDP, offset 0 with M set / offset 8.
@@ -602,8 +688,8 @@ mod tests {
         ));
         let plain6 = FlowKey::extract(&ipv6_frame(s, d, IPPROTO_UDP, &[], 5, 6));
         assert_eq!(first6, plain6);
-        assert_eq!(later6.words()[6], 0);
-        assert_eq!(later6.words()[1] >> 48, u64::from(IPPROTO_UDP));
+        assert_eq!(ports(&later6), 0);
+        assert_eq!(later6.words()[3] >> 32, u64::from(IPPROTO_UDP));
     }
 
     #[test]
@@ -615,8 +701,8 @@ mod tests {
         ext.extend_from_slice(&[IPPROTO_TCP, 1, 1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         let with_ext = FlowKey::extract(&ipv6_frame(s, d, IPPROTO_HOPOPTS, &ext, 5, 6));
         assert_eq!(plain, with_ext);
-        assert_ne!(plain.words()[6], 0);
-        assert_ne!(plain.words()[2..6], [0; 4]);
+        assert_ne!(ports(&plain), 0);
+        assert_ne!(plain.words()[4..7], [0; 3]);
     }
 
     #[test]
@@ -646,7 +732,7 @@ mod tests {
         f.extend_from_slice(ip);
         let k = FlowKey::extract(&f);
         assert_eq!(k.words()[2], 0);
-        assert_eq!((k.words()[1] >> 32) & 0xffff, u64::from(ETHERTYPE_VLAN));
+        assert_eq!(k.words()[1] >> 48, u64::from(ETHERTYPE_VLAN.swap_bytes()));
     }
 
     #[test]
@@ -660,11 +746,11 @@ mod tests {
         // Full IP header without complete ports: addresses but no ports.
         let no_ports = FlowKey::extract(&f[..37]);
         assert_ne!(no_ports.words()[2], 0);
-        assert_eq!(no_ports.words()[6], 0);
+        assert_eq!(ports(&no_ports), 0);
         assert_eq!(FlowKey::extract(&f[..38]), FlowKey::extract(&f));
         // Shorter than the MACs: the bytes present.
         assert_eq!(FlowKey::extract(&[]), FlowKey::default());
-        assert_eq!(FlowKey::extract(&f[..3]).words()[0], 0x00_0002);
+        assert_eq!(FlowKey::extract(&f[..3]).words()[0], 0x0002_0000);
         // Every prefix of every kind of frame is fine.
         let v6 = ipv6_frame(
             [1; 16],
@@ -759,6 +845,31 @@ mod tests {
             .collect();
         let x = chi_square(&seq, r, 64);
         assert!(x < 130.0, "sequential source ports: chi-square {x}");
+        let seq6: Vec<u16> = (0..u16::MAX)
+            .map(|sp| {
+                source_port(
+                    &ipv6_frame([0x20; 16], [0x30; 16], IPPROTO_UDP, &[], sp, 4789),
+                    None,
+                    r,
+                )
+            })
+            .collect();
+        let x = chi_square(&seq6, r, 64);
+        assert!(x < 130.0, "sequential IPv6 source ports: chi-square {x}");
+
+        // Many clients (sequential IPv4 addresses) of one server port.
+        let hosts: Vec<u16> = (0..n)
+            .map(|i: u32| {
+                let src = (0x0a00_0000 + i).to_be_bytes();
+                source_port(
+                    &ipv4_frame(src, V4B, IPPROTO_TCP, 40000, 443, 0, false),
+                    None,
+                    r,
+                )
+            })
+            .collect();
+        let x = chi_square(&hosts, r, 64);
+        assert!(x < 130.0, "sequential client addresses: chi-square {x}");
 
         // L2-only frames differing in one MAC byte.
         let l2: Vec<u16> = (0..n)
@@ -770,6 +881,160 @@ mod tests {
             .collect();
         let x = chi_square(&l2, r, 64);
         assert!(x < 130.0, "L2 frames: chi-square {x}");
+    }
+
+    /// `f` with its MAC addresses replaced.
+    fn with_macs(mut f: Vec<u8>, dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {
+        f[..6].copy_from_slice(&dst);
+        f[6..12].copy_from_slice(&src);
+        f
+    }
+
+    /// A frame of one of the shapes the fast path takes or only just
+    /// misses: tagged or not, IPv4 with or without options, fragments,
+    /// IPv6 with or without extension headers, various protocols, a wrong
+    /// version now and then, cut short now and then.
+    fn random_frame(rng: &mut Rng) -> Vec<u8> {
+        let protos = [IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, 1, 47, 58];
+        let proto = protos[usize::try_from(rng.next() % 6).unwrap()];
+        let (sp, dp) = (rng.u16(), rng.u16());
+        let mut f = match rng.next() % 4 {
+            0 | 1 => {
+                let frags = [0, 0, 0x2000, 0x4000, 0x0010, 0x2001];
+                let frag = frags[usize::try_from(rng.next() % 6).unwrap()];
+                let options = rng.next() % 4 == 0;
+                ipv4_frame(rng.bytes(), rng.bytes(), proto, sp, dp, frag, options)
+            }
+            2 => ipv6_frame(rng.bytes(), rng.bytes(), proto, &[], sp, dp),
+            _ => {
+                let (next, ext): (u8, &[u8]) = match rng.next() % 3 {
+                    0 => (IPPROTO_HOPOPTS, &[17, 0, 1, 4, 0, 0, 0, 0]),
+                    1 => (IPPROTO_FRAGMENT, &[6, 0, 0, 1, 0, 0, 0, 7]),
+                    _ => (IPPROTO_FRAGMENT, &[6, 0, 0, 0x48, 0, 0, 0, 7]),
+                };
+                ipv6_frame(rng.bytes(), rng.bytes(), next, ext, sp, dp)
+            }
+        };
+        f = with_macs(f, rng.bytes(), rng.bytes());
+        if rng.next() % 4 == 0 {
+            let tag = [0x81, 0x00, 0x00, 0x64];
+            f.splice(12..12, tag);
+        }
+        if rng.next() % 8 == 0 {
+            // Wrong IP version or IHL.
+            let at = if f[12] == 0x81 { 18 } else { 14 };
+            f[at] ^= 1 << (rng.next() % 8);
+        }
+        if rng.next() % 4 == 0 {
+            let cut = usize::try_from(rng.next()).unwrap() % (f.len() + 1);
+            f.truncate(cut);
+        }
+        f
+    }
+
+    #[test]
+    fn fast_path_agrees_with_walker() {
+        let mut rng = Rng(0x0bad_cafe_f00d_d00d);
+        for _ in 0..50_000 {
+            let f = random_frame(&mut rng);
+            assert_eq!(flow_hash(&f), FlowKey::extract(&f).mix_hash(), "{f:02x?}");
+        }
+        // The benchmark shapes, explicitly.
+        for f in [
+            ipv4_frame(V4A, V4B, IPPROTO_UDP, 12345, 80, 0, false),
+            ipv4_frame(V4A, V4B, IPPROTO_TCP, 12345, 80, 0x4000, false),
+            ipv6_frame([1; 16], [2; 16], IPPROTO_UDP, &[], 5, 6),
+        ] {
+            assert_eq!(flow_hash(&f), FlowKey::extract(&f).mix_hash());
+        }
+    }
+
+    #[test]
+    fn every_field_changes_the_port() {
+        // Change one field of a random flow to another random value: the
+        // port must change for nearly every flow (two unrelated flows share
+        // a port with probability 1/16384 in the default range).
+        let r = SourcePortRange::default();
+        let mut rng = Rng(0x5eed_0ff1_e1d5);
+        let n = 4000;
+        for field in 0..14 {
+            let mut same = 0;
+            for _ in 0..n {
+                let mut v = [
+                    rng.bytes::<6>().to_vec(),
+                    rng.bytes::<6>().to_vec(),
+                    rng.bytes::<16>().to_vec(),
+                    rng.bytes::<16>().to_vec(),
+                    rng.bytes::<2>().to_vec(),
+                    rng.bytes::<2>().to_vec(),
+                    std::vec![IPPROTO_TCP],
+                ];
+                let build = |v: &[Vec<u8>; 7], ipv6: bool| {
+                    let (sp, dp) = (
+                        u16::from_be_bytes([v[4][0], v[4][1]]),
+                        u16::from_be_bytes([v[5][0], v[5][1]]),
+                    );
+                    let f = if ipv6 {
+                        ipv6_frame(
+                            v[2][..].try_into().unwrap(),
+                            v[3][..].try_into().unwrap(),
+                            v[6][0],
+                            &[],
+                            sp,
+                            dp,
+                        )
+                    } else {
+                        ipv4_frame(
+                            v[2][..4].try_into().unwrap(),
+                            v[3][..4].try_into().unwrap(),
+                            v[6][0],
+                            sp,
+                            dp,
+                            0,
+                            false,
+                        )
+                    };
+                    let f = with_macs(
+                        f,
+                        v[0][..].try_into().unwrap(),
+                        v[1][..].try_into().unwrap(),
+                    );
+                    source_port(&f, None, r)
+                };
+                let ipv6 = field >= 7;
+                let before = build(&v, ipv6);
+                let k = field % 7;
+                if k == 6 {
+                    v[6][0] = if v[6][0] == IPPROTO_TCP {
+                        IPPROTO_UDP
+                    } else {
+                        IPPROTO_TCP
+                    };
+                } else {
+                    // A different value in one random byte of the field
+                    // (only the first 4 bytes of an address count in IPv4).
+                    let len = if k < 2 {
+                        6
+                    } else if k < 4 && !ipv6 {
+                        4
+                    } else {
+                        v[k].len()
+                    };
+                    let at = usize::try_from(rng.next()).unwrap() % len;
+                    v[k][at] ^= u8::try_from(rng.next() % 255 + 1).unwrap();
+                }
+                if build(&v, ipv6) == before {
+                    same += 1;
+                }
+            }
+            // Expected about 0.25 of 4000; 20 is far out.
+            assert!(
+                same <= 20,
+                "field {k} (ipv6: {ipv6}): {same} of {n} unchanged",
+                k = field % 7,
+                ipv6 = field >= 7
+            );
+        }
     }
 
     #[test]
@@ -797,6 +1062,28 @@ mod tests {
             f.push(version << 4 | (rest.first().copied().unwrap_or(0) & 0x0f));
             f.extend_from_slice(&rest);
             let _ = FlowKey::extract(&f);
+        }
+
+        #[test]
+        fn fast_path_agrees_on_arbitrary_ip(
+            v6 in any::<bool>(),
+            first in prop_oneof![Just(0x45u8), Just(0x46), Just(0x60), any::<u8>()],
+            proto in prop_oneof![Just(IPPROTO_TCP), Just(IPPROTO_UDP), Just(IPPROTO_SCTP), any::<u8>()],
+            frag in prop_oneof![Just(0u16), Just(0x4000), any::<u16>()],
+            rest in proptest::collection::vec(any::<u8>(), 0..80),
+        ) {
+            let mut f = eth(MAC_A, MAC_B, &[], if v6 { ETHERTYPE_IPV6 } else { ETHERTYPE_IPV4 });
+            f.push(first);
+            f.extend_from_slice(&rest);
+            // Protocol / next header and fragment field where they belong.
+            let (p_at, frag_at) = if v6 { (20, 0) } else { (23, 20) };
+            if f.len() > p_at {
+                f[p_at] = proto;
+            }
+            if frag_at != 0 && f.len() > frag_at + 1 {
+                f[frag_at..frag_at + 2].copy_from_slice(&frag.to_be_bytes());
+            }
+            prop_assert_eq!(flow_hash(&f), FlowKey::extract(&f).mix_hash());
         }
 
         #[test]

@@ -24,6 +24,17 @@ use super::IpProtocol;
 /// lane loop the compiler vectorizes.
 #[inline]
 pub fn sum(data: &[u8]) -> u64 {
+    fix_order(fold(sum_native(data)))
+}
+
+/// The unfolded one's-complement sum of `data` taken as native-endian
+/// 16-bit words (an odd last byte padded with zero): [`sum`] before its
+/// fold and byte-order fix. Adding other native-order words to it and
+/// folding once gives the sum in native order; its `to_ne_bytes()` are the
+/// network-order bytes of the same sum. For callers that fold once over
+/// several parts (encapsulation's UDP checksum).
+#[inline]
+pub fn sum_native(data: &[u8]) -> u64 {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     let (total, rest) = if data.len() >= AVX2_MIN_LEN && avx2::available() {
         // SAFETY: `available` checked that the CPU has AVX2 and the OS
@@ -34,9 +45,14 @@ pub fn sum(data: &[u8]) -> u64 {
         // every x86-64 CPU it runs on (the cfg above checks it).
         unsafe { sum_sse2(data) }
     };
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    let tail = sum_tail(rest);
     #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-    let (total, rest) = sum_lanes(data);
-    fix_order(fold(total + sum_short(rest)))
+    let (total, tail) = {
+        let (total, rest) = sum_lanes(data);
+        (total, sum_short(rest))
+    };
+    total + tail
 }
 
 /// The folded native-order sum in network order, widened for [`combine`].
@@ -55,8 +71,9 @@ const SSE2_STEP: usize = 64;
 
 /// The most steps one SSE2 block sums before its lanes are drained: each
 /// step adds at most 65536 in magnitude to each of the sixteen 32-bit
-/// lanes, and the drain adds the sixteen together, so 1024 steps keep every
-/// partial sum within 2^31 (a 64 KiB block: one whole datagram).
+/// lanes, the up to three vectors after the last step add as much again
+/// to four of them, and the drain adds the sixteen together, so 1024 steps
+/// keep every partial sum within 2^31 (a 64 KiB block: one whole datagram).
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 const SSE2_BLOCK_STEPS: usize = 1024;
 
@@ -67,8 +84,9 @@ const SSE2_BLOCK_STEPS: usize = 1024;
 /// 16-bit pairs and add adjacent products into 32 bits) against a vector of
 /// ones adds adjacent words in one instruction. Flipping each word's top
 /// bit first maps `w` to the signed `w - 32768` exactly, so every pair adds
-/// `w0 + w1 - 65536`, and the block's true sum is its lane total plus 65536
-/// per pair: one XOR, one `pmaddwd` and one add per 16 bytes.
+/// `w0 + w1 - 65536`, and the true sum is the lane total plus 65536 per
+/// pair, i.e. per 4 bytes summed: one XOR, one `pmaddwd` and one add per 16
+/// bytes, and the bias added once from the length.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[target_feature(enable = "sse2")]
 fn sum_sse2(data: &[u8]) -> (u64, &[u8]) {
@@ -76,6 +94,7 @@ fn sum_sse2(data: &[u8]) -> (u64, &[u8]) {
         __m128i, _mm_add_epi32, _mm_cvtsi128_si32, _mm_loadu_si128, _mm_madd_epi16, _mm_set1_epi16,
         _mm_setzero_si128, _mm_shuffle_epi32, _mm_xor_si128,
     };
+    const BLOCK: usize = SSE2_STEP * SSE2_BLOCK_STEPS;
     let flip = _mm_set1_epi16(i16::MIN);
     let ones = _mm_set1_epi16(1);
     let load = |v: &[u8; 16]| {
@@ -86,49 +105,65 @@ fn sum_sse2(data: &[u8]) -> (u64, &[u8]) {
     let pairs = |acc: __m128i, v: &[u8; 16]| {
         _mm_add_epi32(acc, _mm_madd_epi16(_mm_xor_si128(load(v), flip), ones))
     };
-    // Lane total of a vector of 32-bit sums (bounded by the block size).
-    let drain = |v: __m128i| {
-        let v = _mm_add_epi32(v, _mm_shuffle_epi32::<0b01_00_11_10>(v));
-        let v = _mm_add_epi32(v, _mm_shuffle_epi32::<0b10_11_00_01>(v));
-        i64::from(_mm_cvtsi128_si32(v))
-    };
-    let mut total: i64 = 0;
-    let mut rest = data;
-    loop {
-        let take = (rest.len() / SSE2_STEP).min(SSE2_BLOCK_STEPS);
-        let (block, tail) = rest.split_at(take * SSE2_STEP);
+    // Steps of four vectors, then single vectors, into lanes drained once:
+    // `data` is at most one block.
+    let block = |data: &[u8]| -> u64 {
         let mut acc = [_mm_setzero_si128(); 4];
-        for step in block.chunks_exact(SSE2_STEP) {
-            for (k, a) in acc.iter_mut().enumerate() {
-                if let Some(v) = step
-                    .get(16 * k..16 * k + 16)
-                    .and_then(|v| v.try_into().ok())
-                {
-                    *a = pairs(*a, v);
+        let mut steps = data.chunks_exact(SSE2_STEP);
+        for step in &mut steps {
+            if let Some(step) = step.first_chunk::<SSE2_STEP>() {
+                for (k, a) in acc.iter_mut().enumerate() {
+                    if let Some(v) = step[16 * k..].first_chunk::<16>() {
+                        *a = pairs(*a, v);
+                    }
                 }
             }
         }
-        // Four vectors of eight words each per step: 16 pairs.
-        total += 65536 * 16 * i64::try_from(take).unwrap_or(0);
-        rest = tail;
-        let last = rest.len() < SSE2_STEP;
-        if last {
-            // At most three more vectors, into the same lanes, so short
-            // inputs drain once.
-            while let Some((v, tail)) = rest.split_first_chunk::<16>() {
-                acc[0] = pairs(acc[0], v);
-                total += 65536 * 4;
-                rest = tail;
-            }
+        let mut rest = steps.remainder();
+        while let Some((v, tail)) = rest.split_first_chunk::<16>() {
+            acc[1] = pairs(acc[1], v);
+            rest = tail;
         }
         let [a, b, c, d] = acc;
-        total += drain(_mm_add_epi32(_mm_add_epi32(a, b), _mm_add_epi32(c, d)));
-        if last {
+        let v = _mm_add_epi32(_mm_add_epi32(a, b), _mm_add_epi32(c, d));
+        let v = _mm_add_epi32(v, _mm_shuffle_epi32::<0b01_00_11_10>(v));
+        let v = _mm_add_epi32(v, _mm_shuffle_epi32::<0b10_11_00_01>(v));
+        unbias(_mm_cvtsi128_si32(v), data.len() - rest.len())
+    };
+    blocks::<BLOCK>(data, block)
+}
+
+/// Runs `block` (a bulk loop for at most `BLOCK` bytes that sums every
+/// whole 16 bytes) over `data`, whole blocks first when `data` is longer,
+/// which only an input over 64 KiB (more than any datagram) is. Returns
+/// the sum and the fewer than 16 bytes left at the end.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+fn blocks<const BLOCK: usize>(data: &[u8], block: impl Fn(&[u8]) -> u64) -> (u64, &[u8]) {
+    let mut total = 0;
+    let mut rest = data;
+    while rest.len() > BLOCK {
+        let Some((head, tail)) = rest.split_at_checked(BLOCK) else {
             break;
-        }
+        };
+        total += block(head);
+        rest = tail;
     }
-    // The sum of unsigned words is never negative.
-    (u64::try_from(total).unwrap_or(0), rest)
+    total += block(rest);
+    let left = rest.len() % 16;
+    (total, rest.get(rest.len() - left..).unwrap_or_default())
+}
+
+/// The unsigned sum of `done` bytes from the `pmaddwd` lane total `lanes`:
+/// every 4 bytes (one pair of words) were biased by -65536.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+#[allow(clippy::cast_sign_loss)]
+fn unbias(lanes: i32, done: usize) -> u64 {
+    // The true sum is non-negative and below 2^32 for a block, so the
+    // two's-complement wrap of a negative `lanes` cancels exactly.
+    let bias = u64::try_from(done).unwrap_or(0) << 14;
+    bias.wrapping_add(i64::from(lanes) as u64)
 }
 
 /// Below this length the SSE2 loop is as fast as AVX2 (and skips the
@@ -141,22 +176,25 @@ const AVX2_MIN_LEN: usize = 128;
 const AVX2_STEP: usize = 128;
 
 /// Steps per AVX2 block: each step adds at most 65536 in magnitude to each
-/// lane; four vectors of eight lanes are added together when draining, so
-/// 512 steps keep every partial sum within 2^30.
+/// lane, the up to four vectors after the last step (three of 32 bytes, one
+/// of 16) add a little more, and the drain adds the 32 lanes together, so
+/// 512 steps keep every partial sum within 2^31.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 const AVX2_BLOCK_STEPS: usize = 512;
 
 /// The `sum_sse2` method on 32-byte vectors, for CPUs that have AVX2
 /// (chosen at run time: the build targets baseline x86-64). Returns the
-/// sum with the fewer than 32 bytes left over.
+/// sum with the fewer than 16 bytes left over.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[target_feature(enable = "avx2")]
 fn sum_avx2(data: &[u8]) -> (u64, &[u8]) {
     use core::arch::x86_64::{
-        __m256i, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_extracti128_si256,
+        __m128i, __m256i, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_extracti128_si256,
         _mm256_loadu_si256, _mm256_madd_epi16, _mm256_set1_epi16, _mm256_setzero_si256,
-        _mm256_xor_si256, _mm_add_epi32, _mm_cvtsi128_si32, _mm_shuffle_epi32,
+        _mm256_xor_si256, _mm_add_epi32, _mm_cvtsi128_si32, _mm_loadu_si128, _mm_madd_epi16,
+        _mm_set1_epi16, _mm_setzero_si128, _mm_shuffle_epi32, _mm_xor_si128,
     };
+    const BLOCK: usize = AVX2_STEP * AVX2_BLOCK_STEPS;
     let flip = _mm256_set1_epi16(i16::MIN);
     let ones = _mm256_set1_epi16(1);
     let load = |v: &[u8; 32]| {
@@ -170,49 +208,44 @@ fn sum_avx2(data: &[u8]) -> (u64, &[u8]) {
             _mm256_madd_epi16(_mm256_xor_si256(load(v), flip), ones),
         )
     };
-    let drain = |v: __m256i| {
-        let v = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
-        let v = _mm_add_epi32(v, _mm_shuffle_epi32::<0b01_00_11_10>(v));
-        let v = _mm_add_epi32(v, _mm_shuffle_epi32::<0b10_11_00_01>(v));
-        i64::from(_mm_cvtsi128_si32(v))
-    };
-    let mut total: i64 = 0;
-    let mut rest = data;
-    loop {
-        let take = (rest.len() / AVX2_STEP).min(AVX2_BLOCK_STEPS);
-        let (block, tail) = rest.split_at(take * AVX2_STEP);
+    let block = |data: &[u8]| -> u64 {
         let mut acc = [_mm256_setzero_si256(); 4];
-        for step in block.chunks_exact(AVX2_STEP) {
-            for (k, a) in acc.iter_mut().enumerate() {
-                if let Some(v) = step
-                    .get(32 * k..32 * k + 32)
-                    .and_then(|v| v.try_into().ok())
-                {
-                    *a = pairs(*a, v);
+        let mut steps = data.chunks_exact(AVX2_STEP);
+        for step in &mut steps {
+            if let Some(step) = step.first_chunk::<AVX2_STEP>() {
+                for (k, a) in acc.iter_mut().enumerate() {
+                    if let Some(v) = step[32 * k..].first_chunk::<32>() {
+                        *a = pairs(*a, v);
+                    }
                 }
             }
         }
-        // Four vectors of sixteen words each per step: 32 pairs.
-        total += 65536 * 32 * i64::try_from(take).unwrap_or(0);
-        rest = tail;
-        let last = rest.len() < AVX2_STEP;
-        if last {
-            while let Some((v, tail)) = rest.split_first_chunk::<32>() {
-                acc[0] = pairs(acc[0], v);
-                total += 65536 * 8;
-                rest = tail;
-            }
+        let mut rest = steps.remainder();
+        while let Some((v, tail)) = rest.split_first_chunk::<32>() {
+            acc[1] = pairs(acc[1], v);
+            rest = tail;
+        }
+        // One 16-byte vector for what is left of 16 bytes or more.
+        let mut half = _mm_setzero_si128();
+        if let Some((v, tail)) = rest.split_first_chunk::<16>() {
+            // SAFETY: `v` is 16 readable bytes; `loadu` has no alignment
+            // requirement.
+            let x = unsafe { _mm_loadu_si128(v.as_ptr().cast::<__m128i>()) };
+            half = _mm_madd_epi16(
+                _mm_xor_si128(x, _mm_set1_epi16(i16::MIN)),
+                _mm_set1_epi16(1),
+            );
+            rest = tail;
         }
         let [a, b, c, d] = acc;
-        total += drain(_mm256_add_epi32(
-            _mm256_add_epi32(a, b),
-            _mm256_add_epi32(c, d),
-        ));
-        if last {
-            break;
-        }
-    }
-    (u64::try_from(total).unwrap_or(0), rest)
+        let v = _mm256_add_epi32(_mm256_add_epi32(a, b), _mm256_add_epi32(c, d));
+        let v = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+        let v = _mm_add_epi32(v, half);
+        let v = _mm_add_epi32(v, _mm_shuffle_epi32::<0b01_00_11_10>(v));
+        let v = _mm_add_epi32(v, _mm_shuffle_epi32::<0b10_11_00_01>(v));
+        unbias(_mm_cvtsi128_si32(v), data.len() - rest.len())
+    };
+    blocks::<BLOCK>(data, block)
 }
 
 /// Run-time detection of AVX2 without `std`: CPUID for the CPU, XGETBV for
@@ -306,7 +339,9 @@ fn sum_lanes(data: &[u8]) -> (u64, &[u8]) {
 }
 
 /// Sums a short tail (native-endian words) with at most one load of each
-/// width; any length is correct, up to 31 bytes is what it is meant for.
+/// width; any length is correct, up to 31 bytes (what `sum_lanes` leaves)
+/// is what it is meant for.
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
 #[inline(always)]
 fn sum_short(data: &[u8]) -> u64 {
     let halves = |v: u64| (v & 0xffff_ffff) + (v >> 32);
@@ -328,6 +363,34 @@ fn sum_short(data: &[u8]) -> u64 {
         // The pad byte is zero: in native order the last byte sits where a
         // big-endian high byte would after the final swap.
         total += u64::from(u16::from_ne_bytes([*last, 0]));
+    }
+    total
+}
+
+/// Sums the fewer than 16 bytes the x86-64 vector loops leave (native-endian
+/// words, an odd last byte padded with zero), one load of each width, no
+/// loop. Longer input is not summed past its first 15 bytes: callers pass
+/// only such tails.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+fn sum_tail(data: &[u8]) -> u64 {
+    let mut total = 0u64;
+    let mut rest = data;
+    if let Some((w, tail)) = rest.split_first_chunk::<8>() {
+        let v = u64::from_ne_bytes(*w);
+        total += (v & 0xffff_ffff) + (v >> 32);
+        rest = tail;
+    }
+    if let Some((w, tail)) = rest.split_first_chunk::<4>() {
+        total += u64::from(u32::from_ne_bytes(*w));
+        rest = tail;
+    }
+    if let Some((w, tail)) = rest.split_first_chunk::<2>() {
+        total += u64::from(u16::from_ne_bytes(*w));
+        rest = tail;
+    }
+    if let Some(&last) = rest.first() {
+        total += u64::from(u16::from_ne_bytes([last, 0]));
     }
     total
 }
@@ -441,7 +504,10 @@ mod tests {
     /// The checksum through each x86-64 bulk path this CPU can run.
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     fn x86_checksums(data: &[u8]) -> std::vec::Vec<u16> {
-        let finish = |(bulk, rest): (u64, &[u8])| !fold(fix_order(fold(bulk + sum_short(rest))));
+        let finish = |(bulk, rest): (u64, &[u8])| {
+            assert!(rest.len() < 16, "{} bytes left", rest.len());
+            !fold(fix_order(fold(bulk + sum_tail(rest))))
+        };
         // SAFETY: SSE2 is enabled for this build.
         let mut out = std::vec![finish(unsafe { sum_sse2(data) })];
         if avx2::available() {
@@ -531,7 +597,14 @@ mod tests {
     /// block were too long.
     #[test]
     fn more_than_one_block_of_extremes() {
-        for len in [65536, 65536 + 64 * 3 + 5, 2 * 32 * 65536 + 3 * 32 + 5] {
+        for len in [
+            65536,
+            65536 + 15,
+            65536 + 64 * 3 + 5,
+            65536 + 127,
+            2 * 65536 + 16 * 3 + 15,
+            2 * 32 * 65536 + 3 * 32 + 5,
+        ] {
             for byte in [0xffu8, 0x00, 0x80, 0x7f] {
                 let data = std::vec![byte; len];
                 assert_eq!(checksum(&data), naive(&data), "{len} x {byte:#x}");
