@@ -297,7 +297,7 @@ impl FlowKey {
     /// This is the general walker; [`flow_hash`] reads the common shapes
     /// directly and gives the same hash as `extract(frame).mix_hash()`.
     #[must_use]
-    #[inline]
+    #[inline(always)]
     pub fn extract(frame: &[u8]) -> Self {
         let mut words = [0u64; 8];
 
