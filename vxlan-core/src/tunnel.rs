@@ -1110,9 +1110,10 @@ pub fn parse_single<'a>(
 }
 
 /// The constant-offset half of [`parse_single`]: `Some` for plain VXLAN
-/// over an untagged IPv4 (no options) or IPv6 (no extension headers)
-/// underlay with valid lengths and an untagged inner frame; `None` means
-/// "ask [`parse_single`]", not "not VXLAN".
+/// on the first configured VXLAN port over an untagged IPv4 (no options)
+/// or IPv6 (no extension headers) underlay with valid lengths and an
+/// untagged inner frame; `None` means "ask [`parse_single`]", not "not
+/// VXLAN".
 #[inline(always)]
 pub(crate) fn parse_single_fast<'a>(
     frame: &'a [u8],
