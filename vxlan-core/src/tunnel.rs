@@ -1106,7 +1106,21 @@ pub fn parse_single<'a>(
     if let Some(one) = parse_single_fast(frame, config) {
         return Ok(Some(one));
     }
-    parse_single_general(frame, config)
+    let mut out = Ok(None);
+    parse_single_general_into(frame, config, &mut out);
+    out
+}
+
+/// [`parse_single_general`] writing its result through `out`, the last
+/// argument: the frame and config then stay in the registers they arrived
+/// in, so the inlined fast path needs no argument moves for the call.
+#[inline(never)]
+fn parse_single_general_into<'a>(
+    frame: &'a [u8],
+    config: &ParseConfig,
+    out: &mut Result<Option<SingleLayer<'a>>, ParseDrop>,
+) {
+    *out = parse_single_general(frame, config);
 }
 
 /// The constant-offset half of [`parse_single`]: `Some` for plain VXLAN
@@ -1133,7 +1147,7 @@ pub(crate) fn parse_single_fast<'a>(
 
 /// [`parse_single`] for the shapes the fast path leaves: tags, options,
 /// extension headers, GPE/GBP, and every drop (which it names).
-#[inline(never)]
+#[inline(always)]
 fn parse_single_general<'a>(
     frame: &'a [u8],
     config: &ParseConfig,
