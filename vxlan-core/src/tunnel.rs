@@ -1173,7 +1173,7 @@ fn parse_single_general<'a>(
 /// The VNI in bytes 4 to 6 of a VXLAN, GPE or GBP header.
 #[inline(always)]
 fn vni_of(header: &[u8; VXLAN_LEN]) -> u32 {
-    u32::from_be_bytes([header[4], header[5], header[6], header[7]]) >> 8
+    u32::from_be_bytes([0, header[4], header[5], header[6]])
 }
 
 /// Frame offsets fit in 32 bits on every buffer this crate sees; saturate
