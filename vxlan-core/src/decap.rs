@@ -207,7 +207,8 @@ fn decap_one<F: Frame>(
 }
 
 /// [`decap`] for every shape the parser's fast path leaves (tags, options,
-/// extension headers, GPE/GBP) and for every parse drop.
+/// extension headers, GPE/GBP, VXLAN ports after the first) and for every
+/// parse drop.
 #[inline(never)]
 fn decap_general<F: Frame>(
     frame: &mut F,

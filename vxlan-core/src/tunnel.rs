@@ -1106,13 +1106,28 @@ pub fn parse_single<'a>(
     if let Some(one) = parse_single_fast(frame, config) {
         return Ok(Some(one));
     }
-    parse_single_general(frame, config)
+    let mut out = Ok(None);
+    parse_single_general_into(frame, config, &mut out);
+    out
+}
+
+/// [`parse_single_general`] writing its result through `out`, the last
+/// argument: the frame and config then stay in the registers they arrived
+/// in, so the inlined fast path needs no argument moves for the call.
+#[inline(never)]
+fn parse_single_general_into<'a>(
+    frame: &'a [u8],
+    config: &ParseConfig,
+    out: &mut Result<Option<SingleLayer<'a>>, ParseDrop>,
+) {
+    *out = parse_single_general(frame, config);
 }
 
 /// The constant-offset half of [`parse_single`]: `Some` for plain VXLAN
-/// over an untagged IPv4 (no options) or IPv6 (no extension headers)
-/// underlay with valid lengths and an untagged inner frame; `None` means
-/// "ask [`parse_single`]", not "not VXLAN".
+/// on the first configured VXLAN port over an untagged IPv4 (no options)
+/// or IPv6 (no extension headers) underlay with valid lengths and an
+/// untagged inner frame; `None` means "ask [`parse_single`]", not "not
+/// VXLAN".
 #[inline(always)]
 pub(crate) fn parse_single_fast<'a>(
     frame: &'a [u8],
@@ -1132,7 +1147,7 @@ pub(crate) fn parse_single_fast<'a>(
 
 /// [`parse_single`] for the shapes the fast path leaves: tags, options,
 /// extension headers, GPE/GBP, and every drop (which it names).
-#[inline(never)]
+#[inline(always)]
 fn parse_single_general<'a>(
     frame: &'a [u8],
     config: &ParseConfig,
@@ -1158,7 +1173,7 @@ fn parse_single_general<'a>(
 /// The VNI in bytes 4 to 6 of a VXLAN, GPE or GBP header.
 #[inline(always)]
 fn vni_of(header: &[u8; VXLAN_LEN]) -> u32 {
-    u32::from_be_bytes([header[4], header[5], header[6], header[7]]) >> 8
+    u32::from_be_bytes([0, header[4], header[5], header[6]])
 }
 
 /// Frame offsets fit in 32 bits on every buffer this crate sees; saturate
