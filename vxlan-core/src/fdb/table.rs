@@ -322,15 +322,16 @@ impl<'a> Fdb<'a> {
         ]
     }
 
-    /// Bit `i` set when key word `k[i]` holds `key`'s key bits (`key` has no
-    /// generation bits): `k ^ key` is zero once the generation is shifted
-    /// out. One compare per slot, no branch.
+    /// The index of the first of the key words `k` holding `key`'s key
+    /// bits (`key` has no generation bits), or 4 or more when none does.
+    /// Branch-free: `(k ^ key) << 4` is zero exactly for our key bits (the
+    /// generation shifted out) and leaves the low four bits clear for the
+    /// slot's index, so the smallest of the four tagged values is the first
+    /// match's index when there is one, and at least 16 otherwise.
     #[inline(always)]
-    fn hit_mask(k: &[u64; 4], key: u64) -> u32 {
-        u32::from((k[0] ^ key) << 4 == 0)
-            | (u32::from((k[1] ^ key) << 4 == 0) << 1)
-            | (u32::from((k[2] ^ key) << 4 == 0) << 2)
-            | (u32::from((k[3] ^ key) << 4 == 0) << 3)
+    fn first_hit(k: &[u64; 4], key: u64) -> u64 {
+        let z = |i: u64, w: u64| ((w ^ key) << 4) | i;
+        z(0, k[0]).min(z(1, k[1])).min(z(2, k[2]).min(z(3, k[3])))
     }
 
     /// True when one of the key words `k` is a terminator (EMPTY of any
@@ -345,13 +346,13 @@ impl<'a> Fdb<'a> {
         t(k[0]).min(t(k[1])).min(t(k[2]).min(t(k[3]))) <= 1
     }
 
-    /// The value word for the first slot of `line` in `hit` (a nonzero
-    /// [`Fdb::hit_mask`]): see [`reread_raw`].
+    /// The value word for slot `at` (below 4, from [`Fdb::first_hit`]) of
+    /// `line`: see [`reread_raw`].
     #[inline(always)]
-    fn read_hit(line: &[Slot; 4], hit: u32, key: u64) -> u64 {
-        // `& 3`: `hit` is a nonzero 4-bit mask, so this changes nothing and
-        // spares the bounds check.
-        reread_raw(&line[(hit.trailing_zeros() & 3) as usize], key)
+    fn read_hit(line: &[Slot; 4], at: u64, key: u64) -> u64 {
+        // `& 3`: `at < 4`, so this changes nothing and spares the bounds
+        // check.
+        reread_raw(&line[(at & 3) as usize], key)
     }
 
     /// One line of `key`'s probe (`line`), scanned without a branch per
@@ -370,9 +371,9 @@ impl<'a> Fdb<'a> {
     #[inline(always)]
     fn scan_line(line: &[Slot; 4], key: u64) -> Option<u64> {
         let k = Self::line_keys(line);
-        let hit = Self::hit_mask(&k, key);
-        if hit != 0 {
-            return Some(Self::read_hit(line, hit, key));
+        let at = Self::first_hit(&k, key);
+        if at < 4 {
+            return Some(Self::read_hit(line, at, key));
         }
         if Self::line_ends(&k) {
             return Some(0);
@@ -569,9 +570,9 @@ impl<'a> Fdb<'a> {
                 // the layout of `[Slot; 4]`, borrowed for as long as `slots`.
                 let line = unsafe { &*l };
                 let kw = Self::line_keys(line);
-                let hit = Self::hit_mask(&kw, k.0);
-                if hit != 0 {
-                    put(o, Self::read_hit(line, hit, k.0));
+                let at = Self::first_hit(&kw, k.0);
+                if at < 4 {
+                    put(o, Self::read_hit(line, at, k.0));
                 } else {
                     // Whether a miss's probe goes on is not a branch (a miss
                     // cannot predict it): the key's index is always written
