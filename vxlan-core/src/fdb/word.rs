@@ -267,7 +267,9 @@ pub struct Entry {
 /// [`Fdb::lookup_packed`](super::Fdb::lookup_packed) and
 /// [`Fdb::lookup_batch_packed`](super::Fdb::lookup_batch_packed) return, one
 /// word per key. Decoding is left to the caller, field by field:
-/// forwarding needs only [`PackedEntry::location`].
+/// forwarding needs only [`PackedEntry::location`]. Equality compares the
+/// words as read (the slot's generation included); compare
+/// [`PackedEntry::entry`] to compare entries.
 ///
 /// ```
 /// use vxlan_core::fdb::PackedEntry;
