@@ -12,8 +12,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use dashmap::DashMap;
 use hashbrown::HashMap;
 use vxlan_core::fdb::{
-    BdCounter, ColdSlot, Entry, Fdb, FdbConfig, FdbKey, LearnOutcome, Location, NoEvents, Slot,
-    BATCH,
+    BdCounter, ColdSlot, Entry, Fdb, FdbConfig, FdbKey, LearnOutcome, Location, NoEvents,
+    PackedEntry, Slot, BATCH,
 };
 use vxlan_core::wire::MacAddr;
 
@@ -197,7 +197,25 @@ fn lookups(c: &mut Criterion) {
                     i = (i + BATCH) % QUERIES;
                 })
             });
+            g.bench_function(BenchmarkId::new("fdb_batch32_packed", name), |b| {
+                let mut i = 0;
+                let mut out = [PackedEntry::MISS; BATCH];
+                b.iter(|| {
+                    fdb.lookup_batch_packed(&keys[i..i + BATCH], &mut out);
+                    black_box(&out);
+                    i = (i + BATCH) % QUERIES;
+                })
+            });
             if n == 1 << 20 {
+                g.bench_function(BenchmarkId::new("fdb_batch32_packed_thp", name), |b| {
+                    let mut i = 0;
+                    let mut out = [PackedEntry::MISS; BATCH];
+                    b.iter(|| {
+                        fdb_huge.lookup_batch_packed(&keys[i..i + BATCH], &mut out);
+                        black_box(&out);
+                        i = (i + BATCH) % QUERIES;
+                    })
+                });
                 g.bench_function(BenchmarkId::new("fdb_batch32_thp", name), |b| {
                     let mut i = 0;
                     let mut out: [Option<Entry>; BATCH] = [None; BATCH];

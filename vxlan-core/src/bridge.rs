@@ -461,8 +461,10 @@ impl<'a> Bridge<'a> {
         ingress: Option<u16>,
         from_overlay: bool,
     ) -> Option<Forward> {
-        let entry = self.fdb.lookup(bd, dst)?;
-        Some(match entry.location {
+        // Only the location is needed: the packed form skips decoding the
+        // rest of the entry.
+        let location = self.fdb.lookup_packed(bd, dst).location()?;
+        Some(match location {
             Location::Local { port, .. } if Some(port) == ingress => {
                 Forward::Drop(BridgeDrop::SamePort)
             }

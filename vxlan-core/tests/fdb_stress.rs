@@ -93,6 +93,8 @@ fn worker(fdb: &Fdb<'_>, t: u32, ops: u64, barrier: &Barrier) -> Tally {
     let own_base = SHARED + t * OWN;
     let mut batch_keys = Vec::new();
     let mut batch_out = vec![None; 32];
+    let mut batch_ids = Vec::new();
+    let mut batch_packed = vec![vxlan_core::fdb::PackedEntry::MISS; 32];
     barrier.wait();
     for n in 0..ops {
         let now = u32::try_from(n / 20_000).unwrap();
@@ -109,11 +111,22 @@ fn worker(fdb: &Fdb<'_>, t: u32, ops: u64, barrier: &Barrier) -> Tally {
             }
         } else if r < 620 {
             batch_keys.clear();
+            batch_ids.clear();
             for _ in 0..32 {
                 let id = rng.below(SHARED + 2 * OWN);
+                batch_ids.push(id);
                 batch_keys.push(vxlan_core::fdb::FdbKey::new(0, mac(id)));
             }
             fdb.lookup_batch(&batch_keys, &mut batch_out);
+            fdb.lookup_batch_packed(&batch_keys, &mut batch_packed);
+            for ((k, o), p) in batch_ids.iter().zip(&batch_out).zip(&batch_packed) {
+                if let Some(e) = *o {
+                    check_entry(*k, e);
+                }
+                if let Some(e) = p.entry() {
+                    check_entry(*k, e);
+                }
+            }
         } else if r < 950 {
             let shared = rng.below(3) == 0;
             let (id, own_idx) = if shared {

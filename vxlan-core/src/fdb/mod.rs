@@ -240,4 +240,4 @@ pub use events::{
 pub use iter::{Iter, Record};
 pub use slot::{BdCounter, CachePadded, ColdSlot, Slot};
 pub use table::{Fdb, FdbKey, BATCH};
-pub use word::{Entry, Kind, KindSet, Location, MAX_TICK_SPAN};
+pub use word::{Entry, Kind, KindSet, Location, PackedEntry, MAX_TICK_SPAN};

@@ -13,7 +13,7 @@ use crate::wire::MacAddr;
 
 use super::{
     BdCounter, ColdSlot, Entry, Event, EventKind, EventSink, Fdb, FdbConfig, FdbError, FdbKey,
-    FdbStats, FlushFilter, Kind, KindSet, LearnOutcome, Location, Record, Slot,
+    FdbStats, FlushFilter, Kind, KindSet, LearnOutcome, Location, PackedEntry, Record, Slot,
 };
 
 const MASK: u32 = 0x00ff_ffff;
@@ -517,6 +517,17 @@ pub fn check(cfg: FdbConfig, slots: usize, bds: u16, macs: u8, ops: &[Op]) {
         for (k, o) in keys.iter().zip(&out) {
             let (bd, mac) = super::word::split_key(k.0);
             assert_eq!(*o, model.lookup(bd, mac), "step {step}: batch lookup");
+        }
+        let mut packed = std::vec![PackedEntry::MISS; keys.len()];
+        fdb.lookup_batch_packed(&keys, &mut packed);
+        for (p, o) in packed.iter().zip(&out) {
+            assert_eq!(p.entry(), *o, "step {step}: packed batch lookup");
+            assert_eq!(p.is_hit(), o.is_some(), "step {step}: packed hit");
+            assert_eq!(
+                p.location(),
+                o.map(|e| e.location),
+                "step {step}: packed location"
+            );
         }
         let mut dump: Vec<Record> = fdb.iter().collect();
         dump.sort_by_key(|r| (r.bd, r.mac));

@@ -8,23 +8,41 @@ use crate::wire::MacAddr;
 use super::config::{validate, FdbConfig, FdbConfigError, FdbStats, LearnOutcome};
 use super::slot::{BdCounter, CachePadded, ColdSlot, Slot};
 use super::word::{
-    decode_entry, ends_probe, key_id, key_word, same_gen, valid_query, Entry, KEY_BLOCKED,
+    decode_entry, ends_probe, gen_of, key_id, key_word, same_gen, valid_query, Entry, PackedEntry,
+    ID_MASK, KEY_BLOCKED,
 };
 
 /// The largest batch [`Fdb::lookup_batch`] pipelines at once.
 pub const BATCH: usize = 32;
 
-/// A (bridge domain, MAC) key, pre-encoded for [`Fdb::lookup_batch`].
-/// Invariant: no generation bits unless the bridge domain is out of range
-/// (such a key matches nothing).
+/// A (bridge domain, MAC) key, pre-encoded for [`Fdb::lookup_batch`] and
+/// [`Fdb::lookup_batch_packed`]. Invariant: a valid query word (no
+/// generation bits, not zero, not a blocked slot's key bits), so the batched
+/// probe needs no check of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FdbKey(pub(crate) u64);
 
+/// The query word an unusable key is replaced with: bridge domain 0 and
+/// the multicast MAC `01:00:00:00:00:00`. Multicast MACs are never stored
+/// (every insert path requires a learnable MAC), so it matches no slot,
+/// and it is neither empty nor blocked, so it matches no terminator.
+const NEVER_STORED: u64 = 1 << 40;
+
 impl FdbKey {
-    /// The key of `mac` in bridge domain `bd`.
+    /// The key of `mac` in bridge domain `bd`. A key that can never be
+    /// stored (bridge domain 4096 or above, the all-zero MAC) is replaced by
+    /// another key that is never stored either, so it simply misses.
+    ///
+    /// ```
+    /// # use vxlan_core::fdb::FdbKey;
+    /// # use vxlan_core::wire::MacAddr;
+    /// let a = FdbKey::new(7, MacAddr([2, 0, 0, 0, 0, 1]));
+    /// assert_ne!(a, FdbKey::new(8, MacAddr([2, 0, 0, 0, 0, 1])));
+    /// ```
     #[inline(always)]
     pub fn new(bd: u16, mac: MacAddr) -> FdbKey {
-        FdbKey(key_word(bd, mac))
+        let k = key_word(bd, mac);
+        FdbKey(if valid_query(k) { k } else { NEVER_STORED })
     }
 }
 
@@ -141,10 +159,14 @@ fn line_offset(slots: &[Slot]) -> usize {
     ((64 - addr % 64) % 64) / 16
 }
 
+/// The hash: one multiply by an odd constant (2^64 over the golden ratio).
+/// Only its high bits are used (the multiply-high in [`Fdb::home`]), and
+/// those depend on every bit of the key, low bits most (where MACs
+/// differ); the bridge domain bits (48..60) reach only the top bits, which
+/// are exactly the ones used.
 #[inline(always)]
 fn mix(key: u64) -> u64 {
-    let h = key.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9)
+    key.wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 impl<'a> Fdb<'a> {
@@ -272,68 +294,140 @@ impl<'a> Fdb<'a> {
         Probe::Exhausted
     }
 
-    /// The value word of `key`'s slot if its generation is that of the key
-    /// word found (a live entry, or reserved or dead), else 0 (reserved):
-    /// every outcome is one word, decoded once by the caller
-    /// ([`decode_entry`] reads reserved and dead as a miss), so hits and
-    /// misses share one path to the output.
+    /// The four slots of the line starting at slot `h` of `slots`.
+    ///
+    /// # Safety
+    ///
+    /// `h + 4 <= slots.len()`. Every home of a table ([`Fdb::home`]) is
+    /// such an `h` for its `slots`: `h = base + 4 * b` with `b < buckets`
+    /// and `buckets = (slots.len() - base) / 4`.
     #[inline(always)]
-    fn lookup_raw(&self, key: u64, home: usize) -> u64 {
-        // Locals, so the Acquire loads below do not force reloads of the
-        // table's fields on every probe step.
-        let slots = self.slots;
-        // Fast path: the home bucket (4 slots, one cache line) without
-        // data-dependent branches per slot, so a hit costs one predictable
-        // branch and consecutive lookups overlap their cache misses.
-        // `first_chunk`: one length check, no per-slot bounds checks.
-        if let Some(b) = slots.get(home..).and_then(<[Slot]>::first_chunk::<4>) {
-            // Acquire (each): see `probe`.
-            let k = [
-                b[0].key.load(Ordering::Acquire),
-                b[1].key.load(Ordering::Acquire),
-                b[2].key.load(Ordering::Acquire),
-                b[3].key.load(Ordering::Acquire),
-            ];
-            // Shifting the generation out (`<< 4`) leaves the key bits,
-            // times 16: ours is `key << 4`. The first slot holding our key
-            // bits is the one to read, whether or not a terminator precedes
-            // it in the line: keys never move and a live key never sits
-            // behind a hole, so our key seen there was in the table at that
-            // moment (a withdrawn or unpublished insert reads as a miss
-            // through its value, and of two slots with our key bits the
-            // earlier one is the one a walk finds). One compare per slot;
-            // the hit slot's key word is re-read below for its generation,
-            // so nothing is kept live.
-            let key16 = key << 4;
-            let hit = (u32::from(k[0] << 4 == key16))
-                | (u32::from(k[1] << 4 == key16) << 1)
-                | (u32::from(k[2] << 4 == key16) << 2)
-                | (u32::from(k[3] << 4 == key16) << 3);
-            if hit != 0 {
-                // `& 3`: `hit` is a nonzero 4-bit mask, so this changes
-                // nothing and spares the bounds check.
-                return reread_raw(&b[(hit.trailing_zeros() & 3) as usize], key16);
-            }
-            // Not in the line: absent if the line holds a terminator (EMPTY
-            // of any generation, or BLOCKED), where the walk would stop.
-            // Bitwise `|`, not `any`: one branch instead of one per slot on
-            // data a miss cannot predict.
-            let stop = ends_probe(k[0]) | ends_probe(k[1]) | ends_probe(k[2]) | ends_probe(k[3]);
-            if stop || self.max_probe <= 4 {
-                return 0;
-            }
-            return self.walk(key, self.next(home + 3), self.max_probe - 4);
-        }
-        self.walk(key, home, self.max_probe)
+    unsafe fn line_unchecked(slots: &[Slot], h: usize) -> &[Slot; 4] {
+        debug_assert!(h + 4 <= slots.len());
+        // SAFETY: the four slots are in `slots` (the caller's contract), and
+        // an array of four `Slot`s has the layout of four consecutive slice
+        // elements.
+        unsafe { &*slots.as_ptr().add(h).cast::<[Slot; 4]>() }
     }
 
-    /// The slot-by-slot probe from `i`, at most `left` slots; the value word
-    /// as [`Fdb::lookup_raw`] returns it.
+    /// The four key words of `line`.
+    #[inline(always)]
+    fn line_keys(line: &[Slot; 4]) -> [u64; 4] {
+        // Acquire (each): see `probe`.
+        [
+            line[0].key.load(Ordering::Acquire),
+            line[1].key.load(Ordering::Acquire),
+            line[2].key.load(Ordering::Acquire),
+            line[3].key.load(Ordering::Acquire),
+        ]
+    }
+
+    /// The index of the first of the key words `k` holding `key`'s key
+    /// bits (`key` has no generation bits), or 4 or more when none does.
+    /// Branch-free: `(k ^ key) << 4` is zero exactly for our key bits (the
+    /// generation shifted out) and leaves the low four bits clear for the
+    /// slot's index, so the smallest of the four tagged values is the first
+    /// match's index when there is one, and at least 16 otherwise.
+    #[inline(always)]
+    fn first_hit(k: &[u64; 4], key: u64) -> u64 {
+        let z = |i: u64, w: u64| ((w ^ key) << 4) | i;
+        z(0, k[0]).min(z(1, k[1])).min(z(2, k[2]).min(z(3, k[3])))
+    }
+
+    /// True when one of the key words `k` is a terminator (EMPTY of any
+    /// generation, or BLOCKED: [`ends_probe`]), where a walk would stop.
+    /// Branch-free (the smallest of the four `(k + 1) & ID_MASK` is at most
+    /// 1), so a miss costs no branch on data it cannot predict (the
+    /// compiler turns `ends_probe(a) | ends_probe(b) ...` back into a chain
+    /// of branches).
+    #[inline(always)]
+    fn line_ends(k: &[u64; 4]) -> bool {
+        let t = |w: u64| w.wrapping_add(1) & ID_MASK;
+        t(k[0]).min(t(k[1])).min(t(k[2]).min(t(k[3]))) <= 1
+    }
+
+    /// The value word for slot `at` (below 4, from [`Fdb::first_hit`]) of
+    /// `line`: see [`reread_raw`].
+    #[inline(always)]
+    fn read_hit(line: &[Slot; 4], at: u64, key: u64) -> u64 {
+        // `& 3`: `at < 4`, so this changes nothing and spares the bounds
+        // check.
+        reread_raw(&line[(at & 3) as usize], key)
+    }
+
+    /// One line of `key`'s probe (`line`), scanned without a branch per
+    /// slot. `Some` with the value word as [`read_raw`] gives it (0 for a
+    /// miss) when the line decides, `None` when the key is not in the line
+    /// and the line holds no terminator (the probe goes on at the next
+    /// line).
+    ///
+    /// The first slot holding our key bits is the one to read, whether or
+    /// not a terminator precedes it in the line: keys never move and a live
+    /// key never sits behind a hole, so our key seen there was in the table
+    /// at that moment (a withdrawn or unpublished insert reads as a miss
+    /// through its value, and of two slots with our key bits the earlier one
+    /// is the one a walk finds). This holds for any line of the probe up to
+    /// `max_probe`.
+    #[inline(always)]
+    fn scan_line(line: &[Slot; 4], key: u64) -> Option<u64> {
+        let k = Self::line_keys(line);
+        let at = Self::first_hit(&k, key);
+        if at < 4 {
+            return Some(Self::read_hit(line, at, key));
+        }
+        if Self::line_ends(&k) {
+            return Some(0);
+        }
+        None
+    }
+
+    /// The rest of a lookup whose home line `h` neither held `key` nor a
+    /// terminator: the next line, scanned as the home line was (when the
+    /// table and `max_probe` reach that far without wrapping), then slot by
+    /// slot. The value word as [`Fdb::scan_line`] gives it. Out of line:
+    /// rare (a few percent of hits, about one miss in six at load 1/2), and
+    /// it keeps the registers of the loops that call it free.
+    #[inline(never)]
+    fn lookup_rest(&self, key: u64, h: usize) -> u64 {
+        if self.max_probe <= 4 {
+            return 0;
+        }
+        if self.max_probe >= 8 {
+            if let Some(line) = self.slots.get(h + 4..).and_then(<[Slot]>::first_chunk::<4>) {
+                if let Some(v) = Self::scan_line(line, key) {
+                    return v;
+                }
+                if self.max_probe == 8 {
+                    return 0;
+                }
+                return self.walk(key, self.next(h + 7), self.max_probe - 8);
+            }
+        }
+        self.walk(key, self.next(h + 3), self.max_probe - 4)
+    }
+
+    /// The whole lookup of `key` (a valid query word): the value word of its
+    /// slot if of the key word's generation, else 0.
+    #[inline(always)]
+    fn lookup_raw(&self, key: u64) -> u64 {
+        let h = self.home(key);
+        // SAFETY: `h` is a home of this table.
+        match Self::scan_line(unsafe { Self::line_unchecked(self.slots, h) }, key) {
+            Some(v) => v,
+            None => self.lookup_rest(key, h),
+        }
+    }
+
+    /// The slot-by-slot probe from `i`, at most `left` slots (at least 1);
+    /// the value word as [`Fdb::lookup_raw`] returns it.
     #[inline]
     fn walk(&self, key: u64, mut i: usize, mut left: usize) -> u64 {
         let slots = self.slots;
         loop {
-            let s = &slots[i];
+            // `i` is always in range; `get` spares the panic path.
+            let Some(s) = slots.get(i) else {
+                return 0;
+            };
             // Acquire: see `probe`.
             let k = s.key.load(Ordering::Acquire);
             if key_id(k) == key {
@@ -358,16 +452,38 @@ impl<'a> Fdb<'a> {
     /// never writes shared memory.
     #[inline(always)]
     pub fn lookup(&self, bd: u16, mac: MacAddr) -> Option<Entry> {
+        self.lookup_packed(bd, mac).entry()
+    }
+
+    /// [`Fdb::lookup`] without decoding: the entry's value word as a
+    /// [`PackedEntry`], for callers that need only some fields.
+    ///
+    /// ```
+    /// # use vxlan_core::fdb::*;
+    /// # use vxlan_core::wire::MacAddr;
+    /// # let slots: Vec<Slot> = (0..64).map(|_| Slot::new()).collect();
+    /// # let cold: Vec<ColdSlot> = (0..64).map(|_| ColdSlot::new()).collect();
+    /// # let bds = [BdCounter::new()];
+    /// let fdb = Fdb::new(&slots, &cold, &bds, FdbConfig::new(32)).unwrap();
+    /// let a = MacAddr([2, 0, 0, 0, 0, 1]);
+    /// fdb.add_static(0, a, Location::Remote(3)).unwrap();
+    /// assert_eq!(fdb.lookup_packed(0, a).location(), Some(Location::Remote(3)));
+    /// assert!(!fdb.lookup_packed(0, MacAddr([2, 0, 0, 0, 0, 2])).is_hit());
+    /// ```
+    #[inline(always)]
+    pub fn lookup_packed(&self, bd: u16, mac: MacAddr) -> PackedEntry {
         let key = key_word(bd, mac);
         if !valid_query(key) {
-            return None;
+            return PackedEntry::MISS;
         }
-        decode_entry(self.lookup_raw(key, self.home(key)))
+        PackedEntry::from_word(self.lookup_raw(key))
     }
 
     /// Looks up `keys[i]` into `out[i]` for `i < min(keys.len(), out.len())`,
-    /// [`BATCH`] keys at a time: first every key's home slot is hashed and
-    /// prefetched, then the probes run, so the cache misses overlap.
+    /// [`BATCH`] keys at a time: first every key's home line is hashed and
+    /// prefetched, then the home lines are scanned, so the cache misses
+    /// overlap. [`Fdb::lookup_batch_packed`] does the same without decoding
+    /// the entries, which is cheaper when only the location is needed.
     ///
     /// ```
     /// # use vxlan_core::fdb::*;
@@ -385,40 +501,105 @@ impl<'a> Fdb<'a> {
     /// assert_eq!(out[1], None);
     /// ```
     pub fn lookup_batch(&self, keys: &[FdbKey], out: &mut [Option<Entry>]) {
+        self.batch(keys, out, |o, v| {
+            // A miss writes only the discriminant; writing the whole
+            // `Option` made the compiler carry a hit's fields across
+            // iterations (spilled to the stack) to fill a miss's padding.
+            *o = None;
+            if let Some(e) = decode_entry(v) {
+                *o = Some(e);
+            }
+        });
+    }
+
+    /// [`Fdb::lookup_batch`] into [`PackedEntry`]s: each result is the
+    /// entry's value word as read (one store per key), decoded only when
+    /// and as far as the caller asks ([`PackedEntry::location`],
+    /// [`PackedEntry::entry`]).
+    ///
+    /// ```
+    /// # use vxlan_core::fdb::*;
+    /// # use vxlan_core::wire::MacAddr;
+    /// # let slots: Vec<Slot> = (0..64).map(|_| Slot::new()).collect();
+    /// # let cold: Vec<ColdSlot> = (0..64).map(|_| ColdSlot::new()).collect();
+    /// # let bds = [BdCounter::new()];
+    /// let fdb = Fdb::new(&slots, &cold, &bds, FdbConfig::new(32)).unwrap();
+    /// let a = MacAddr([2, 0, 0, 0, 0, 1]);
+    /// fdb.add_static(0, a, Location::port(9)).unwrap();
+    /// let keys = [FdbKey::new(0, a), FdbKey::new(0, MacAddr([2, 0, 0, 0, 0, 2]))];
+    /// let mut out = [PackedEntry::MISS; 2];
+    /// fdb.lookup_batch_packed(&keys, &mut out);
+    /// assert_eq!(out[0].location(), Some(Location::port(9)));
+    /// assert_eq!(out[0].entry().unwrap().kind, Kind::Static);
+    /// assert!(!out[1].is_hit());
+    /// ```
+    pub fn lookup_batch_packed(&self, keys: &[FdbKey], out: &mut [PackedEntry]) {
+        self.batch(keys, out, |o, v| *o = PackedEntry::from_word(v));
+    }
+
+    /// The batched lookup, each result handed to `put` as a value word (as
+    /// [`Fdb::lookup_raw`] returns it). Per chunk of [`BATCH`] keys, three
+    /// passes: hash every key and prefetch its home line; scan the home
+    /// lines (nearly every hit and most misses end there), noting the keys
+    /// whose probe goes on and prefetching their next line; then finish
+    /// those, whose next line has had the rest of the second pass to
+    /// arrive.
+    #[inline(always)]
+    fn batch<T>(&self, keys: &[FdbKey], out: &mut [T], put: impl Fn(&mut T, u64)) {
         let n = keys.len().min(out.len());
         let (keys, out) = (&keys[..n], &mut out[..n]);
+        // A local: the Acquire loads would otherwise make the compiler
+        // reload the field for every key.
+        let slots = self.slots;
         for (keys, out) in keys.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
-            // Hash every key and prefetch its home line at once: the whole
-            // batch's misses overlap, and the probes below find the lines
-            // in flight or arrived.
-            let mut homes = [0usize; BATCH];
-            for (h, k) in homes.iter_mut().zip(keys) {
-                *h = self.home(k.0);
-                self.prefetch_home(*h);
+            // Each key's home line as a pointer (the probes below then need
+            // no index arithmetic). `wrapping_add`: plain arithmetic, safe
+            // whatever the value; every home is in range anyway.
+            let mut lines = [core::ptr::null::<[Slot; 4]>(); BATCH];
+            for (l, k) in lines.iter_mut().zip(keys) {
+                *l = slots.as_ptr().wrapping_add(self.home(k.0)).cast();
+                prefetch(l.cast());
             }
-            for ((o, k), &h) in out.iter_mut().zip(keys).zip(&homes) {
-                let v = if valid_query(k.0) {
-                    self.lookup_raw(k.0, h)
+            // Indices (in the chunk) of the keys the home line left open.
+            let mut open = [0u8; BATCH];
+            let mut n_open = 0;
+            for (i, ((o, k), &l)) in out.iter_mut().zip(keys).zip(&lines).enumerate() {
+                // SAFETY: `l` points at slot `h = Fdb::home(k)` of `slots`,
+                // and `h + 4 <= slots.len()` for every home (see
+                // `Fdb::line_unchecked`): four live, in-bounds slots, with
+                // the layout of `[Slot; 4]`, borrowed for as long as `slots`.
+                let line = unsafe { &*l };
+                let kw = Self::line_keys(line);
+                let at = Self::first_hit(&kw, k.0);
+                if at < 4 {
+                    put(o, Self::read_hit(line, at, k.0));
                 } else {
-                    0
-                };
-                // A miss writes only the discriminant; writing the whole
-                // `Option` made the compiler carry a hit's fields across
-                // iterations (spilled to the stack) to fill a miss's padding.
-                *o = None;
-                if let Some(e) = decode_entry(v) {
-                    *o = Some(e);
+                    // Whether a miss's probe goes on is not a branch (a miss
+                    // cannot predict it): the key's index is always written
+                    // and counted only if it goes on, and the line
+                    // prefetched is the next one if it goes on, else the
+                    // home line again (in L1 already).
+                    let go_on = !Self::line_ends(&kw);
+                    put(o, 0);
+                    // `% BATCH`: `n_open` counts keys of this chunk so far,
+                    // fewer than BATCH; spares the bounds check. Truncation
+                    // impossible: `i < BATCH <= 256`.
+                    #[allow(clippy::cast_possible_truncation)]
+                    let i = i as u8;
+                    open[n_open % BATCH] = i;
+                    n_open += usize::from(go_on);
+                    // A prefetch needs no bounds check (`wrapping_add`
+                    // keeps the arithmetic safe; it never faults).
+                    prefetch(l.cast::<Slot>().wrapping_add(4 * usize::from(go_on)));
+                }
+            }
+            for &i in &open[..n_open.min(BATCH)] {
+                let i = usize::from(i);
+                if let (Some(o), Some(k)) = (out.get_mut(i), keys.get(i)) {
+                    put(o, self.lookup_rest(k.0, self.home(k.0)));
                 }
             }
         }
-    }
-
-    /// Prefetches the line of home slot `h`. No bounds check: a prefetch
-    /// only needs an address (`wrapping_add` keeps the pointer arithmetic
-    /// safe), and every home is in range anyway.
-    #[inline(always)]
-    fn prefetch_home(&self, h: usize) {
-        prefetch(self.slots.as_ptr().wrapping_add(h));
     }
 
     /// Takes one unit of the global budget and, for learned entries, one of
@@ -538,21 +719,26 @@ fn read_raw(s: &Slot, k: u64) -> u64 {
     }
 }
 
-/// Reads `s`, where a load of its key word just found our key (`key16` is
-/// the key shifted left by 4, as in the home-line scan): re-reads the key
-/// word (same cache line, so cheap) for the generation and then reads the
-/// value word as [`read_raw`] does. Different key bits now mean our key's
-/// incarnation there ended meanwhile (it was dead at that moment), so a
-/// miss (0) is correct; the same key bits with another generation are a
-/// later incarnation of our key, equally valid.
+/// Reads `s`, where a load of its key word just found our key bits (`key`,
+/// no generation bits): re-reads the key word (same cache line, so cheap;
+/// nothing from the scan stays live) and then the value word, and returns
+/// the value if the key word is our key with the value's generation, else
+/// 0 (reserved). One compare checks both: different key bits now mean our
+/// key's incarnation there ended meanwhile (it was dead at that moment),
+/// so a miss is correct; the same key bits with another generation than
+/// the value's are the check of [`read_raw`]; a later incarnation of our
+/// key with its own value is equally valid.
 #[inline(always)]
-fn reread_raw(s: &Slot, key16: u64) -> u64 {
-    // Acquire: as in `probe`.
+fn reread_raw(s: &Slot, key: u64) -> u64 {
+    // Acquire (both): as in `probe` and `read_raw`; the value is loaded
+    // after the key word it is checked against.
     let k = s.key.load(Ordering::Acquire);
-    if k << 4 != key16 {
-        return 0;
+    let v = s.value.load(Ordering::Acquire);
+    if k == key | gen_of(v) {
+        v
+    } else {
+        0
     }
-    read_raw(s, k)
 }
 
 /// Hints the CPU to fetch `slot`'s line. A hint only: no effect on

@@ -637,3 +637,58 @@ fn dampening_threshold_fits_the_cold_word() {
         LearnOutcome::Frozen
     );
 }
+
+/// Every lookup form agrees on a crowded table (load 7/8, so many probes
+/// leave the home line and some the next one), for several probe limits,
+/// and keys that can never be stored miss in the batch too.
+#[test]
+fn lookup_forms_agree_on_long_probes() {
+    for max_probe in [1, 3, 4, 5, 8, 9, 64] {
+        let (s, c, b) = storage(67, 2);
+        let cfg = FdbConfig {
+            max_probe,
+            ..test_cfg(58)
+        };
+        let fdb = Fdb::new(&s, &c, &b, cfg).unwrap();
+        let mut present = Vec::new();
+        for i in 0..200 {
+            if fdb.add_static(1, mac(i), Location::Remote(i)).is_ok() {
+                present.push(i);
+            }
+        }
+        assert!(!present.is_empty());
+        let mut keys = Vec::new();
+        let mut want = Vec::new();
+        for i in 0..260 {
+            let e = present.contains(&i).then_some(Location::Remote(i));
+            assert_eq!(fdb.lookup(1, mac(i)).map(|e| e.location), e, "{i}");
+            assert_eq!(fdb.lookup_packed(1, mac(i)).location(), e, "{i}");
+            keys.push(FdbKey::new(1, mac(i)));
+            want.push(e);
+        }
+        // Never stored: bridge domains past the table's and beyond the
+        // 12-bit field, the all-zero MAC, the key bits of a blocked slot.
+        for (bd, m) in [
+            (2, mac(present[0])),
+            (4096, mac(present[0])),
+            (4096 + 1, mac(present[0])),
+            (0xffff, MacAddr([0xff; 6])),
+            (0x0fff, MacAddr([0xff; 6])),
+            (1, MacAddr([0; 6])),
+            (0, MacAddr([0; 6])),
+        ] {
+            assert_eq!(fdb.lookup(bd, m), None);
+            keys.push(FdbKey::new(bd, m));
+            want.push(None);
+        }
+        let mut out = std::vec![None; keys.len()];
+        fdb.lookup_batch(&keys, &mut out);
+        let mut packed = std::vec![PackedEntry::MISS; keys.len()];
+        fdb.lookup_batch_packed(&keys, &mut packed);
+        for (i, w) in want.iter().enumerate() {
+            assert_eq!(out[i].map(|e| e.location), *w, "batch {i}");
+            assert_eq!(packed[i].location(), *w, "packed batch {i}");
+            assert_eq!(packed[i].entry(), out[i], "packed batch {i}");
+        }
+    }
+}

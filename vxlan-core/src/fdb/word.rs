@@ -263,6 +263,59 @@ pub struct Entry {
     pub frozen: bool,
 }
 
+/// A lookup's answer as the entry's value word, undecoded: what
+/// [`Fdb::lookup_packed`](super::Fdb::lookup_packed) and
+/// [`Fdb::lookup_batch_packed`](super::Fdb::lookup_batch_packed) return, one
+/// word per key. Decoding is left to the caller, field by field:
+/// forwarding needs only [`PackedEntry::location`]. Equality compares the
+/// words as read (the slot's generation included); compare
+/// [`PackedEntry::entry`] to compare entries.
+///
+/// ```
+/// use vxlan_core::fdb::PackedEntry;
+/// let miss = PackedEntry::MISS;
+/// assert!(!miss.is_hit());
+/// assert_eq!(miss.location(), None);
+/// assert_eq!(miss.entry(), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[repr(transparent)]
+pub struct PackedEntry(u64);
+
+impl PackedEntry {
+    /// No entry.
+    pub const MISS: PackedEntry = PackedEntry(0);
+
+    /// Wraps a value word read from a slot of the looked-up key with its
+    /// generation (or 0); a non-live one (reserved, dead) reads as a miss.
+    #[inline(always)]
+    pub(crate) const fn from_word(v: u64) -> PackedEntry {
+        PackedEntry(v)
+    }
+
+    /// True when the key had a live entry.
+    #[inline(always)]
+    pub const fn is_hit(self) -> bool {
+        (self.0 >> KIND_SHIFT) & KIND_MASK != 0
+    }
+
+    /// Where frames for the MAC go, on a hit.
+    #[inline(always)]
+    pub const fn location(self) -> Option<Location> {
+        if self.is_hit() {
+            Some(Location::decode(value_loc(self.0)))
+        } else {
+            None
+        }
+    }
+
+    /// The whole entry, on a hit.
+    #[inline(always)]
+    pub fn entry(self) -> Option<Entry> {
+        decode_entry(self.0)
+    }
+}
+
 /// Builds a live value word, generation 0 (the caller ORs in the slot's
 /// generation).
 #[inline(always)]
@@ -280,7 +333,7 @@ pub(crate) fn value_kind(v: u64) -> Option<Kind> {
 }
 
 #[inline(always)]
-pub(crate) fn value_loc(v: u64) -> u32 {
+pub(crate) const fn value_loc(v: u64) -> u32 {
     // Truncation intended: the location is the low 32 bits.
     #[allow(clippy::cast_possible_truncation)]
     let loc = v as u32;
