@@ -800,22 +800,24 @@ impl Block {
 /// x86-64, 64-bit words elsewhere.
 #[inline(always)]
 fn both_match(a: &[u8; 16], ta: &Block, b: &[u8; 16], tb: &Block) -> bool {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     return both_match_sse2(a, ta, b, tb);
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
     return both_match_words(a, ta, b, tb);
 }
 
 /// [`both_match`] in four vector operations per block and one branch for
 /// both.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[inline(always)]
 fn both_match_sse2(a: &[u8; 16], ta: &Block, b: &[u8; 16], tb: &Block) -> bool {
     use core::arch::x86_64::{
         __m128i, _mm_and_si128, _mm_cmpeq_epi8, _mm_load_si128, _mm_loadu_si128, _mm_movemask_epi8,
     };
-    // SAFETY: SSE2 is part of the x86-64 baseline, so its intrinsics run
-    // on every CPU this code is built for. The unaligned loads read `a`
+    // SAFETY: this is compiled only where the target has SSE2 enabled
+    // (the x86-64 baseline; a soft-float target without it takes the
+    // portable words), so its intrinsics run on every CPU this code is
+    // built for. The unaligned loads read `a`
     // and `b`, references to exactly 16 readable bytes. The aligned loads
     // read `mask` and `want` of a `Block`, which is `repr(C, align(16))`
     // with two 16-byte arrays: they sit at offsets 0 and 16, each 16
@@ -833,7 +835,7 @@ fn both_match_sse2(a: &[u8; 16], ta: &Block, b: &[u8; 16], tb: &Block) -> bool {
 
 /// [`both_match`] in portable code: four masked 64-bit words, ORed and
 /// tested once. Built on every target so the tests compare it with SSE2.
-#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
 #[inline(always)]
 fn both_match_words(a: &[u8; 16], ta: &Block, b: &[u8; 16], tb: &Block) -> bool {
     let miss = |bytes: &[u8; 16], t: &Block| -> u64 {
@@ -1154,10 +1156,13 @@ fn parse_single_general<'a>(
 ) -> Result<Option<SingleLayer<'a>>, ParseDrop> {
     let stack = TunnelStack::parse_general(
         frame,
+        // Refreshed, so the copy's template never describes another
+        // config (the general walker does not read it today).
         &ParseConfig {
             max_depth: 1,
             ..*config
-        },
+        }
+        .refresh(),
     )?;
     Ok(stack.inner().map(|inner| SingleLayer {
         buf: frame,
@@ -1668,6 +1673,48 @@ mod tests {
         }
     }
 
+    /// The fast path is taken where it should be: the agreement tests
+    /// above would pass with it switched off, this one would not.
+    #[test]
+    fn fast_path_takes_the_common_shapes() {
+        let strict = ParseConfig::default().with_reserved_bits(ReservedBitsPolicy::Strict);
+        let first_8472 = ParseConfig::empty().with_vxlan_port(8472).unwrap();
+        for ipv6 in [false, true] {
+            for (cfg, dport) in [
+                (ParseConfig::default(), 4789),
+                (strict, 4789),
+                (first_8472, 8472),
+            ] {
+                let frame = build_vxlan_frame(&FrameSpec {
+                    ipv6,
+                    dport,
+                    ..FrameSpec::default()
+                });
+                let fast = parse_single_fast(&frame, &cfg)
+                    .unwrap_or_else(|| panic!("fast path not taken: v6 {ipv6}, {cfg:?}"));
+                let general = parse_single_general(&frame, &cfg).unwrap().unwrap();
+                assert_eq!(fast.vni(), general.vni());
+                // A tagged inner frame and a second VXLAN port are the
+                // general walker's.
+                let tagged = build_vxlan_frame(&FrameSpec {
+                    ipv6,
+                    dport,
+                    inner_vids: &[100],
+                    ..FrameSpec::default()
+                });
+                assert!(parse_single_fast(&tagged, &cfg).is_none());
+            }
+            let second = ParseConfig::default().with_vxlan_port(8472).unwrap();
+            let frame = build_vxlan_frame(&FrameSpec {
+                ipv6,
+                dport: 8472,
+                ..FrameSpec::default()
+            });
+            assert!(parse_single_fast(&frame, &second).is_none());
+            assert!(parse_single(&frame, &second).unwrap().is_some());
+        }
+    }
+
     /// With no VXLAN port configured, a datagram to port 0 is not VXLAN
     /// (the fast path once took the empty port slot for a match).
     #[test]
@@ -1685,7 +1732,7 @@ mod tests {
         /// SSE2 and the portable words give the same answer, on random
         /// bytes and on bytes made to match a real template but for a few
         /// flipped bits.
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         #[test]
         fn sse2_and_words_agree(
             a in proptest::array::uniform16(proptest::num::u8::ANY),
