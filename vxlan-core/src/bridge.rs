@@ -42,7 +42,7 @@ use core::fmt;
 use core::net::IpAddr;
 
 use crate::decap::{decap, DecapConfig, DecapDrop};
-use crate::fdb::{EventSink, Fdb, Kind, LearnOutcome, Location};
+use crate::fdb::{EventSink, Fdb, LearnOutcome, Location};
 use crate::frame::Frame;
 use crate::wire::arp::{ArpOperation, ArpPacket, ArpRepr};
 use crate::wire::{
@@ -438,16 +438,8 @@ impl<'a> Bridge<'a> {
         now: u32,
         events: &mut S,
     ) -> LearnOutcome {
-        /// The FDB keeps the low 24 bits of a tick and compares them
-        /// wrapping (`Entry::last_seen`).
-        const TICK_MASK: u32 = 0x00ff_ffff;
-        if let Some(e) = self.fdb.lookup(bd, mac) {
-            if e.location == location
-                && (e.kind != Kind::Learned
-                    || now.wrapping_sub(e.last_seen) & TICK_MASK < self.fdb.config().refresh_ticks)
-            {
-                return LearnOutcome::Unchanged;
-            }
+        if self.fdb.is_current(bd, mac, location, now) {
+            return LearnOutcome::Unchanged;
         }
         self.fdb.learn(bd, mac, location, now, events)
     }

@@ -8,9 +8,9 @@ use super::config::LearnOutcome;
 use super::events::{Event, EventKind, EventSink};
 use super::table::{bump, Fdb, Probe};
 use super::word::{
-    elapsed, ends_probe, gen_of, is_dead, key_id, key_word, make_value, same_gen, value_frozen,
-    value_kind, value_loc, value_tick, with_frozen, with_tick, Cold, Kind, Location, MOVES_MAX,
-    VAL_DEAD, VAL_RESERVED,
+    elapsed, ends_probe, gen_of, is_dead, key_id, key_word, make_value, refresh_due, same_gen,
+    value_frozen, value_kind, value_loc, value_tick, with_frozen, with_tick, Cold, Kind, Location,
+    MOVES_MAX, VAL_DEAD, VAL_RESERVED,
 };
 
 /// Result of trying to claim an empty slot.
@@ -152,6 +152,37 @@ impl Fdb<'_> {
     fn busy(&self) -> LearnOutcome {
         bump(&self.counters.busy);
         LearnOutcome::Busy
+    }
+
+    /// True when `mac` is live in `bd` at `location` and
+    /// [`learn`](Self::learn) of it there at `now` would return
+    /// [`LearnOutcome::Unchanged`] (no move, no refresh due, or an entry
+    /// that does not age): one lock-free lookup and no write. A packet
+    /// path that learns every frame's source calls `learn` only when this
+    /// is false; `learn` rechecks and decides.
+    ///
+    /// ```
+    /// # use vxlan_core::fdb::*;
+    /// # use vxlan_core::wire::MacAddr;
+    /// # let slots: Vec<Slot> = (0..64).map(|_| Slot::new()).collect();
+    /// # let cold: Vec<ColdSlot> = (0..64).map(|_| ColdSlot::new()).collect();
+    /// # let bds = [BdCounter::new()];
+    /// let mut cfg = FdbConfig::new(32);
+    /// cfg.refresh_ticks = 4;
+    /// let fdb = Fdb::new(&slots, &cold, &bds, cfg).unwrap();
+    /// let (mac, here) = (MacAddr([2, 0, 0, 0, 0, 1]), Location::Remote(3));
+    /// assert!(!fdb.is_current(0, mac, here, 10));
+    /// fdb.learn(0, mac, here, 10, &mut NoEvents);
+    /// assert!(fdb.is_current(0, mac, here, 13));
+    /// assert!(!fdb.is_current(0, mac, here, 14)); // a refresh is due
+    /// assert!(!fdb.is_current(0, mac, Location::Remote(4), 13)); // a move
+    /// ```
+    #[inline(always)]
+    pub fn is_current(&self, bd: u16, mac: MacAddr, location: Location, now: u32) -> bool {
+        location.encode().is_some_and(|loc| {
+            self.lookup_packed(bd, mac)
+                .is_current(loc, now, self.cfg.refresh_ticks)
+        })
     }
 
     /// Learns that `mac` was seen as a source in bridge domain `bd` at
@@ -312,7 +343,7 @@ impl Fdb<'_> {
             };
             let old = value_loc(v);
             if old == loc {
-                if kind != Kind::Learned || elapsed(now, value_tick(v)) < self.cfg.refresh_ticks {
+                if !refresh_due(kind, value_tick(v), now, self.cfg.refresh_ticks) {
                     // The common case for a hot MAC: no write at all.
                     return Some(LearnOutcome::Unchanged);
                 }

@@ -114,6 +114,16 @@ pub(crate) fn elapsed(now: u32, then: u32) -> u32 {
     now.wrapping_sub(then) & TICK_MASK
 }
 
+/// Whether learning an entry of `kind` last seen at the stored tick `tick`
+/// again at its own location, at `now`, must write a new tick: only
+/// learned entries age, and they are refreshed at most once per
+/// `refresh_ticks`. The one rule [`Fdb::learn`](super::Fdb::learn) and
+/// [`Fdb::is_current`](super::Fdb::is_current) share.
+#[inline(always)]
+pub(crate) fn refresh_due(kind: Kind, tick: u32, now: u32, refresh_ticks: u32) -> bool {
+    kind == Kind::Learned && elapsed(now, tick) >= refresh_ticks
+}
+
 /// The key word for (bridge domain, MAC): `bd << 48 | mac`.
 #[inline(always)]
 pub(crate) fn key_word(bd: u16, mac: MacAddr) -> u64 {
@@ -313,6 +323,15 @@ impl PackedEntry {
     #[inline(always)]
     pub fn entry(self) -> Option<Entry> {
         decode_entry(self.0)
+    }
+
+    /// True when this is a live entry at location code `loc` that a learn
+    /// at `now` would leave as it is (no refresh due).
+    #[inline(always)]
+    pub(crate) fn is_current(self, loc: u32, now: u32, refresh_ticks: u32) -> bool {
+        value_kind(self.0).is_some_and(|kind| {
+            value_loc(self.0) == loc && !refresh_due(kind, value_tick(self.0), now, refresh_ticks)
+        })
     }
 }
 
