@@ -12,7 +12,7 @@ use std::time::Duration;
 
 #[path = "../../vxlan-pmd/tests/support/netns.rs"]
 mod netns;
-use netns::{is_root, kernel_vtep_and_vm, ping_report, run};
+use netns::{dpdk_vtep_config, is_root, kernel_vtep_and_vm, ping_report, run};
 
 /// Kills the daemon on drop, also when the test panics.
 struct Daemon(Option<Child>);
@@ -99,40 +99,7 @@ fn against_the_kernel(workers: u16) {
 
     let dump = dir.join("dump.json");
     let config = dir.join("vtep.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-            [vtep]
-            local_ip = "192.0.2.2"
-            mac = "02:00:00:00:00:02"
-            workers = {workers}
-            [underlay]
-            port = "uplink"
-            gateway_mac = "02:00:00:00:00:01"
-            [dpdk]
-            eal_args = ["--no-huge", "--no-pci", "--no-shconf", "--log-level=error",
-                "--vdev=net_af_packet0,iface={up},qpairs={workers}",
-                "--vdev=net_af_packet1,iface={acc},qpairs={workers}"]
-            mbufs = 4095
-            [[port]]
-            name = "uplink"
-            kind = "dpdk"
-            device = "net_af_packet0"
-            [[port]]
-            name = "vm"
-            kind = "dpdk"
-            device = "net_af_packet1"
-            access = {{ vni = 100 }}
-            [[vni]]
-            id = 100
-            flood = ["192.0.2.1"]
-            "#,
-            up = uplink,
-            acc = access,
-        ),
-    )
-    .unwrap();
+    std::fs::write(&config, dpdk_vtep_config(&uplink, &access, workers)).unwrap();
     daemon.0 = Some(
         Command::new(env!("CARGO_BIN_EXE_vtep"))
             .arg("--config")

@@ -14,7 +14,7 @@ use vxlan_pmd::dpdk::DpdkVtep;
 
 #[path = "support/netns.rs"]
 mod netns;
-use netns::{is_root, kernel_vtep_and_vm, ping_report};
+use netns::{dpdk_vtep_config, is_root, kernel_vtep_and_vm, ping_report};
 
 #[test]
 fn hundred_pings_each_way_against_the_kernel_vxlan_driver() {
@@ -26,37 +26,8 @@ fn hundred_pings_each_way_against_the_kernel_vxlan_driver() {
     let (k, v) = (format!("vxdk{id}"), format!("vxdv{id}"));
     let (uplink, access) = (format!("vxdu{id}"), format!("vxda{id}"));
     let _t = kernel_vtep_and_vm(&k, &v, &uplink, &access);
-    let kernel_mac = "02:00:00:00:00:01";
 
-    let cfg = VtepConfig::from_toml_str(&format!(
-        r#"
-        [vtep]
-        local_ip = "192.0.2.2"
-        mac = "02:00:00:00:00:02"
-        [underlay]
-        port = "uplink"
-        gateway_mac = "{kernel_mac}"
-        [dpdk]
-        eal_args = ["--no-huge", "--no-pci", "--no-shconf", "--log-level=error",
-            "--vdev=net_af_packet0,iface={up}", "--vdev=net_af_packet1,iface={acc}"]
-        mbufs = 4095
-        [[port]]
-        name = "uplink"
-        kind = "dpdk"
-        device = "net_af_packet0"
-        [[port]]
-        name = "vm"
-        kind = "dpdk"
-        device = "net_af_packet1"
-        access = {{ vni = 100 }}
-        [[vni]]
-        id = 100
-        flood = ["192.0.2.1"]
-        "#,
-        up = uplink,
-        acc = access,
-    ))
-    .unwrap();
+    let cfg = VtepConfig::from_toml_str(&dpdk_vtep_config(&uplink, &access, 1)).unwrap();
     let vtep = DpdkVtep::from_config(&cfg).expect("VTEP on af_packet ports");
     let stop = AtomicBool::new(false);
     let (to_kernel, to_vm, loops) = std::thread::scope(|s| {

@@ -275,6 +275,42 @@ pub fn kernel_vtep_and_vm(k: &str, v: &str, uplink: &str, access: &str) -> Names
     t
 }
 
+/// The `vtep` configuration (TOML) of our side of
+/// [`kernel_vtep_and_vm`]: underlay 192.0.2.2 behind the kernel VTEP's
+/// MAC, DPDK `net_af_packet` ports on the veths `uplink` and `access`
+/// with `workers` queue pairs each, the access port in VNI 100, whose
+/// flood list is the kernel VTEP.
+pub fn dpdk_vtep_config(uplink: &str, access: &str, workers: u16) -> String {
+    format!(
+        r#"
+        [vtep]
+        local_ip = "192.0.2.2"
+        mac = "02:00:00:00:00:02"
+        workers = {workers}
+        [underlay]
+        port = "uplink"
+        gateway_mac = "02:00:00:00:00:01"
+        [dpdk]
+        eal_args = ["--no-huge", "--no-pci", "--no-shconf", "--log-level=error",
+            "--vdev=net_af_packet0,iface={uplink},qpairs={workers}",
+            "--vdev=net_af_packet1,iface={access},qpairs={workers}"]
+        mbufs = 4095
+        [[port]]
+        name = "uplink"
+        kind = "dpdk"
+        device = "net_af_packet0"
+        [[port]]
+        name = "vm"
+        kind = "dpdk"
+        device = "net_af_packet1"
+        access = {{ vni = 100 }}
+        [[vni]]
+        id = 100
+        flood = ["192.0.2.1"]
+        "#
+    )
+}
+
 /// `count` pings from namespace `ns` to `dst`, `interval` seconds apart,
 /// each waited for at most `wait` seconds: how many were answered (0 when
 /// ping fails outright) and ping's output, for the failure message.
