@@ -8,11 +8,9 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use vxlan_benches::encap::{frames, template};
 use vxlan_core::decap::{decap_burst, DecapConfig};
-use vxlan_core::encap::{EncapConfig, EncapTemplate};
 use vxlan_core::frame::{BufFrame, Frame};
-use vxlan_core::testutil::write_inner_frame;
-use vxlan_core::wire::MacAddr;
 
 const BURST: usize = 32;
 const HEADROOM: usize = 128;
@@ -24,24 +22,6 @@ fn fresh(data: &[u8]) -> Vec<BufFrame<Buf>> {
     (0..BURST)
         .map(|_| BufFrame::with_data(vec![0u8; 2048].into_boxed_slice(), HEADROOM, data).unwrap())
         .collect()
-}
-
-fn template(ipv6: bool) -> EncapTemplate {
-    let (l, r) = if ipv6 {
-        (
-            "2001:db8::1".parse().unwrap(),
-            "2001:db8::2".parse().unwrap(),
-        )
-    } else {
-        ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap())
-    };
-    EncapTemplate::new(&EncapConfig::new(
-        l,
-        r,
-        MacAddr([2, 0, 0, 0, 0, 1]),
-        MacAddr([2, 0, 0, 0, 0, 2]),
-    ))
-    .unwrap()
 }
 
 /// The floor: copy a 50-byte header in front of the frame and patch a
@@ -62,18 +42,8 @@ fn benches(c: &mut Criterion) {
         let t = template(ipv6);
         let dcfg = DecapConfig::new(t.remote());
         for inner_len in [64usize, 1400] {
-            let mut inner = vec![0u8; inner_len];
-            write_inner_frame(
-                &mut inner,
-                MacAddr([2, 0, 0, 0, 0, 0xa]),
-                MacAddr([2, 0, 0, 0, 0, 0xb]),
-                &[],
-                inner_len,
-            );
-            // The encapsulated form, for the decap input.
-            let mut one = BufFrame::with_data(vec![0u8; 2048], HEADROOM, &inner).unwrap();
-            t.encap(&mut one, 100, 50000).unwrap();
-            let wire = one.data().to_vec();
+            // The tenant frame, and its encapsulated form for the decap input.
+            let (inner, wire) = frames(&t, inner_len);
 
             let mut group = c.benchmark_group(format!("encap/{underlay}/inner{inner_len}/burst32"));
             group.throughput(Throughput::Elements(BURST as u64));

@@ -12,38 +12,19 @@
 
 use std::hint::black_box;
 
+use vxlan_benches::encap::{frames, template};
 use vxlan_benches::vxlan_frame;
 use vxlan_benches::wire::{etherparse_path as etherparse_one, ours_single as parse_one};
 use vxlan_core::decap::{decap_burst, DecapConfig, DecapDrop, Decapsulated};
-use vxlan_core::encap::{EncapConfig, EncapDrop, EncapTemplate};
-use vxlan_core::frame::{BufFrame, Frame};
+use vxlan_core::encap::{EncapDrop, EncapTemplate};
+use vxlan_core::frame::BufFrame;
 use vxlan_core::hash::{source_port, SourcePortRange};
-use vxlan_core::testutil::write_inner_frame;
 use vxlan_core::tunnel::ParseConfig;
-use vxlan_core::wire::MacAddr;
 
 const BURST: usize = 32;
 const HEADROOM: usize = 128;
 
 type Buf = Vec<u8>;
-
-fn template(ipv6: bool) -> EncapTemplate {
-    let (l, r) = if ipv6 {
-        (
-            "2001:db8::1".parse().unwrap(),
-            "2001:db8::2".parse().unwrap(),
-        )
-    } else {
-        ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap())
-    };
-    EncapTemplate::new(&EncapConfig::new(
-        l,
-        r,
-        MacAddr([2, 0, 0, 0, 0, 1]),
-        MacAddr([2, 0, 0, 0, 0, 2]),
-    ))
-    .unwrap()
-}
 
 #[inline(never)]
 fn encap_32(
@@ -106,17 +87,8 @@ fn main() {
     let inner_len: usize = inner_len.parse().expect(usage);
     let n: usize = n.parse().expect(usage);
     let t = template(ipv6);
-    let mut inner = vec![0u8; inner_len];
-    write_inner_frame(
-        &mut inner,
-        MacAddr([2, 0, 0, 0, 0, 0xa]),
-        MacAddr([2, 0, 0, 0, 0, 0xb]),
-        &[],
-        inner_len,
-    );
-    let mut one = BufFrame::with_data(vec![0u8; 2048], HEADROOM, &inner).unwrap();
-    t.encap(&mut one, 100, 50000).unwrap();
-    let wire = one.data().to_vec();
+    // The tenant frame, and its encapsulated form for the decap input.
+    let (inner, wire) = frames(&t, inner_len);
     let burst = |data: &[u8]| -> Vec<BufFrame<Buf>> {
         (0..BURST)
             .map(|_| BufFrame::with_data(vec![0u8; 2048], HEADROOM, data).unwrap())
