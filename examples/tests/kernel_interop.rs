@@ -489,21 +489,27 @@ impl Drop for Helper {
     }
 }
 
-/// A byte-verified TCP transfer of `bytes` from `from` to `to_ip` in `to`.
-fn transfer(from: &str, to: &str, to_ip: &str, port: u16, bytes: u64) -> Value {
-    let addr = format!("{to_ip}:{port}");
+/// Starts a `tcp-verify` receiver of `bytes` on `addr` in namespace `ns`
+/// and returns once it listens.
+fn listen(ns: &str, addr: &str, bytes: u64) -> Child {
     let mut receiver = Command::new("ip")
-        .args(["netns", "exec", to, bin("tcp-verify"), "recv", &addr])
+        .args(["netns", "exec", ns, bin("tcp-verify"), "recv", addr])
         .arg(bytes.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait for "listening".
     let mut err = BufReader::new(receiver.stderr.take().unwrap());
     let mut line = String::new();
     err.read_line(&mut line).unwrap();
     assert!(line.contains("listening"), "receiver: {line}");
+    receiver
+}
+
+/// A byte-verified TCP transfer of `bytes` from `from` to `to_ip` in `to`.
+fn transfer(from: &str, to: &str, to_ip: &str, port: u16, bytes: u64) -> Value {
+    let addr = format!("{to_ip}:{port}");
+    let receiver = listen(to, &addr, bytes);
     let sent = ok(
         Some(from),
         &[bin("tcp-verify"), "send", &addr, &bytes.to_string()],
@@ -785,17 +791,7 @@ fn scenario_4_live_migration_to_a_second_vtep() {
     // Long enough to still run when the VM moves (1 s in).
     let bytes = (2 * transfer_bytes()).max(200_000_000);
     let addr = format!("{vm_ip}:5100");
-    let mut receiver = Command::new("ip")
-        .args(["netns", "exec", m, bin("tcp-verify"), "recv", &addr])
-        .arg(bytes.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(receiver.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    assert!(line.contains("listening"), "receiver: {line}");
+    let receiver = listen(m, &addr, bytes);
     let mut sender = Helper(
         Command::new("ip")
             .args(["netns", "exec", h, bin("tcp-verify"), "send", &addr])

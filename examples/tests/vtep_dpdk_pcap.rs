@@ -308,31 +308,27 @@ fn a_device_eal_does_not_have_and_bad_eal_args_are_refused_with_the_key() {
     let dir = tmpdir("nodev");
     write_pcap(&dir.join("uplink-in.pcap"), &[]);
     write_pcap(&dir.join("vm-in.pcap"), &[]);
-    std::fs::write(dir.join("vtep.toml"), config(&dir, "net_pcap7")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_vtep"))
-        .arg("--config")
-        .arg(dir.join("vtep.toml"))
-        .args(["--run-secs", "5"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    // Runs the daemon on `cfg`, which must fail; its stderr.
+    let refused = |cfg: String| {
+        std::fs::write(dir.join("vtep.toml"), cfg).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_vtep"))
+            .arg("--config")
+            .arg(dir.join("vtep.toml"))
+            .args(["--run-secs", "5"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = refused(config(&dir, "net_pcap7"));
     assert!(
         stderr.contains("port[0].device: port net_pcap7: no such device"),
         "{stderr}"
     );
     // EAL refusing its arguments is reported against dpdk.eal_args, with
     // DPDK's reason.
-    let bad = config(&dir, "net_pcap0").replace("\"--no-pci\",", "\"--no-such-eal-option\",");
-    std::fs::write(dir.join("vtep.toml"), bad).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_vtep"))
-        .arg("--config")
-        .arg(dir.join("vtep.toml"))
-        .args(["--run-secs", "5"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let stderr =
+        refused(config(&dir, "net_pcap0").replace("\"--no-pci\",", "\"--no-such-eal-option\","));
     assert!(
         stderr.contains("dpdk.eal_args: rte_eal_init: Invalid argument"),
         "{stderr}"
