@@ -167,7 +167,7 @@ fn main() -> ExitCode {
         if !tx.is_empty() {
             port.tx_burst(0, &mut tx);
         }
-        if dropped > 0 && dropped % 1000 == 0 {
+        if dropped > 0 && dropped.is_multiple_of(1000) {
             eprintln!("vlan-tap: {dropped} untagged or unknown-VLAN frames dropped");
         }
     }

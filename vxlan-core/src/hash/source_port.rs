@@ -921,7 +921,7 @@ mod tests {
             0 | 1 => {
                 let frags = [0, 0, 0x2000, 0x4000, 0x0010, 0x2001];
                 let frag = frags[usize::try_from(rng.next() % 6).unwrap()];
-                let options = rng.next() % 4 == 0;
+                let options = rng.next().is_multiple_of(4);
                 ipv4_frame(rng.bytes(), rng.bytes(), proto, sp, dp, frag, options)
             }
             2 => ipv6_frame(rng.bytes(), rng.bytes(), proto, &[], sp, dp),
@@ -935,16 +935,16 @@ mod tests {
             }
         };
         f = with_macs(f, rng.bytes(), rng.bytes());
-        if rng.next() % 4 == 0 {
+        if rng.next().is_multiple_of(4) {
             let tag = [0x81, 0x00, 0x00, 0x64];
             f.splice(12..12, tag);
         }
-        if rng.next() % 8 == 0 {
+        if rng.next().is_multiple_of(8) {
             // Wrong IP version or IHL.
             let at = if f[12] == 0x81 { 18 } else { 14 };
             f[at] ^= 1 << (rng.next() % 8);
         }
-        if rng.next() % 4 == 0 {
+        if rng.next().is_multiple_of(4) {
             let cut = usize::try_from(rng.next()).unwrap() % (f.len() + 1);
             f.truncate(cut);
         }
