@@ -3,6 +3,21 @@
 //! same run: per frame, a plain 50-byte memcpy of a header into headroom
 //! plus a 2-byte length patch (what any encap must at least do).
 //!
+//! The acceptance pair is `vxlan-core` beside `floor-memcpy50`. Both take
+//! a fresh burst per iteration from `iter_batched_ref` with `SmallInput`
+//! batches, which are built before the batch is timed: a batch is tens of
+//! megabytes of frames, so each frame comes from L3 or memory, and the
+//! floor (which touches one or two cache lines per frame) is mostly those
+//! misses. Beside them, as extra measurements:
+//!
+//! * `floor-memcpy50-touch`: the floor plus one load from every cache line
+//!   of the frame, on the same cold frames: the least any code that reads
+//!   the whole frame (as the IPv6 UDP checksum must) can cost.
+//! * `vxlan-core-warm` and `floor-memcpy50-warm`: the same work on a burst
+//!   built just before each timed iteration (`PerIteration`), so its
+//!   frames are in L1/L2; each iteration's timing adds the timer's own
+//!   cost (some tens of nanoseconds per burst of 32) to both.
+//!
 //! `cargo bench -p vxlan-benches --bench encap_decap`
 
 use std::hint::black_box;
@@ -36,6 +51,20 @@ fn floor(frames: &mut [BufFrame<Buf>], header: &[u8; 50]) {
     }
 }
 
+/// The floor, then one load from each 64-byte line of the frame behind the
+/// new header: the cost of bringing a whole frame in.
+#[inline(never)]
+fn floor_touch(frames: &mut [BufFrame<Buf>], header: &[u8; 50]) -> u8 {
+    floor(frames, header);
+    let mut sink = 0u8;
+    for f in frames.iter() {
+        for line in f.data().chunks(64) {
+            sink ^= line[0];
+        }
+    }
+    sink
+}
+
 fn benches(c: &mut Criterion) {
     let ports: Vec<u16> = (49152u16..).take(BURST).collect();
     for (underlay, ipv6) in [("ipv4", false), ("ipv6", true)] {
@@ -66,6 +95,30 @@ fn benches(c: &mut Criterion) {
                     BatchSize::SmallInput,
                 )
             });
+            group.bench_function("floor-memcpy50-touch", |b| {
+                b.iter_batched_ref(
+                    || fresh(&inner),
+                    |frames| floor_touch(black_box(frames), black_box(&header)),
+                    BatchSize::SmallInput,
+                )
+            });
+            group.bench_function("vxlan-core-warm", |b| {
+                b.iter_batched_ref(
+                    || fresh(&inner),
+                    |frames| {
+                        let done = t.encap_burst(black_box(frames), 100, &ports, &mut verdicts);
+                        assert_eq!(done, BURST);
+                    },
+                    BatchSize::PerIteration,
+                )
+            });
+            group.bench_function("floor-memcpy50-warm", |b| {
+                b.iter_batched_ref(
+                    || fresh(&inner),
+                    |frames| floor(black_box(frames), black_box(&header)),
+                    BatchSize::PerIteration,
+                )
+            });
             group.finish();
 
             let mut group = c.benchmark_group(format!("decap/{underlay}/inner{inner_len}/burst32"));
@@ -86,6 +139,30 @@ fn benches(c: &mut Criterion) {
                     || fresh(&inner),
                     |frames| floor(black_box(frames), black_box(&header)),
                     BatchSize::SmallInput,
+                )
+            });
+            group.bench_function("floor-memcpy50-touch", |b| {
+                b.iter_batched_ref(
+                    || fresh(&inner),
+                    |frames| floor_touch(black_box(frames), black_box(&header)),
+                    BatchSize::SmallInput,
+                )
+            });
+            group.bench_function("vxlan-core-warm", |b| {
+                b.iter_batched_ref(
+                    || fresh(&wire),
+                    |frames| {
+                        let done = decap_burst(black_box(frames), &dcfg, &mut dverdicts);
+                        assert_eq!(done, BURST);
+                    },
+                    BatchSize::PerIteration,
+                )
+            });
+            group.bench_function("floor-memcpy50-warm", |b| {
+                b.iter_batched_ref(
+                    || fresh(&inner),
+                    |frames| floor(black_box(frames), black_box(&header)),
+                    BatchSize::PerIteration,
                 )
             });
             group.finish();

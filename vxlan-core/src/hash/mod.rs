@@ -95,13 +95,14 @@
 //!    constant offsets. The key layout is chosen for that; the walker
 //!    builds the same words for every other shape, out of line.
 //! 3. [`FlowKey::mix_hash`], a multiply-xor mixer, turns the fields into 32
-//!    bits: four 64x64->128-bit multiplies of word pairs, of which two are
-//!    constants for IPv4 and L2 frames (their words are zero) and fold away
-//!    at compile time. The multiplies are independent, so the dependency
-//!    chain is a load, an XOR, one multiply and a few XORs. On the
-//!    flow-hashing benchmark machine it was somewhat faster than the SSE4.2
-//!    CRC32C over the same fields ([`FlowKey::crc32c_hash`], kept for
-//!    comparison), whose `crc32` instructions form one serial chain of
+//!    bits: three 64x64->128-bit multiplies of word pairs (the two IPv6
+//!    prefixes share an operand), of which one is a constant for IPv4 and
+//!    L2 frames (its words are zero) and folds away at compile time, then
+//!    one multiply by a constant. The pair multiplies are independent, so
+//!    the dependency chain is a load, an XOR, one multiply, a few XORs and
+//!    the final multiply. On the flow-hashing benchmark machine it was
+//!    somewhat faster than the SSE4.2 CRC32C over the same fields
+//!    ([`FlowKey::crc32c_hash`], kept for comparison), whose `crc32` instructions form one serial chain of
 //!    3-cycle steps; it is about 5x faster than the table CRC32C that builds
 //!    without SSE4.2 get, needs no CPU-feature check, and it gives the same
 //!    port whatever the build target; see `BENCHMARKS.md`.
