@@ -1180,9 +1180,23 @@ pub fn parse_single<'a>(
     out
 }
 
-/// Parses like [`parse_single`] and hands the result to `f`: the fast
-/// path's result goes to its own inlined copy of `f`, so the two paths'
-/// results never meet in one place.
+/// Parses like [`parse_single`] and hands the result to `f`, which is
+/// inlined three times: once for each underlay of the constant-offset fast
+/// path and once after the general walker. The caller's reads then see
+/// each fast path's offsets as constants, and the paths' results do not
+/// meet in memory first: about 8 instructions fewer per parse than
+/// reading the result of [`parse_single`] (see BENCHMARKS.md). The
+/// answers are the same.
+///
+/// ```
+/// use vxlan_core::tunnel::{parse_single_with, ParseConfig};
+/// let frame = vxlan_core::testutil::sample_vxlan_ipv4_frame();
+/// let vni = parse_single_with(&frame, &ParseConfig::default(), |parsed| match parsed {
+///     Ok(Some(one)) => Some(one.vni()),
+///     _ => None,
+/// });
+/// assert_eq!(vni, Some(100));
+/// ```
 #[inline(always)]
 pub fn parse_single_with<'a, R>(
     frame: &'a [u8],
