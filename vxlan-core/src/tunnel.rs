@@ -1217,6 +1217,7 @@ pub fn parse_single_with<'a, R>(
 /// [`parse_single_general`] writing its result through `out`, the last
 /// argument: the frame and config then stay in the registers they arrived
 /// in, so the inlined fast path needs no argument moves for the call.
+#[cold]
 #[inline(never)]
 fn parse_single_general_into<'a>(
     frame: &'a [u8],
