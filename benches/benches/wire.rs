@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use vxlan_benches::vxlan_frame;
-use vxlan_benches::wire::{etherparse_path, ours_single};
+use vxlan_benches::wire::{etherparse_path, ours_single, ours_single_with};
 use vxlan_core::tunnel::{ParseConfig, TunnelStack};
 
 /// Ours: everything a decap needs (VNI, outer source, inner MACs and
@@ -41,10 +41,14 @@ fn full_parse(c: &mut Criterion) {
                 "both paths read the same fields"
             );
             assert_eq!(ours_single(&frame, &config), etherparse_path(&frame));
+            assert_eq!(ours_single_with(&frame, &config), etherparse_path(&frame));
             let mut group = c.benchmark_group(format!("parse/{underlay}/inner{inner_len}"));
             group.throughput(Throughput::Elements(1));
             group.bench_function("vxlan-core/parse_single", |b| {
                 b.iter(|| ours_single(black_box(&frame), black_box(&config)))
+            });
+            group.bench_function("vxlan-core/parse_single_with", |b| {
+                b.iter(|| ours_single_with(black_box(&frame), black_box(&config)))
             });
             group.bench_function("vxlan-core/TunnelStack", |b| {
                 b.iter(|| ours(black_box(&frame), black_box(&config)))

@@ -14,7 +14,9 @@ use std::hint::black_box;
 
 use vxlan_benches::encap::{frames, template};
 use vxlan_benches::vxlan_frame;
-use vxlan_benches::wire::{etherparse_path as etherparse_one, ours_single as parse_one};
+use vxlan_benches::wire::{
+    etherparse_path as etherparse_one, ours_single as parse_one, ours_single_with as parse_with_one,
+};
 use vxlan_core::decap::{decap_burst, DecapConfig, DecapDrop, Decapsulated};
 use vxlan_core::encap::{EncapDrop, EncapTemplate};
 use vxlan_core::frame::BufFrame;
@@ -79,7 +81,7 @@ fn sport_one(frame: &[u8]) -> u16 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: icount parse|etherparse|encap|decap|sport 4|6 INNER_LEN BURSTS";
+    let usage = "usage: icount parse|parse_with|etherparse|encap|decap|sport 4|6 INNER_LEN BURSTS";
     let [_, what, v, inner_len, n] = args.as_slice() else {
         panic!("{usage}");
     };
@@ -101,6 +103,13 @@ fn main() {
             let cfg = ParseConfig::default();
             for _ in 0..n * BURST {
                 acc ^= parse_one(black_box(&frame), black_box(&cfg));
+            }
+        }
+        "parse_with" => {
+            let frame = vxlan_frame(ipv6, inner_len);
+            let cfg = ParseConfig::default();
+            for _ in 0..n * BURST {
+                acc ^= parse_with_one(black_box(&frame), black_box(&cfg));
             }
         }
         "etherparse" => {

@@ -424,14 +424,12 @@ impl<'a> InnerFrame<'a> {
     /// Inner destination MAC.
     #[inline]
     pub fn dst_addr(&self) -> MacAddr {
-        let [a, b, c, d, e, f, ..] = *self.head;
-        MacAddr([a, b, c, d, e, f])
+        MacAddr::from_u64(be_u64(self.head, 0) >> 16)
     }
     /// Inner source MAC.
     #[inline]
     pub fn src_addr(&self) -> MacAddr {
-        let [_, _, _, _, _, _, a, b, c, d, e, f, ..] = *self.head;
-        MacAddr([a, b, c, d, e, f])
+        MacAddr::from_u64(be_u64(self.head, ETH_HEADER_LEN - 8) >> 16)
     }
     /// The EtherType after any inner VLAN tags.
     #[inline]
@@ -456,6 +454,18 @@ impl<'a> InnerFrame<'a> {
         L2Header::parse(self.bytes()).unwrap_or_else(|_| {
             L2Header::untagged(self.src_addr(), self.dst_addr(), self.ethertype())
         })
+    }
+}
+
+/// The big-endian `u64` at `at` of the inner header's 14 bytes. An
+/// address read this way is one 8-byte load and a byte swap, and a caller
+/// that wants it as a number ([`MacAddr::to_u64`]) gets the shifted word
+/// back without the bytes being taken apart and put together again.
+#[inline(always)]
+fn be_u64(head: &[u8; ETH_HEADER_LEN], at: usize) -> u64 {
+    match head.get(at..).and_then(<[u8]>::first_chunk) {
+        Some(&w) => u64::from_be_bytes(w),
+        None => 0,
     }
 }
 
@@ -961,6 +971,49 @@ fn fast_path<'a>(frame: &'a [u8], config: &ParseConfig) -> Option<FastLayer<'a>>
     None
 }
 
+/// [`fast_path`] handing what it finds and the VNI, with `state`, to `k`, which is
+/// inlined once per underlay: each copy sees its own constant offsets, and
+/// the two underlays' results do not meet before `k` has used them.
+/// `Err(state)` when the fast path does not apply.
+#[inline(always)]
+fn fast_path_then<'a, S, R>(
+    frame: &'a [u8],
+    config: &ParseConfig,
+    state: S,
+    k: impl FnOnce(S, FastLayer<'a>, u32) -> R,
+) -> Result<R, S> {
+    let t = &config.fast;
+    // The shorter of the two shapes: a frame under this is never one.
+    let Some(h) = frame.first_chunk::<IP4_MIN>() else {
+        return Err(state);
+    };
+    let Some(ip) = block_at(h, ETH_HEADER_LEN - 2) else {
+        return Err(state);
+    };
+    // The EtherType's first byte picks the underlay (the template checks
+    // both bytes), so each shape is tried once.
+    if h[ETH_HEADER_LEN - 2] != 0x86 {
+        if let Some(udp) = block_at(h, IP4_UDP) {
+            if both_match(ip, &t.ip4, udp, &t.tunnel) {
+                if let Some(found) = fast_layer::<IP4_UDP, IP4_MIN, false>(h, frame.len()) {
+                    return Ok(k(state, found, fast_vni::<IP4_UDP, IP4_MIN>(h)));
+                }
+            }
+        }
+        return Err(state);
+    }
+    if let Some(h) = frame.first_chunk::<IP6_MIN>() {
+        if let Some(udp) = block_at(h, IP6_UDP) {
+            if both_match(ip, &t.ip6, udp, &t.tunnel) {
+                if let Some(found) = fast_layer::<IP6_UDP, IP6_MIN, true>(h, frame.len()) {
+                    return Ok(k(state, found, fast_vni::<IP6_UDP, IP6_MIN>(h)));
+                }
+            }
+        }
+    }
+    Err(state)
+}
+
 /// The shortest UDP datagram that can carry VXLAN and an inner Ethernet
 /// header.
 const MIN_UDP_LEN: usize = UDP_HEADER_LEN + VXLAN_LEN + ETH_HEADER_LEN;
@@ -1027,6 +1080,20 @@ fn fast_layer<'a, const UDP: usize, const MIN: usize, const V6: bool>(
     };
     let inner_head = h.get(inner..)?.first_chunk()?;
     Some((layer, raw.swap_bytes(), inner_head))
+}
+
+/// The VNI of the fast path's shape with the UDP header at `UDP`, from the
+/// VXLAN header's second word (VNI and reserved byte): a load, a byte swap
+/// and a shift.
+#[inline(always)]
+fn fast_vni<const UDP: usize, const MIN: usize>(h: &[u8; MIN]) -> u32 {
+    match h
+        .get(UDP + UDP_HEADER_LEN + 4..)
+        .and_then(<[u8]>::first_chunk)
+    {
+        Some(&w) => u32::from_be_bytes(w) >> 8,
+        None => 0,
+    }
 }
 
 /// What the fast path finds: the layer, the inner EtherType and the inner
@@ -1113,9 +1180,44 @@ pub fn parse_single<'a>(
     out
 }
 
+/// Parses like [`parse_single`] and hands the result to `f`, which is
+/// inlined three times: once for each underlay of the constant-offset fast
+/// path and once after the general walker. The caller's reads then see
+/// each fast path's offsets as constants, and the paths' results do not
+/// meet in memory first: about 8 instructions fewer per parse than
+/// reading the result of [`parse_single`] (see BENCHMARKS.md). The
+/// answers are the same.
+///
+/// ```
+/// use vxlan_core::tunnel::{parse_single_with, ParseConfig};
+/// let frame = vxlan_core::testutil::sample_vxlan_ipv4_frame();
+/// let vni = parse_single_with(&frame, &ParseConfig::default(), |parsed| match parsed {
+///     Ok(Some(one)) => Some(one.vni()),
+///     _ => None,
+/// });
+/// assert_eq!(vni, Some(100));
+/// ```
+#[inline(always)]
+pub fn parse_single_with<'a, R>(
+    frame: &'a [u8],
+    config: &ParseConfig,
+    f: impl FnOnce(Result<Option<SingleLayer<'a>>, ParseDrop>) -> R,
+) -> R {
+    let f = match fast_path_then(frame, config, f, |f, found, vni| {
+        f(Ok(Some(single_of(frame, found, vni))))
+    }) {
+        Ok(done) => return done,
+        Err(f) => f,
+    };
+    let mut out = Ok(None);
+    parse_single_general_into(frame, config, &mut out);
+    f(out)
+}
+
 /// [`parse_single_general`] writing its result through `out`, the last
 /// argument: the frame and config then stay in the registers they arrived
 /// in, so the inlined fast path needs no argument moves for the call.
+#[cold]
 #[inline(never)]
 fn parse_single_general_into<'a>(
     frame: &'a [u8],
@@ -1136,6 +1238,10 @@ pub(crate) fn parse_single_fast<'a>(
     config: &ParseConfig,
 ) -> Option<SingleLayer<'a>> {
     let (layer, inner_ethertype, inner_head) = fast_path(frame, config)?;
+    // The VNI from the header as `parse_single_general` reads it: where the
+    // two paths' results meet, the compiler then branches from the fast
+    // path straight into the caller's reads (with `fast_vni`'s separate
+    // load it merges the paths' flags first, 3 more instructions).
     Some(SingleLayer {
         buf: frame,
         vni: vni_of(&layer.header),
@@ -1145,6 +1251,24 @@ pub(crate) fn parse_single_fast<'a>(
         inner_vids: [0; MAX_VLAN_TAGS],
         inner_tag_count: 0,
     })
+}
+
+/// The [`SingleLayer`] for what the fast path found in `frame`.
+#[inline(always)]
+fn single_of<'a>(
+    frame: &'a [u8],
+    (layer, inner_ethertype, inner_head): FastLayer<'a>,
+    vni: u32,
+) -> SingleLayer<'a> {
+    SingleLayer {
+        buf: frame,
+        vni,
+        inner_head,
+        layer,
+        inner_ethertype,
+        inner_vids: [0; MAX_VLAN_TAGS],
+        inner_tag_count: 0,
+    }
 }
 
 /// [`parse_single`] for the shapes the fast path leaves: tags, options,
@@ -1590,8 +1714,23 @@ mod tests {
             ..*cfg
         };
         let general = TunnelStack::parse_general(frame, &one_cfg);
-        let single = parse_single(frame, cfg);
-        match (&single, &general) {
+        agree_single(frame, cfg, parse_single(frame, cfg), &general)
+            .map_err(|e| std::format!("parse_single: {e}"))?;
+        // parse_single_with hands the same result to its continuation,
+        // from the fast path's copy for each underlay or the general one.
+        let with = parse_single_with(frame, cfg, |r| r);
+        agree_single(frame, cfg, with, &general).map_err(|e| std::format!("parse_single_with: {e}"))
+    }
+
+    /// Checks one `parse_single`-style result against the general walker's
+    /// one-layer parse of the same frame.
+    fn agree_single(
+        frame: &[u8],
+        cfg: &ParseConfig,
+        single: Result<Option<SingleLayer<'_>>, ParseDrop>,
+        general: &Result<TunnelStack<'_>, ParseDrop>,
+    ) -> Result<(), std::string::String> {
+        match (&single, general) {
             (Ok(Some(one)), Ok(g)) => {
                 let (i, gi) = (one.inner(), g.inner().ok_or("no inner frame")?);
                 let l = g.layer(0).ok_or("no layer")?;
@@ -1622,7 +1761,7 @@ mod tests {
                 return Err(std::format!(
                     "parse_single {:?} vs general {:?} under {cfg:?}",
                     single.map(|s| s.map(|o| o.vni())),
-                    general.map(|g| g.depth())
+                    general.as_ref().map(|g| g.depth())
                 ))
             }
         }
@@ -1692,6 +1831,10 @@ mod tests {
                 });
                 let fast = parse_single_fast(&frame, &cfg)
                     .unwrap_or_else(|| panic!("fast path not taken: v6 {ipv6}, {cfg:?}"));
+                // parse_single_with's own copy of the fast path, too.
+                let then = fast_path_then(&frame, &cfg, (), |(), found, vni| (found.0, vni))
+                    .unwrap_or_else(|()| panic!("fast path not taken: v6 {ipv6}, {cfg:?}"));
+                assert_eq!(then, (fast.layer, fast.vni()));
                 let general = parse_single_general(&frame, &cfg).unwrap().unwrap();
                 assert_eq!(fast.vni(), general.vni());
                 // A tagged inner frame and a second VXLAN port are the
@@ -1703,6 +1846,7 @@ mod tests {
                     ..FrameSpec::default()
                 });
                 assert!(parse_single_fast(&tagged, &cfg).is_none());
+                assert!(fast_path_then(&tagged, &cfg, (), |(), _, _| ()).is_err());
             }
             let second = ParseConfig::default().with_vxlan_port(8472).unwrap();
             let frame = build_vxlan_frame(&FrameSpec {

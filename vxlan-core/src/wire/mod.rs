@@ -252,6 +252,7 @@ impl MacAddr {
     }
 
     /// The inverse of [`MacAddr::to_u64`]; bits above 48 are ignored.
+    #[inline]
     pub const fn from_u64(value: u64) -> MacAddr {
         let b = value.to_be_bytes();
         MacAddr([b[2], b[3], b[4], b[5], b[6], b[7]])
