@@ -243,6 +243,29 @@ impl MemPort {
         Ok(())
     }
 
+    /// Frees up to `max` frames waiting on receive queue `queue` without
+    /// receiving them (not counted as received): what a host end that only
+    /// sinks traffic does, and what a NIC's transmit completion does for
+    /// the sender. Returns how many were freed.
+    pub fn discard(&mut self, queue: u16, max: usize) -> usize {
+        let Some(ring) = self.rx.get_mut(usize::from(queue)) else {
+            return 0;
+        };
+        let n = max.min(ring.slots());
+        if n == 0 {
+            return 0;
+        }
+        match ring.read_chunk(n) {
+            Ok(chunk) => {
+                Pool::free_iter(chunk.into_iter());
+                n
+            }
+            // Cannot happen: `slots` just saw `n` frames, and only this end
+            // takes them out.
+            Err(_) => 0,
+        }
+    }
+
     /// Receives one frame from whichever queue has one, taking the queues
     /// in turn.
     pub fn recv(&mut self) -> Option<PktBuf> {
@@ -403,6 +426,31 @@ mod tests {
         assert_eq!(pool.in_use(), 4);
         // Dropping the pair with frames in the ring returns them too.
         drop((a, b));
+        assert_eq!(pool.available(), pool.capacity());
+    }
+
+    #[test]
+    fn discard_frees_without_receiving() {
+        let pool = Pool::new(16, 256, 64).unwrap();
+        let (mut a, mut b) = pair(pool.clone(), "a", "b", 8);
+        for t in 0..5 {
+            a.send(&frame(t)).unwrap();
+        }
+        assert_eq!(pool.in_use(), 5);
+        assert_eq!(b.discard(0, 2), 2);
+        assert_eq!(b.discard(3, 8), 0, "no such queue");
+        assert_eq!(pool.in_use(), 3);
+        let mut burst = Burst::new();
+        assert_eq!(b.rx_burst(0, &mut burst, 1), 1);
+        assert_eq!(burst[0].data()[0], 2, "the oldest two were discarded");
+        // With a magazine on this thread, the same in one step.
+        assert!(pool.cache_on_this_thread());
+        assert_eq!(b.discard(0, 32), 2);
+        assert_eq!(b.discard(0, 32), 0);
+        assert_eq!(b.stats().rx_packets, 1, "discards are not receives");
+        drop(burst);
+        assert_eq!(pool.in_use(), 0);
+        Pool::flush_this_thread();
         assert_eq!(pool.available(), pool.capacity());
     }
 

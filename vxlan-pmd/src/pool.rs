@@ -355,12 +355,18 @@ impl Pool {
     /// Empties `pkts`, giving every frame back to its pool: what dropping
     /// them one by one does, with this thread's magazine looked up once for
     /// the whole burst instead of once per frame (a transmit completion
-    /// frees a burst at a time). Frames of a pool this thread does not
-    /// cache for go back the ordinary way.
+    /// frees a burst at a time).
+    #[inline]
     pub(crate) fn free_all(pkts: &mut Vec<PktBuf>) {
-        if pkts.is_empty() {
-            return;
+        if !pkts.is_empty() {
+            Pool::free_iter(pkts.drain(..));
         }
+    }
+
+    /// Gives every frame of `pkts` back to its pool, looking this thread's
+    /// magazine up once for all of them. Frames of a pool this thread does
+    /// not cache for go back the ordinary way (to their pool's queue).
+    pub(crate) fn free_iter<I: Iterator<Item = PktBuf>>(mut pkts: I) {
         let _ = MAGAZINE.try_with(|m| {
             let Ok(mut m) = m.try_borrow_mut() else {
                 return;
@@ -368,11 +374,13 @@ impl Pool {
             let Some(cached) = m.pool.as_ref().map(Arc::as_ptr) else {
                 return;
             };
-            while pkts
-                .last()
-                .is_some_and(|p| std::ptr::eq(Arc::as_ptr(&p.pool), cached))
-            {
-                let Some(pkt) = pkts.pop() else { break };
+            for pkt in pkts.by_ref() {
+                if !std::ptr::eq(Arc::as_ptr(&pkt.pool), cached) {
+                    // The magazine is borrowed here, so `give_back` sends
+                    // this one to its own pool's queue.
+                    drop(pkt);
+                    continue;
+                }
                 let (buf, pool) = pkt.into_parts();
                 if buf.is_empty() {
                     continue; // no buffer to return; the pool reference drops
@@ -384,8 +392,8 @@ impl Pool {
             }
             m.publish();
         });
-        // Whatever is left (another pool's, or no magazine) drops one by one.
-        pkts.clear();
+        // Whatever is left (no magazine on this thread) drops one by one.
+        pkts.for_each(drop);
     }
 
     /// An empty frame with the pool's headroom, or `None` when every
