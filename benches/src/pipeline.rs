@@ -15,7 +15,7 @@ use vxlan_core::testutil::write_inner_frame;
 use vxlan_core::wire::MacAddr;
 use vxlan_pmd::memport::{self, MemPort};
 use vxlan_pmd::pool::{PktBuf, Pool};
-use vxlan_pmd::port::Port;
+use vxlan_pmd::port::{Burst, Port};
 use vxlan_pmd::run::PortLoop;
 use vxlan_pmd::vtep::{Output, RemoteVtep, Sizing, Snapshot, VtepShared, VtepWorker};
 
@@ -112,7 +112,8 @@ pub fn setup() -> (Arc<VtepShared>, Vec<Vec<u8>>, Vec<Vec<u8>>) {
 
 /// One worker's loop: `rounds` times over `frames` in bursts of
 /// [`BURST`], each frame copied into a pool buffer (as an in-memory port
-/// delivers it) and processed as received on `port`. With `magazine`,
+/// delivers it) and each burst processed as received on `port`
+/// ([`VtepWorker::process_burst`], as the poll loop does). With `magazine`,
 /// this thread keeps a magazine of free buffers, as a poll loop does;
 /// without, every buffer goes through the pool's shared queue.
 pub fn run_worker(
@@ -127,6 +128,7 @@ pub fn run_worker(
     if magazine {
         pool.cache_on_this_thread();
     }
+    let mut pkts = Burst::with_capacity(BURST);
     for _ in 0..rounds {
         for burst in frames.chunks(BURST) {
             w.refresh();
@@ -134,8 +136,10 @@ pub fn run_worker(
                 let pkt = pool
                     .alloc_with(f.as_slice())
                     .expect("pool sized for the burst");
-                w.process(port, pkt, sink);
+                // Cannot fail: the chunk is at most BURST long.
+                let _ = pkts.push(pkt);
             }
+            w.process_burst(port, &mut pkts, sink);
         }
     }
     Pool::flush_this_thread();

@@ -81,9 +81,7 @@ impl PortLoop {
                 ports: &mut self.ports,
                 bursts: &mut self.tx,
             };
-            for pkt in self.rx.drain() {
-                self.worker.process(port, pkt, &mut out);
-            }
+            self.worker.process_burst(port, &mut self.rx, &mut out);
         }
         for (p, burst) in self.ports.iter_mut().zip(self.tx.iter_mut()) {
             if !burst.is_empty() {
