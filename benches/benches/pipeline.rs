@@ -98,7 +98,7 @@ impl SpinBarrier {
         let mut spins = 0u32;
         while self.generation.load(Ordering::Acquire) == g {
             spins += 1;
-            if spins % 1024 == 0 {
+            if spins.is_multiple_of(1024) {
                 // Two vCPUs, shared: let the other worker run.
                 std::thread::yield_now();
             } else {
