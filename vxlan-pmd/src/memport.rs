@@ -26,18 +26,18 @@
 use std::fmt;
 use std::sync::Arc;
 
-use rtrb::{Consumer, Producer, RingBuffer};
 use vxlan_core::frame::Frame;
 
 use crate::pool::{PktBuf, Pool};
-use crate::port::{Burst, Port};
+use crate::port::{Burst, Port, MAX_BURST};
+use crate::ring::{ring, Consumer, Producer};
 use crate::stats::{bytes, CounterSet, PortCounters, PortStats};
 
 // One direction of one queue is a bounded single-producer single-consumer
-// ring (rtrb): the transmitting end owns its `Producer`, the receiving end
-// its `Consumer`, so each ring has exactly one writer and one reader and
-// needs no compare-and-swap. A burst moves through it with one acquire
-// load and one release store per side (a chunk), not one atomic
+// ring (`crate::ring`): the transmitting end owns its `Producer`, the
+// receiving end its `Consumer`, so each ring has exactly one writer and
+// one reader and needs no compare-and-swap. A burst moves through it with
+// plain copies and one release store per side, not one atomic
 // read-modify-write per frame as an MPMC queue needs. The producer's
 // release store of its position after writing the frames, and the
 // consumer's acquire load of it, are the edge that makes the bytes the
@@ -53,6 +53,9 @@ pub struct MemPort {
     /// have one entry per queue.
     tx: Vec<Producer<PktBuf>>,
     rx: Vec<Consumer<PktBuf>>,
+    /// Where [`discard`](MemPort::discard) puts frames before freeing them
+    /// together (capacity [`MAX_BURST`], reserved at creation).
+    scratch: Vec<PktBuf>,
     counters: Arc<PortCounters>,
     pool: Arc<Pool>,
     /// The queue [`recv`](MemPort::recv) looks at first, so it takes from
@@ -97,8 +100,8 @@ pub fn pair_with_queues(
     let ring_size = ring_size.max(1);
     let (mut a_tx, mut a_rx, mut b_tx, mut b_rx) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..queues {
-        let (to_b, from_a) = RingBuffer::new(ring_size);
-        let (to_a, from_b) = RingBuffer::new(ring_size);
+        let (to_b, from_a) = ring(ring_size);
+        let (to_a, from_b) = ring(ring_size);
         a_tx.push(to_b);
         a_rx.push(from_b);
         b_tx.push(to_a);
@@ -109,6 +112,7 @@ pub fn pair_with_queues(
         port_id: 0,
         tx: a_tx,
         rx: a_rx,
+        scratch: Vec::with_capacity(MAX_BURST),
         counters: Arc::default(),
         pool: Arc::clone(&pool),
         next_recv_queue: 0,
@@ -118,6 +122,7 @@ pub fn pair_with_queues(
         port_id: 0,
         tx: b_tx,
         rx: b_rx,
+        scratch: Vec::with_capacity(MAX_BURST),
         counters: Arc::default(),
         pool,
         next_recv_queue: 0,
@@ -180,6 +185,7 @@ impl MemPort {
                 port_id,
                 tx: vec![tx],
                 rx: vec![rx],
+                scratch: Vec::with_capacity(MAX_BURST),
                 counters: Arc::default(),
                 pool: Arc::clone(&pool),
                 next_recv_queue: 0,
@@ -211,7 +217,7 @@ impl MemPort {
 
     /// Frames waiting on receive queue `queue` (0 for no such queue).
     pub fn rx_pending(&self, queue: u16) -> usize {
-        self.rx.get(usize::from(queue)).map_or(0, Consumer::slots)
+        self.rx.get(usize::from(queue)).map_or(0, Consumer::len)
     }
 
     /// Copies `data` into a pool buffer and transmits it on queue 0.
@@ -237,7 +243,7 @@ impl MemPort {
             return Err(pkt);
         };
         let len = pkt.len();
-        ring.push(pkt).map_err(|rtrb::PushError::Full(pkt)| pkt)?;
+        ring.push(pkt)?;
         self.counters.tx_packets.incr();
         self.counters.tx_bytes.add(bytes(len));
         Ok(())
@@ -251,19 +257,16 @@ impl MemPort {
         let Some(ring) = self.rx.get_mut(usize::from(queue)) else {
             return 0;
         };
-        let n = max.min(ring.slots());
-        if n == 0 {
-            return 0;
-        }
-        match ring.read_chunk(n) {
-            Ok(chunk) => {
-                Pool::free_iter(chunk.into_iter());
-                n
+        let mut freed = 0;
+        while freed < max {
+            let n = ring.pop_into(&mut self.scratch, max - freed);
+            if n == 0 {
+                break;
             }
-            // Cannot happen: `slots` just saw `n` frames, and only this end
-            // takes them out.
-            Err(_) => 0,
+            freed += n;
+            Pool::free_all(&mut self.scratch);
         }
+        freed
     }
 
     /// Receives one frame from whichever queue has one, taking the queues
@@ -274,7 +277,7 @@ impl MemPort {
             // Both are below `n`, so the sum fits in a u32.
             let q = u16::try_from((u32::from(self.next_recv_queue) + u32::from(i)) % u32::from(n))
                 .unwrap_or(0);
-            let popped = self.rx.get_mut(usize::from(q)).and_then(|r| r.pop().ok());
+            let popped = self.rx.get_mut(usize::from(q)).and_then(Consumer::pop);
             if let Some(mut pkt) = popped {
                 self.next_recv_queue =
                     u16::try_from((u32::from(q) + 1) % u32::from(n)).unwrap_or(0);
@@ -303,25 +306,14 @@ impl Port for MemPort {
         let Some(ring) = self.rx.get_mut(usize::from(queue)) else {
             return 0;
         };
-        let want = max.min(out.remaining()).min(ring.slots());
-        if want == 0 {
-            return 0;
-        }
-        // Cannot fail: `slots` just saw at least `want` frames, and only
-        // this end takes them out.
-        let Ok(chunk) = ring.read_chunk(want) else {
-            return 0;
-        };
-        let mut got = 0;
+        let want = max.min(out.remaining());
+        let frames = out.frames_mut();
+        let before = frames.len();
+        let got = ring.pop_into(frames, want);
         let mut got_bytes = 0;
-        for mut pkt in chunk {
+        for pkt in &mut frames[before..] {
             pkt.set_ingress_port(port_id);
             got_bytes += pkt.len();
-            // Cannot fail: `want` is within the burst's remaining room
-            // (were it to, the frame would go back to its pool).
-            if out.push(pkt).is_ok() {
-                got += 1;
-            }
         }
         if got > 0 {
             self.counters.rx_packets.add(bytes(got));
@@ -337,17 +329,15 @@ impl Port for MemPort {
             return 0;
         };
         let n = pkts.len();
-        let room = n.min(ring.slots());
-        let mut sent_bytes = 0;
-        let mut sent = 0;
-        let mut frames = pkts.drain();
-        // Cannot fail: `slots` just saw `room` free slots, and only this
-        // end fills them.
-        if let Ok(chunk) = ring.write_chunk_uninit(room) {
-            sent = chunk.fill_from_iter(frames.by_ref().inspect(|p| sent_bytes += p.len()));
+        let mut sent_bytes: usize = pkts.iter().map(Frame::len).sum();
+        let frames = pkts.frames_mut();
+        let sent = ring.push_from(frames);
+        if sent < n {
+            // What did not fit is at the front; it goes back to its pool
+            // here, as it drops.
+            sent_bytes -= frames.iter().map(Frame::len).sum::<usize>();
+            frames.clear();
         }
-        // What did not fit goes back to its pool here, as it drops.
-        drop(frames);
         let dropped = n - sent;
         self.counters.tx_packets.add(bytes(sent));
         self.counters.tx_bytes.add(bytes(sent_bytes));

@@ -130,6 +130,13 @@ impl Burst {
         self.pkts.drain(..)
     }
 
+    /// The frames as a `Vec` whose spare capacity may be filled up to the
+    /// burst's capacity (the rings append to it and take from it in bulk).
+    #[inline]
+    pub(crate) fn frames_mut(&mut self) -> &mut Vec<PktBuf> {
+        &mut self.pkts
+    }
+
     /// Keeps the frames for which `keep` returns true, in order; drops the
     /// others back to their pools.
     pub fn retain(&mut self, keep: impl FnMut(&mut PktBuf) -> bool) {
