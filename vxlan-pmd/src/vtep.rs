@@ -596,7 +596,11 @@ impl VtepWorker {
     ) {
         let ctx = self.burst_ctx(port);
         ctx.c.rx.incr();
-        self.process_one(&ctx, port, pkt, source, out);
+        if ctx.from_overlay {
+            self.process_one::<true, _, _, _>(&ctx, port, pkt, source, out);
+        } else {
+            self.process_one::<false, _, _, _>(&ctx, port, pkt, source, out);
+        }
     }
 
     /// [`process_with`](Self::process_with) for each of `frames`, all
@@ -610,9 +614,18 @@ impl VtepWorker {
     ) {
         let ctx = self.burst_ctx(port);
         let mut n = 0u64;
-        for pkt in frames {
-            n += 1;
-            self.process_one(&ctx, port, pkt, source, out);
+        // One loop per direction, each with its own copy of the frame's
+        // path, so that neither is compiled around the other's.
+        if ctx.from_overlay {
+            for pkt in frames {
+                n += 1;
+                self.process_one::<true, _, _, _>(&ctx, port, pkt, source, out);
+            }
+        } else {
+            for pkt in frames {
+                n += 1;
+                self.process_one::<false, _, _, _>(&ctx, port, pkt, source, out);
+            }
         }
         ctx.c.rx.add(n);
     }
@@ -638,9 +651,10 @@ impl VtepWorker {
         }
     }
 
-    /// One frame, with the burst's context.
+    /// One frame, with the burst's context; `OVERLAY` is
+    /// `ctx.from_overlay`.
     #[inline(always)]
-    fn process_one<F: Frame, S: FrameSource<F>, O: Output<F>>(
+    fn process_one<const OVERLAY: bool, F: Frame, S: FrameSource<F>, O: Output<F>>(
         &self,
         ctx: &BurstCtx<'_>,
         port: u16,
@@ -654,8 +668,9 @@ impl VtepWorker {
             ref bridge,
             now,
             neigh,
-            from_overlay,
+            from_overlay: _,
         } = *ctx;
+        let from_overlay = OVERLAY;
         let decision = if from_overlay {
             bridge
                 .from_overlay(
