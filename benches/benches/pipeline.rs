@@ -4,19 +4,38 @@
 //! looked up, delivered to an access port) and encap-and-forward (tenant
 //! frame in, source learned, destination looked up behind a remote VTEP,
 //! encapsulated with the flow's source port), with 1 worker and with 2
-//! workers on the same shared tables. Frames enter through the pool
-//! (alloc + copy, as an in-memory or copy-mode port does) and leave to an
-//! output that frees them. Beside it in the same run, the floor: the same
-//! pool alloc + copy + free with no processing.
+//! workers on the same shared tables.
+//!
+//! Two harnesses, beside each other in the same run:
+//!
+//! - `N-worker-ports` (the acceptance figure): the whole poll loop over
+//!   in-memory ports. Each worker has its own three `memport` pairs (its
+//!   own rings, as each worker owns its own NIC queues) under a
+//!   `PortLoop`. Per round, the peer puts [`ROUND`] frames on the worker's
+//!   receive ring, untimed (alloc + copy into pool buffers: the traffic
+//!   generator's work, as DMA is the NIC's for DPDK); then the timed part
+//!   is the worker's: `rx_burst` from the ingress port, process, `tx_burst`
+//!   to the egress port, and freeing what was transmitted (drained from the
+//!   egress ring and dropped back into the pool on the worker's core, as a
+//!   NIC's transmit completion frees mbufs: the conservative choice). With
+//!   2 workers, both fill, meet at a spin barrier, and each times its own
+//!   round; a round's time is the slower worker's, and the figure is all
+//!   frames of both over the sum of those (aggregate frames over wall
+//!   time, fills excluded).
+//! - `N-worker` (the earlier harness, kept for continuity): no ports; per
+//!   frame a pool buffer is allocated and the frame copied in (timed), then
+//!   `VtepWorker::process`, to an output that frees the frame. Beside it,
+//!   the floor: the same pool alloc + copy + free with no processing.
 //!
 //! `cargo bench -p vxlan-benches --bench pipeline`
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use vxlan_benches::pipeline::{run_worker, setup, Sink};
+use vxlan_benches::pipeline::{run_worker, setup, PortRig, Sink, ROUND};
 use vxlan_pmd::pool::Pool;
 use vxlan_pmd::vtep::{Output, VtepShared};
 
@@ -53,6 +72,85 @@ fn run(
     start.elapsed()
 }
 
+/// A barrier that spins (a futex wake per round would dwarf a round).
+struct SpinBarrier {
+    n: usize,
+    arrived: AtomicUsize,
+    generation: AtomicUsize,
+}
+
+impl SpinBarrier {
+    fn new(n: usize) -> Self {
+        SpinBarrier {
+            n,
+            arrived: AtomicUsize::new(0),
+            generation: AtomicUsize::new(0),
+        }
+    }
+
+    fn wait(&self) {
+        let g = self.generation.load(Ordering::Acquire);
+        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.n {
+            self.arrived.store(0, Ordering::Relaxed);
+            self.generation.store(g + 1, Ordering::Release);
+            return;
+        }
+        let mut spins = 0u32;
+        while self.generation.load(Ordering::Acquire) == g {
+            spins += 1;
+            if spins.is_multiple_of(1024) {
+                // Two vCPUs, shared: let the other worker run.
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
+/// The port-path harness (see the module docs): `rounds` rounds of
+/// [`ROUND`] frames per worker, returning the summed round times (per
+/// round, the slower worker's).
+fn run_ports(
+    shared: &Arc<VtepShared>,
+    frames: &[Vec<u8>],
+    port: u16,
+    workers: usize,
+    rounds: u64,
+) -> Duration {
+    let barrier = SpinBarrier::new(workers);
+    let times: Vec<Vec<Duration>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|id| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    let mut rig = PortRig::new(shared, id, port);
+                    let mine: Vec<&Vec<u8>> = frames.iter().skip(id).step_by(workers).collect();
+                    let mut times = Vec::with_capacity(usize::try_from(rounds).unwrap_or(0));
+                    let mut at = 0;
+                    for _ in 0..rounds {
+                        let end = (at + ROUND).min(mine.len());
+                        let chunk = &mine[at..end];
+                        at = if end == mine.len() { 0 } else { end };
+                        rig.fill(chunk);
+                        barrier.wait();
+                        let start = Instant::now();
+                        rig.poll_round(chunk.len());
+                        times.push(start.elapsed());
+                    }
+                    drop(rig);
+                    Pool::flush_this_thread();
+                    times
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    (0..times[0].len())
+        .map(|r| times.iter().map(|t| t[r]).max().unwrap_or_default())
+        .sum()
+}
+
 fn floor(pool: &Arc<Pool>, frames: &[Vec<u8>], rounds: u64, magazine: bool) -> Duration {
     if magazine {
         // Like the workers: this thread keeps a magazine of free buffers.
@@ -80,6 +178,11 @@ fn benches(c: &mut Criterion) {
     ] {
         let mut g = c.benchmark_group(format!("pipeline/{name}/inner64/fdb64k"));
         for workers in [1usize, 2] {
+            // Elements: frames of all workers in a round.
+            g.throughput(Throughput::Elements((ROUND * workers) as u64));
+            g.bench_function(format!("{workers}-worker-ports"), |b| {
+                b.iter_custom(|iters| run_ports(&shared, frames, port, workers, iters))
+            });
             // Elements: frames processed by all workers together (each
             // round deals every frame once).
             g.throughput(Throughput::Elements(frames.len() as u64));

@@ -11,11 +11,19 @@
 //! round, is the per-frame cost with the setup cancelled out. Arguments:
 //! `decap`, `encap` or `floor` (the decap frames through the pool's
 //! alloc, copy and free only), rounds (default 100), and `queue` to run
-//! without the per-thread magazine.
+//! without the per-thread magazine, or `ports` to run the port path
+//! ([`PortRig`]: frames put on the worker's in-memory receive ring
+//! untimed, then the poll loop). For `ports`, count only what the
+//! benchmark times:
+//!
+//! ```text
+//! valgrind --tool=callgrind --toggle-collect='*poll_round*' \
+//!     target/release/examples/pipeline_count decap 20 ports
+//! ```
 
 use std::sync::Arc;
 
-use vxlan_benches::pipeline::{run_worker, setup, Sink};
+use vxlan_benches::pipeline::{run_rig, run_worker, setup, PortRig, Sink, ROUND};
 use vxlan_pmd::pool::Pool;
 use vxlan_pmd::vtep::Output;
 
@@ -25,7 +33,9 @@ fn main() {
     let rounds: u64 = args.next().map_or(100, |r| r.parse().expect("rounds"));
     // A third argument `queue`: no magazine, every buffer through the
     // pool's shared queue.
-    let magazine = args.next().as_deref() != Some("queue");
+    let mode = args.next();
+    let magazine = mode.as_deref() != Some("queue");
+    let ports = mode.as_deref() == Some("ports");
     let (shared, decap, encap) = setup();
     if case == "floor" {
         let pool = shared.pool();
@@ -57,7 +67,16 @@ fn main() {
     let mut w = shared.worker(0);
     let mut sink = Sink(0);
     let mine: Vec<&Vec<u8>> = frames.iter().collect();
-    run_worker(&mut w, &pool, &mine, port, rounds, &mut sink, magazine);
+    if ports {
+        drop(w);
+        let mut rig = PortRig::new(&shared, 0, port);
+        let per_round = (frames.len() / ROUND) as u64;
+        run_rig(&mut rig, &mine, rounds * per_round);
+        drop(rig);
+        Pool::flush_this_thread();
+    } else {
+        run_worker(&mut w, &pool, &mine, port, rounds, &mut sink, magazine);
+    }
     let s = shared.stats();
     assert_eq!(s.drops(), 0, "no drops expected: {s:?}");
     assert_eq!(s.rx, rounds * frames.len() as u64);

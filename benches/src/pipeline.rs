@@ -13,7 +13,10 @@ use vxlan_core::fdb::{Location, NoEvents};
 use vxlan_core::frame::{BufFrame, Frame};
 use vxlan_core::testutil::write_inner_frame;
 use vxlan_core::wire::MacAddr;
+use vxlan_pmd::memport::{self, MemPort};
 use vxlan_pmd::pool::{PktBuf, Pool};
+use vxlan_pmd::port::{Burst, Port};
+use vxlan_pmd::run::PortLoop;
 use vxlan_pmd::vtep::{Output, RemoteVtep, Sizing, Snapshot, VtepShared, VtepWorker};
 
 /// FDB entries installed: half local, half behind the remote VTEP.
@@ -109,7 +112,8 @@ pub fn setup() -> (Arc<VtepShared>, Vec<Vec<u8>>, Vec<Vec<u8>>) {
 
 /// One worker's loop: `rounds` times over `frames` in bursts of
 /// [`BURST`], each frame copied into a pool buffer (as an in-memory port
-/// delivers it) and processed as received on `port`. With `magazine`,
+/// delivers it) and each burst processed as received on `port`
+/// ([`VtepWorker::process_burst`], as the poll loop does). With `magazine`,
 /// this thread keeps a magazine of free buffers, as a poll loop does;
 /// without, every buffer goes through the pool's shared queue.
 pub fn run_worker(
@@ -124,6 +128,7 @@ pub fn run_worker(
     if magazine {
         pool.cache_on_this_thread();
     }
+    let mut pkts = Burst::with_capacity(BURST);
     for _ in 0..rounds {
         for burst in frames.chunks(BURST) {
             w.refresh();
@@ -131,9 +136,108 @@ pub fn run_worker(
                 let pkt = pool
                     .alloc_with(f.as_slice())
                     .expect("pool sized for the burst");
-                w.process(port, pkt, sink);
+                // Cannot fail: the chunk is at most BURST long.
+                let _ = pkts.push(pkt);
             }
+            w.process_burst(port, &mut pkts, sink);
         }
     }
     Pool::flush_this_thread();
+}
+
+/// Frames the peer puts on the worker's receive ring per round of the
+/// port-path benchmark ([`PortRig`]), and the size of every ring. Small
+/// enough that the buffers of one round cycle through the worker thread's
+/// pool magazine (`2 * MAGAZINE_BLOCK` = 128) without spilling to the
+/// shared queue, as in a steady poll loop.
+pub const ROUND: usize = 128;
+
+/// One worker's VTEP behind in-memory ports, as the poll loop runs it in
+/// production: a [`PortLoop`] over the VTEP ends of three
+/// [`memport`] pairs (port 0 underlay, ports 1 and 2 access), the other
+/// ends held here as the "wire". [`fill`](PortRig::fill) is the peer's
+/// work (what a NIC's DMA is for DPDK) and is not timed;
+/// [`poll_round`](PortRig::poll_round) is the worker's: receive bursts,
+/// process, transmit bursts, and free what was transmitted (as a NIC's
+/// transmit completion frees mbufs on the worker's core).
+pub struct PortRig {
+    lp: PortLoop,
+    hosts: Vec<MemPort>,
+    ingress: usize,
+    egress: usize,
+}
+
+impl PortRig {
+    /// A rig for worker `id` of `shared`; frames enter on port `ingress`
+    /// (0: the underlay, decap-and-forward; 1: an access port,
+    /// encap-and-forward) and leave on port 1 or 0 respectively.
+    pub fn new(shared: &Arc<VtepShared>, id: usize, ingress: u16) -> PortRig {
+        let mut hosts = Vec::new();
+        let mut ports: Vec<Box<dyn Port>> = Vec::new();
+        for p in 0..3u16 {
+            let (host, mut vtep) = memport::pair(
+                Arc::clone(shared.pool()),
+                format!("host{p}"),
+                format!("vtep{p}"),
+                ROUND,
+            );
+            vtep.set_port_id(p);
+            hosts.push(host);
+            ports.push(Box::new(vtep));
+        }
+        PortRig {
+            lp: PortLoop::new(shared.worker(id), ports),
+            hosts,
+            ingress: usize::from(ingress),
+            egress: if ingress == 0 { 1 } else { 0 },
+        }
+    }
+
+    /// The peer's work, untimed: copies `frames` into pool buffers and
+    /// puts them on the worker's receive ring.
+    pub fn fill(&mut self, frames: &[&Vec<u8>]) {
+        // This thread polls too: its pool magazine serves both sides.
+        self.hosts[self.ingress].pool().cache_on_this_thread();
+        for f in frames {
+            self.hosts[self.ingress]
+                .send(f)
+                .expect("ring and pool sized for a round");
+        }
+    }
+
+    /// The worker's work, timed: polls until `n` frames have been
+    /// transmitted, freeing each transmitted burst. Panics if the VTEP
+    /// stops producing frames before `n` (a drop: the benchmark must not
+    /// measure drops).
+    #[inline(never)]
+    pub fn poll_round(&mut self, n: usize) {
+        let mut left = n;
+        while left > 0 {
+            let busy = self.lp.poll();
+            let got = self.hosts[self.egress].discard(0, ROUND);
+            assert!(
+                got > 0 || busy == vxlan_pmd::worker::Poll::Busy,
+                "frames lost: {left} of {n} not transmitted"
+            );
+            left = left.saturating_sub(got);
+        }
+    }
+}
+
+/// Runs `rounds` rounds of `frames` (taken [`ROUND`] at a time, cycling)
+/// through `rig` and returns the time spent in
+/// [`PortRig::poll_round`] only.
+pub fn run_rig(rig: &mut PortRig, frames: &[&Vec<u8>], rounds: u64) -> std::time::Duration {
+    let mut t = std::time::Duration::ZERO;
+    let mut at = 0;
+    for _ in 0..rounds {
+        let end = (at + ROUND).min(frames.len());
+        let chunk = &frames[at..end];
+        at = if end == frames.len() { 0 } else { end };
+        rig.fill(chunk);
+        let start = std::time::Instant::now();
+        rig.poll_round(chunk.len());
+        t += start.elapsed();
+    }
+    t
 }

@@ -49,6 +49,7 @@ pub mod pcap;
 pub mod pcapport;
 pub mod pool;
 pub mod port;
+mod ring;
 pub mod run;
 pub mod stats;
 pub mod vtep;

@@ -26,46 +26,36 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crossbeam_queue::ArrayQueue;
 use vxlan_core::frame::Frame;
 
 use crate::pool::{PktBuf, Pool};
-use crate::port::{Burst, Port};
+use crate::port::{Burst, Port, MAX_BURST};
+use crate::ring::{ring, Consumer, Producer};
 use crate::stats::{bytes, CounterSet, PortCounters, PortStats};
 
-/// One direction of a pair: a bounded ring per queue. Each ring is an
-/// MPMC queue, so both ends may also be used from different threads than
-/// the ones that made them; a frame in a ring is owned by the ring, and
-/// goes back to its pool if the pair is dropped with frames in flight.
-/// The ring's push (release) and pop (acquire) are the edge that makes
-/// the bytes the sender wrote into a frame visible to the receiver.
-struct Wire {
-    rings: Box<[ArrayQueue<PktBuf>]>,
-}
-
-impl Wire {
-    fn new(queues: u16, ring_size: usize) -> Arc<Wire> {
-        let rings = (0..queues).map(|_| ArrayQueue::new(ring_size)).collect();
-        Arc::new(Wire { rings })
-    }
-
-    #[inline]
-    fn ring(&self, queue: usize) -> Option<&ArrayQueue<PktBuf>> {
-        self.rings.get(queue)
-    }
-}
+// One direction of one queue is a bounded single-producer single-consumer
+// ring (`crate::ring`): the transmitting end owns its `Producer`, the
+// receiving end its `Consumer`, so each ring has exactly one writer and
+// one reader and needs no compare-and-swap. A burst moves through it with
+// plain copies and one release store per side, not one atomic
+// read-modify-write per frame as an MPMC queue needs. The producer's
+// release store of its position after writing the frames, and the
+// consumer's acquire load of it, are the edge that makes the bytes the
+// sender wrote into a frame visible to the receiver. A frame in a ring is
+// owned by the ring and goes back to its pool if both ends are dropped
+// with frames in flight.
 
 /// One end of an in-memory link. See the [module docs](self).
 pub struct MemPort {
     name: String,
     port_id: u16,
-    tx: Arc<Wire>,
-    rx: Arc<Wire>,
-    /// This port's queue 0 is ring `first_queue` of each wire; it has
-    /// `queues` queues. (A port made by [`MemPort::split_queues`] sees one
-    /// ring of a multi-queue wire.)
-    first_queue: usize,
-    queues: u16,
+    /// Queue `q` transmits into `tx[q]` and receives from `rx[q]`; both
+    /// have one entry per queue.
+    tx: Vec<Producer<PktBuf>>,
+    rx: Vec<Consumer<PktBuf>>,
+    /// Where [`discard`](MemPort::discard) puts frames before freeing them
+    /// together (capacity [`MAX_BURST`], reserved at creation).
+    scratch: Vec<PktBuf>,
     counters: Arc<PortCounters>,
     pool: Arc<Pool>,
     /// The queue [`recv`](MemPort::recv) looks at first, so it takes from
@@ -78,7 +68,7 @@ impl fmt::Debug for MemPort {
         f.debug_struct("MemPort")
             .field("name", &self.name)
             .field("port_id", &self.port_id)
-            .field("queues", &self.queues)
+            .field("queues", &self.queues())
             .field("stats", &self.stats())
             .finish()
     }
@@ -108,15 +98,21 @@ pub fn pair_with_queues(
 ) -> (MemPort, MemPort) {
     let queues = queues.max(1);
     let ring_size = ring_size.max(1);
-    let a_to_b = Wire::new(queues, ring_size);
-    let b_to_a = Wire::new(queues, ring_size);
+    let (mut a_tx, mut a_rx, mut b_tx, mut b_rx) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..queues {
+        let (to_b, from_a) = ring(ring_size);
+        let (to_a, from_b) = ring(ring_size);
+        a_tx.push(to_b);
+        a_rx.push(from_b);
+        b_tx.push(to_a);
+        b_rx.push(from_a);
+    }
     let a = MemPort {
         name: name_a.into(),
         port_id: 0,
-        tx: Arc::clone(&a_to_b),
-        first_queue: 0,
-        queues,
-        rx: Arc::clone(&b_to_a),
+        tx: a_tx,
+        rx: a_rx,
+        scratch: Vec::with_capacity(MAX_BURST),
         counters: Arc::default(),
         pool: Arc::clone(&pool),
         next_recv_queue: 0,
@@ -124,10 +120,9 @@ pub fn pair_with_queues(
     let b = MemPort {
         name: name_b.into(),
         port_id: 0,
-        tx: b_to_a,
-        first_queue: 0,
-        queues,
-        rx: a_to_b,
+        tx: b_tx,
+        rx: b_rx,
+        scratch: Vec::with_capacity(MAX_BURST),
         counters: Arc::default(),
         pool,
         next_recv_queue: 0,
@@ -174,34 +169,25 @@ impl fmt::Display for SendError {
 impl std::error::Error for SendError {}
 
 impl MemPort {
-    /// Ring `queue` of this port's receive direction.
-    #[inline]
-    fn rx_ring(&self, queue: u16) -> Option<&ArrayQueue<PktBuf>> {
-        (queue < self.queues).then(|| self.rx.ring(self.first_queue + usize::from(queue)))?
-    }
-
-    /// Ring `queue` of this port's transmit direction.
-    #[inline]
-    fn tx_ring(&self, queue: u16) -> Option<&ArrayQueue<PktBuf>> {
-        (queue < self.queues).then(|| self.tx.ring(self.first_queue + usize::from(queue)))?
-    }
-
     /// Splits a multi-queue port into one single-queue port per queue, so
     /// that each worker can own the queue it polls (the [`Port`] methods
     /// take `&mut self`). Port `q` of the result is named `"{name}/q{q}"`,
     /// sends and receives on queue `q` of the link, keeps this port's id,
     /// and has its own counters, starting at zero.
     pub fn split_queues(self) -> Vec<MemPort> {
-        (0..self.queues)
-            .map(|q| MemPort {
-                name: format!("{}/q{q}", self.name),
-                port_id: self.port_id,
-                tx: Arc::clone(&self.tx),
-                rx: Arc::clone(&self.rx),
-                first_queue: self.first_queue + usize::from(q),
-                queues: 1,
+        let (name, port_id, pool) = (self.name, self.port_id, self.pool);
+        self.tx
+            .into_iter()
+            .zip(self.rx)
+            .enumerate()
+            .map(|(q, (tx, rx))| MemPort {
+                name: format!("{name}/q{q}"),
+                port_id,
+                tx: vec![tx],
+                rx: vec![rx],
+                scratch: Vec::with_capacity(MAX_BURST),
                 counters: Arc::default(),
-                pool: Arc::clone(&self.pool),
+                pool: Arc::clone(&pool),
                 next_recv_queue: 0,
             })
             .collect()
@@ -231,7 +217,7 @@ impl MemPort {
 
     /// Frames waiting on receive queue `queue` (0 for no such queue).
     pub fn rx_pending(&self, queue: u16) -> usize {
-        self.rx_ring(queue).map_or(0, ArrayQueue::len)
+        self.rx.get(usize::from(queue)).map_or(0, Consumer::len)
     }
 
     /// Copies `data` into a pool buffer and transmits it on queue 0.
@@ -253,7 +239,7 @@ impl MemPort {
     /// the queue does not exist (not counted as dropped: the caller still
     /// has it).
     pub fn send_pkt(&mut self, queue: u16, pkt: PktBuf) -> Result<(), PktBuf> {
-        let Some(ring) = self.tx_ring(queue) else {
+        let Some(ring) = self.tx.get_mut(usize::from(queue)) else {
             return Err(pkt);
         };
         let len = pkt.len();
@@ -263,15 +249,36 @@ impl MemPort {
         Ok(())
     }
 
+    /// Frees up to `max` frames waiting on receive queue `queue` without
+    /// receiving them (not counted as received): what a host end that only
+    /// sinks traffic does, and what a NIC's transmit completion does for
+    /// the sender. Returns how many were freed.
+    pub fn discard(&mut self, queue: u16, max: usize) -> usize {
+        let Some(ring) = self.rx.get_mut(usize::from(queue)) else {
+            return 0;
+        };
+        let mut freed = 0;
+        while freed < max {
+            let n = ring.pop_into(&mut self.scratch, max - freed);
+            if n == 0 {
+                break;
+            }
+            freed += n;
+            Pool::free_all(&mut self.scratch);
+        }
+        freed
+    }
+
     /// Receives one frame from whichever queue has one, taking the queues
     /// in turn.
     pub fn recv(&mut self) -> Option<PktBuf> {
-        let n = self.queues;
+        let n = self.queues();
         for i in 0..n {
             // Both are below `n`, so the sum fits in a u32.
             let q = u16::try_from((u32::from(self.next_recv_queue) + u32::from(i)) % u32::from(n))
                 .unwrap_or(0);
-            if let Some(mut pkt) = self.rx_ring(q).and_then(ArrayQueue::pop) {
+            let popped = self.rx.get_mut(usize::from(q)).and_then(Consumer::pop);
+            if let Some(mut pkt) = popped {
                 self.next_recv_queue =
                     u16::try_from((u32::from(q) + 1) % u32::from(n)).unwrap_or(0);
                 pkt.set_ingress_port(self.port_id);
@@ -290,25 +297,23 @@ impl Port for MemPort {
     }
 
     fn queues(&self) -> u16 {
-        self.queues
+        // One entry per queue, and `pair_with_queues` takes a u16 count.
+        u16::try_from(self.tx.len()).unwrap_or(u16::MAX)
     }
 
     fn rx_burst(&mut self, queue: u16, out: &mut Burst, max: usize) -> usize {
-        let Some(ring) = self.rx_ring(queue) else {
+        let port_id = self.port_id;
+        let Some(ring) = self.rx.get_mut(usize::from(queue)) else {
             return 0;
         };
         let want = max.min(out.remaining());
-        let mut got = 0;
+        let frames = out.frames_mut();
+        let before = frames.len();
+        let got = ring.pop_into(frames, want);
         let mut got_bytes = 0;
-        while got < want {
-            let Some(mut pkt) = ring.pop() else { break };
-            pkt.set_ingress_port(self.port_id);
+        for pkt in &mut frames[before..] {
+            pkt.set_ingress_port(port_id);
             got_bytes += pkt.len();
-            // Cannot fail: `want` is within the burst's remaining room.
-            if out.push(pkt).is_err() {
-                break;
-            }
-            got += 1;
         }
         if got > 0 {
             self.counters.rx_packets.add(bytes(got));
@@ -318,23 +323,22 @@ impl Port for MemPort {
     }
 
     fn tx_burst(&mut self, queue: u16, pkts: &mut Burst) -> usize {
-        let Some(ring) = self.tx_ring(queue) else {
+        let Some(ring) = self.tx.get_mut(usize::from(queue)) else {
             self.counters.tx_dropped.add(bytes(pkts.len()));
             pkts.clear();
             return 0;
         };
-        let (mut sent, mut sent_bytes, mut dropped) = (0, 0, 0);
-        for pkt in pkts.drain() {
-            let len = pkt.len();
-            match ring.push(pkt) {
-                Ok(()) => {
-                    sent += 1;
-                    sent_bytes += len;
-                }
-                // The frame goes back to its pool here, as it drops.
-                Err(_full) => dropped += 1,
-            }
+        let n = pkts.len();
+        let mut sent_bytes: usize = pkts.iter().map(Frame::len).sum();
+        let frames = pkts.frames_mut();
+        let sent = ring.push_from(frames);
+        if sent < n {
+            // What did not fit is at the front; it goes back to its pool
+            // here, as it drops.
+            sent_bytes -= frames.iter().map(Frame::len).sum::<usize>();
+            frames.clear();
         }
+        let dropped = n - sent;
         self.counters.tx_packets.add(bytes(sent));
         self.counters.tx_bytes.add(bytes(sent_bytes));
         if dropped > 0 {
@@ -412,6 +416,31 @@ mod tests {
         assert_eq!(pool.in_use(), 4);
         // Dropping the pair with frames in the ring returns them too.
         drop((a, b));
+        assert_eq!(pool.available(), pool.capacity());
+    }
+
+    #[test]
+    fn discard_frees_without_receiving() {
+        let pool = Pool::new(16, 256, 64).unwrap();
+        let (mut a, mut b) = pair(pool.clone(), "a", "b", 8);
+        for t in 0..5 {
+            a.send(&frame(t)).unwrap();
+        }
+        assert_eq!(pool.in_use(), 5);
+        assert_eq!(b.discard(0, 2), 2);
+        assert_eq!(b.discard(3, 8), 0, "no such queue");
+        assert_eq!(pool.in_use(), 3);
+        let mut burst = Burst::new();
+        assert_eq!(b.rx_burst(0, &mut burst, 1), 1);
+        assert_eq!(burst[0].data()[0], 2, "the oldest two were discarded");
+        // With a magazine on this thread, the same in one step.
+        assert!(pool.cache_on_this_thread());
+        assert_eq!(b.discard(0, 32), 2);
+        assert_eq!(b.discard(0, 32), 0);
+        assert_eq!(b.stats().rx_packets, 1, "discards are not receives");
+        drop(burst);
+        assert_eq!(pool.in_use(), 0);
+        Pool::flush_this_thread();
         assert_eq!(pool.available(), pool.capacity());
     }
 

@@ -116,10 +116,11 @@ impl Burst {
         self.pkts.len() >= self.cap
     }
 
-    /// Drops every frame (each goes back to its pool).
+    /// Drops every frame (each goes back to its pool, through this
+    /// thread's pool magazine in one step when it has one).
     #[inline]
     pub fn clear(&mut self) {
-        self.pkts.clear();
+        crate::pool::Pool::free_all(&mut self.pkts);
     }
 
     /// Takes every frame out, in order, leaving the burst empty (and its
@@ -127,6 +128,13 @@ impl Burst {
     #[inline]
     pub fn drain(&mut self) -> std::vec::Drain<'_, PktBuf> {
         self.pkts.drain(..)
+    }
+
+    /// The frames as a `Vec` whose spare capacity may be filled up to the
+    /// burst's capacity (the rings append to it and take from it in bulk).
+    #[inline]
+    pub(crate) fn frames_mut(&mut self) -> &mut Vec<PktBuf> {
+        &mut self.pkts
     }
 
     /// Keeps the frames for which `keep` returns true, in order; drops the

@@ -28,6 +28,7 @@ use vxlan_core::neigh::{NeighSlot, NeighTable};
 use vxlan_core::pmtu::too_big_reply;
 
 use crate::pool::{PktBuf, Pool};
+use crate::port::Burst;
 use crate::stats::{Counter, CounterSet, PerCore};
 
 /// A remote VTEP: its address and the prebuilt outer header toward it.
@@ -574,29 +575,103 @@ impl VtepWorker {
         self.process_with(port, pkt, &self.shared.pool, out);
     }
 
+    /// Processes every frame of `burst`, all received on `port`, in order,
+    /// leaving the burst empty: what [`process`](Self::process) does for
+    /// each, with the per-frame setup (configuration, clock, counter slot)
+    /// done once for the burst.
+    #[inline]
+    pub fn process_burst<O: Output>(&mut self, port: u16, burst: &mut Burst, out: &mut O) {
+        self.process_all_with(port, burst.drain(), &self.shared.pool, out);
+    }
+
     /// Processes one frame of any frame type received on `port`, in place
     /// (zero copy); flood copies and path-MTU replies come from `source`.
     /// This is what DPDK mbufs go through.
     pub fn process_with<F: Frame, S: FrameSource<F>, O: Output<F>>(
         &self,
         port: u16,
+        pkt: F,
+        source: &S,
+        out: &mut O,
+    ) {
+        let ctx = self.burst_ctx(port);
+        ctx.c.rx.incr();
+        if ctx.from_overlay {
+            self.process_one::<true, _, _, _>(&ctx, port, pkt, source, out);
+        } else {
+            self.process_one::<false, _, _, _>(&ctx, port, pkt, source, out);
+        }
+    }
+
+    /// [`process_with`](Self::process_with) for each of `frames`, all
+    /// received on `port`, in order, with the per-frame setup done once.
+    pub fn process_all_with<F: Frame, S: FrameSource<F>, O: Output<F>>(
+        &self,
+        port: u16,
+        frames: impl Iterator<Item = F>,
+        source: &S,
+        out: &mut O,
+    ) {
+        let ctx = self.burst_ctx(port);
+        let mut n = 0u64;
+        // One loop per direction, each with its own copy of the frame's
+        // path, so that neither is compiled around the other's.
+        if ctx.from_overlay {
+            for pkt in frames {
+                n += 1;
+                self.process_one::<true, _, _, _>(&ctx, port, pkt, source, out);
+            }
+        } else {
+            for pkt in frames {
+                n += 1;
+                self.process_one::<false, _, _, _>(&ctx, port, pkt, source, out);
+            }
+        }
+        ctx.c.rx.add(n);
+    }
+
+    /// What processing a frame from `port` needs that does not change
+    /// within a burst.
+    #[inline(always)]
+    fn burst_ctx(&self, port: u16) -> BurstCtx<'_> {
+        let shared = &*self.shared;
+        let snap = &*self.snap;
+        BurstCtx {
+            snap,
+            c: self.counters(),
+            // The snapshot was checked when it was published.
+            bridge: Bridge::new_unchecked(&snap.ports, &snap.bds, &shared.fdb),
+            now: shared.now(),
+            neigh: if snap.suppress_arp_nd {
+                Some(&shared.neigh)
+            } else {
+                None
+            },
+            from_overlay: Some(port) == snap.underlay,
+        }
+    }
+
+    /// One frame, with the burst's context; `OVERLAY` is
+    /// `ctx.from_overlay`.
+    #[inline(always)]
+    fn process_one<const OVERLAY: bool, F: Frame, S: FrameSource<F>, O: Output<F>>(
+        &self,
+        ctx: &BurstCtx<'_>,
+        port: u16,
         mut pkt: F,
         source: &S,
         out: &mut O,
     ) {
-        let shared = &*self.shared;
-        let snap = &*self.snap;
-        let c = self.counters();
-        c.rx.incr();
-        // The snapshot was checked when it was published.
-        let bridge = Bridge::new_unchecked(&snap.ports, &snap.bds, &shared.fdb);
-        let now = shared.now();
-        let neigh: Option<&dyn vxlan_core::bridge::NeighborTable> = if snap.suppress_arp_nd {
-            Some(&shared.neigh)
-        } else {
-            None
-        };
-        let decision = if Some(port) == snap.underlay {
+        let BurstCtx {
+            snap,
+            c,
+            ref bridge,
+            now,
+            neigh,
+            from_overlay: _,
+        } = *ctx;
+        let from_overlay = OVERLAY;
+        let decision = if from_overlay {
             bridge
                 .from_overlay(
                     &mut pkt,
@@ -610,7 +685,6 @@ impl VtepWorker {
         } else {
             bridge.from_access(&mut pkt, port, now, &mut NoEvents, neigh)
         };
-        let from_overlay = Some(port) == snap.underlay;
         // Per-VNI counting: the frame entered bridge domain `bd`.
         let entered = |bd: u16| {
             let b = self.bd_counters(bd);
@@ -760,6 +834,19 @@ impl VtepWorker {
             Err(_) => c.drop_encap.incr(),
         }
     }
+}
+
+/// What [`VtepWorker::process_one`] needs that is the same for every frame
+/// of a burst.
+#[derive(Clone, Copy)]
+struct BurstCtx<'a> {
+    snap: &'a Snapshot,
+    c: &'a VtepCounters,
+    bridge: Bridge<'a>,
+    now: u32,
+    neigh: Option<&'a dyn vxlan_core::bridge::NeighborTable>,
+    /// The frames came in on the underlay port.
+    from_overlay: bool,
 }
 
 /// Pushes an 802.1Q tag with `vid` (no-op for 0). False when there is no

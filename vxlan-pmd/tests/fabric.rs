@@ -549,3 +549,113 @@ proptest::proptest! {
         proptest::prop_assert_eq!(f.pool.in_use(), 0);
     }
 }
+
+/// Processes `frames` (ingress port, bytes) on VTEP 0 of a fresh fabric,
+/// one at a time with `process`, or with `burst`, as `process_burst` over
+/// runs of up to 32 consecutive frames from the same port (as the poll
+/// loop hands them over). Returns everything sent, in order, the VTEP's
+/// counters, its per-VNI counters, and where each test MAC is learned.
+#[allow(clippy::type_complexity)]
+fn run_on_vtep0(
+    frames: &[(u16, Vec<u8>)],
+    burst: bool,
+) -> (
+    Vec<(u16, Vec<u8>)>,
+    vxlan_pmd::vtep::VtepStats,
+    Vec<Vec<vxlan_pmd::vtep::BdStats>>,
+    Vec<Option<Location>>,
+) {
+    let mut f = fabric(false);
+    let mut out = Collect::default();
+    if burst {
+        let mut b = vxlan_pmd::port::Burst::new();
+        for run in frames.chunk_by(|a, b| a.0 == b.0) {
+            for chunk in run.chunks(32) {
+                for (_, data) in chunk {
+                    b.push(f.pool.alloc_with(data).unwrap()).unwrap();
+                }
+                f.workers[0].process_burst(chunk[0].0, &mut b, &mut out);
+                assert!(b.is_empty());
+            }
+        }
+    } else {
+        for (port, data) in frames {
+            let pkt = f.pool.alloc_with(data).unwrap();
+            f.workers[0].process(*port, pkt, &mut out);
+        }
+    }
+    let sent = out
+        .0
+        .iter()
+        .map(|(p, pkt)| (*p, pkt.data().to_vec()))
+        .collect();
+    let mut learned = Vec::new();
+    for bd in 0..2 {
+        for tag in 0..3 {
+            for i in 0..12 {
+                learned.push(f.location(0, bd, MacAddr([0x02, 0x42, 0, tag, 9, i])));
+            }
+        }
+    }
+    (
+        sent,
+        f.vteps[0].stats(),
+        f.vteps[0].bd_stats_per_core(),
+        learned,
+    )
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config { cases: 64, ..Default::default() })]
+    /// `process_burst` (the poll loop's path) does exactly what `process`
+    /// does frame by frame: the same frames out, in the same order, the
+    /// same counters and the same FDB, for random traffic from access,
+    /// trunk and underlay ports (known and unknown VNIs and VLANs, unicast
+    /// and broadcast, learned and unknown destinations, and junk).
+    #[test]
+    fn burst_processing_equals_frame_at_a_time(
+        sends in proptest::collection::vec(
+            (0u16..4, 0u8..3, 0u8..12, 0u8..13, proptest::collection::vec(proptest::num::u8::ANY, 0..80)),
+            1..120,
+        ),
+    ) {
+        // The peer VTEP 1's template toward VTEP 0.
+        let peer = EncapTemplate::new(&EncapConfig::new(
+            vtep_ip(1),
+            vtep_ip(0),
+            MacAddr([2, 0xaa, 0, 0, 0, 1]),
+            MacAddr([2, 0xee, 0, 0, 0, 1]),
+        ))
+        .unwrap();
+        let mut frames = Vec::new();
+        for (port, tag, src, dst, junk) in sends {
+            // Tag 0 and 1: VNI 100 and 200 (VLAN 10 and 20 on the trunk);
+            // tag 2: a VNI / VLAN nobody configured.
+            let src_mac = MacAddr([0x02, 0x42, 0, tag, 9, src]);
+            let dst_mac = if dst == 12 { MacAddr::BROADCAST } else { MacAddr([0x02, 0x42, 0, tag, 9, dst]) };
+            let data = match port {
+                UNDERLAY => {
+                    if src == 11 {
+                        junk
+                    } else {
+                        let inner = ipv4(dst_mac, src_mac, None);
+                        let mut f = vxlan_core::frame::BufFrame::with_data(vec![0u8; 512], 128, &inner).unwrap();
+                        peer.encap_flow(&mut f, [100, 200, 300][usize::from(tag)]).unwrap();
+                        f.data().to_vec()
+                    }
+                }
+                TRUNK => ipv4(dst_mac, src_mac, Some([10, 20, 30][usize::from(tag)])),
+                _ if src == 11 => junk,
+                _ => ipv4(dst_mac, src_mac, None),
+            };
+            frames.push((port, data));
+        }
+        let one = run_on_vtep0(&frames, false);
+        let burst = run_on_vtep0(&frames, true);
+        proptest::prop_assert_eq!(&one.0, &burst.0);
+        proptest::prop_assert_eq!(one.1, burst.1);
+        proptest::prop_assert_eq!(&one.2, &burst.2);
+        proptest::prop_assert_eq!(&one.3, &burst.3);
+        proptest::prop_assert_eq!(one.1.rx, frames.len() as u64);
+    }
+}

@@ -179,10 +179,14 @@ impl Fdb<'_> {
     /// ```
     #[inline(always)]
     pub fn is_current(&self, bd: u16, mac: MacAddr, location: Location, now: u32) -> bool {
-        location.encode().is_some_and(|loc| {
-            self.lookup_packed(bd, mac)
-                .is_current(loc, now, self.cfg.refresh_ticks)
-        })
+        // A `match`, not `is_some_and` with a closure: the closure (the
+        // whole lookup) was left out of line, a call per learned frame.
+        match location.encode() {
+            Some(loc) => self
+                .lookup_packed(bd, mac)
+                .is_current(loc, now, self.cfg.refresh_ticks),
+            None => false,
+        }
     }
 
     /// Learns that `mac` was seen as a source in bridge domain `bd` at

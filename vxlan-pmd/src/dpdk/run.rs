@@ -218,21 +218,25 @@ impl DpdkLoop {
             for raw in self.rx[..n.min(PREFETCH)].iter() {
                 prefetch_data(*raw);
             }
-            for (k, raw) in self.rx[..n].iter().enumerate() {
-                if let Some(next) = self.rx[..n].get(k + PREFETCH) {
+            let rx = &self.rx[..n];
+            let mut chained = 0;
+            let frames = rx.iter().enumerate().filter_map(|(k, raw)| {
+                if let Some(next) = rx.get(k + PREFETCH) {
                     prefetch_data(*next);
                 }
                 // SAFETY: rx_burst handed us these n mbufs; each is wrapped
                 // exactly once.
-                let Some(m) = (unsafe { Mbuf::from_raw(*raw) }) else {
-                    continue;
-                };
+                let m = unsafe { Mbuf::from_raw(*raw) }?;
                 if m.segments() != 1 {
-                    out.stats[i].rx_chained += 1;
-                    continue; // freed here
+                    chained += 1;
+                    return None; // freed here
                 }
-                self.worker.process_with(port, m, &*self.copies, &mut out);
-            }
+                Some(m)
+            });
+            // The whole burst at once: the per-frame setup is done once.
+            self.worker
+                .process_all_with(port, frames, &*self.copies, &mut out);
+            out.stats[i].rx_chained += chained;
         }
         for ((buf, p), st) in self
             .tx
