@@ -336,7 +336,7 @@ impl Port for MemPort {
             // What did not fit is at the front; it goes back to its pool
             // here, as it drops.
             sent_bytes -= frames.iter().map(Frame::len).sum::<usize>();
-            frames.clear();
+            Pool::free_all(frames);
         }
         let dropped = n - sent;
         self.counters.tx_packets.add(bytes(sent));

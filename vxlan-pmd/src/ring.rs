@@ -7,7 +7,9 @@
 //! into the free slots followed by one release store of `tail`, and out
 //! with one acquire load of `tail`, plain copies and one release store of
 //! `head`: no read-modify-write at all, and each side reads the other's
-//! position only when its cached copy says the ring looks full (or empty).
+//! position only when its cached copy shows less room (or fewer frames)
+//! than the call asks to move, which while a ring drains in full bursts is
+//! most calls.
 //!
 //! The release store of `tail` after writing the slots, paired with the
 //! consumer's acquire load of it, is what makes a frame (and every byte

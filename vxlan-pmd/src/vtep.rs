@@ -605,6 +605,9 @@ impl VtepWorker {
 
     /// [`process_with`](Self::process_with) for each of `frames`, all
     /// received on `port`, in order, with the per-frame setup done once.
+    /// The frames are counted as received when the burst is done, so a
+    /// reader of the live counters may for a moment see a burst's
+    /// transmits and drops before its receives.
     pub fn process_all_with<F: Frame, S: FrameSource<F>, O: Output<F>>(
         &self,
         port: u16,

@@ -78,14 +78,16 @@ const LONG_MIN_LEN: usize = if AVX2_MIN_LEN < AVX512_MIN_LEN {
 #[inline(never)]
 fn sum_x86_long(data: &[u8], cpu: impl FnOnce() -> cpu::Features) -> u64 {
     let cpu = cpu();
-    if data.len() >= AVX512_MIN_LEN && cpu.avx512 {
-        // SAFETY: `cpu.avx512` is only set when the CPU has AVX-512F, BW
-        // and VNNI and the OS saves the ZMM and mask registers
-        // (`cpu::detect`; tests pass a subset of the detected features).
+    if data.len() >= AVX512_MIN_LEN && cpu.avx512() {
+        // SAFETY: `avx512()` is only true when the CPU has AVX-512F, BW
+        // and VNNI and the OS saves the ZMM and mask registers: a
+        // `Features` comes only from `cpu::detect`, or from `restrict`,
+        // which can only turn detected features off.
         unsafe { sum_avx512(data) }
-    } else if data.len() >= AVX2_MIN_LEN && cpu.avx2 {
-        // SAFETY: `cpu.avx2` is only set when the CPU has AVX2 and the OS
-        // saves its registers.
+    } else if data.len() >= AVX2_MIN_LEN && cpu.avx2() {
+        // SAFETY: `avx2()` is only true when the CPU has AVX2 and the OS
+        // saves its registers (a `Features` is detected, or a detected one
+        // restricted).
         unsafe { sum_avx2_all(data) }
     } else {
         // SAFETY: `sum_sse2` only needs SSE2, which this build enables for
@@ -395,14 +397,42 @@ mod cpu {
     use core::arch::x86_64::{__cpuid, __cpuid_count, _xgetbv};
     use core::sync::atomic::{AtomicU8, Ordering};
 
-    /// The vector extensions the checksum can use.
+    /// The vector extensions the checksum can use. The fields are private
+    /// to this module, so a `Features` outside it is what [`detect`] found
+    /// or a [`restrict`](Features::restrict)ion of that: a `true` here is
+    /// what the `unsafe` calls of the wider paths rely on.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub(super) struct Features {
         /// AVX2, with YMM state saved by the OS.
-        pub(super) avx2: bool,
+        avx2: bool,
         /// AVX-512F, AVX-512BW and AVX-512 VNNI, with ZMM and mask state
         /// saved by the OS.
-        pub(super) avx512: bool,
+        avx512: bool,
+    }
+
+    impl Features {
+        /// AVX2 is there.
+        #[inline(always)]
+        pub(super) fn avx2(self) -> bool {
+            self.avx2
+        }
+
+        /// AVX-512F, BW and VNNI are there.
+        #[inline(always)]
+        pub(super) fn avx512(self) -> bool {
+            self.avx512
+        }
+
+        /// These features with some turned off (a feature is kept only
+        /// when it is both here and asked for), so tests can run every
+        /// narrower path on a CPU that has the wider ones.
+        #[cfg(test)]
+        pub(super) fn restrict(self, avx2: bool, avx512: bool) -> Features {
+            Features {
+                avx2: self.avx2 && avx2,
+                avx512: self.avx512 && avx512,
+            }
+        }
     }
 
     const CHECKED: u8 = 1;
@@ -692,17 +722,17 @@ mod tests {
         let cpu = cpu::features();
         // SAFETY: SSE2 is enabled for this build.
         let mut out = std::vec![finish(unsafe { sum_sse2(data) })];
-        if cpu.avx2 {
+        if cpu.avx2() {
             // SAFETY: just checked.
             out.push(finish(unsafe { sum_avx2(data) }));
         }
-        if cpu.avx512 {
+        if cpu.avx512() {
             // SAFETY: just checked.
             out.push(!fold(fix_order(fold(unsafe { sum_avx512(data) }))));
         }
-        for avx2 in [false, cpu.avx2] {
-            for avx512 in [false, cpu.avx512] {
-                let f = cpu::Features { avx2, avx512 };
+        for avx2 in [false, true] {
+            for avx512 in [false, true] {
+                let f = cpu.restrict(avx2, avx512);
                 out.push(!fold(fix_order(fold(sum_x86(data, || f)))));
             }
         }
@@ -836,9 +866,9 @@ mod tests {
     #[test]
     fn detection_matches_std() {
         let f = cpu::detect();
-        assert_eq!(f.avx2, std::is_x86_feature_detected!("avx2"));
+        assert_eq!(f.avx2(), std::is_x86_feature_detected!("avx2"));
         assert_eq!(
-            f.avx512,
+            f.avx512(),
             std::is_x86_feature_detected!("avx512f")
                 && std::is_x86_feature_detected!("avx512bw")
                 && std::is_x86_feature_detected!("avx512vnni")
