@@ -600,6 +600,42 @@ mod loom {
         });
     }
 
+    /// Five values through a ring of two, the consumer taking one value
+    /// first and then bursts of up to two: the positions pass `2 *
+    /// capacity` (they wrap) and bursts are split across the array's end
+    /// on both sides, so the second copy of `put` and of `take` runs under
+    /// the model too.
+    #[test]
+    fn bursts_wrap_and_split_across_the_end() {
+        let mut model = ::loom::model::Builder::new();
+        model.preemption_bound = Some(3);
+        model.check(|| {
+            let (mut p, mut c) = ring::<usize>(2);
+            let t = thread::spawn(move || {
+                let mut src: Vec<usize> = (0..5).collect();
+                while !src.is_empty() {
+                    if p.push_from(&mut src) == 0 {
+                        thread::yield_now();
+                    }
+                }
+            });
+            let mut out = Vec::with_capacity(2);
+            let mut seen = 0;
+            while seen < 5 {
+                let max = if seen == 0 { 1 } else { 2 };
+                if c.pop_into(&mut out, max) == 0 {
+                    thread::yield_now();
+                }
+                for v in out.drain(..) {
+                    assert_eq!(v, seen);
+                    seen += 1;
+                }
+            }
+            t.join().unwrap();
+            assert_eq!(c.len(), 0);
+        });
+    }
+
     /// Both ends dropped on different threads while values are in flight:
     /// whichever drops last drops what is left in the ring, exactly once.
     #[test]
