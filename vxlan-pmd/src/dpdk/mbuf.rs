@@ -209,6 +209,52 @@ impl Mbuf {
         self.raw().ol_flags
     }
 
+    /// Asks the device to compute the IPv4 header checksum of this frame
+    /// when it is IPv4 (Ethernet, optionally one 802.1Q tag): zeroes the
+    /// checksum field, as DPDK's contract for `RTE_MBUF_F_TX_IP_CKSUM`
+    /// asks (`rte_net_intel_cksum_prepare` does the same), sets
+    /// `RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM` and the `l2_len` and
+    /// `l3_len` the device needs. Returns whether it did; any other frame
+    /// is left alone.
+    ///
+    /// Only for a port whose transmit queues were set up with
+    /// `RTE_ETH_TX_OFFLOAD_IPV4_CKSUM` (see
+    /// [`Offloads::tx_ipv4_checksum`](super::Offloads::tx_ipv4_checksum)):
+    /// anywhere else the frame would leave with a zero checksum.
+    #[inline]
+    pub fn request_ipv4_checksum(&mut self) -> bool {
+        let d = self.data_mut();
+        let l2: u8 = match d.get(12..14) {
+            Some([0x08, 0x00]) => 14,
+            Some([0x81, 0x00]) if d.get(16..18) == Some(&[0x08, 0x00][..]) => 18,
+            _ => return false,
+        };
+        let ip = usize::from(l2);
+        let Some(&vihl) = d.get(ip) else { return false };
+        let l3 = (vihl & 0x0f) * 4;
+        if vihl >> 4 != 4 || l3 < 20 || d.len() < ip + usize::from(l3) {
+            return false;
+        }
+        if let Some(c) = d.get_mut(ip + 10..ip + 12) {
+            c.fill(0);
+        }
+        // SAFETY: reads of immutable statics defined by the shim.
+        let (flags, l2_ofs, l3_ofs) = unsafe {
+            (
+                sys::VXD_TX_IPV4 | sys::VXD_TX_IP_CKSUM,
+                sys::VXD_MBUF_L2_LEN_OFS,
+                sys::VXD_MBUF_L3_LEN_OFS,
+            )
+        };
+        let m = self.raw_mut();
+        m.ol_flags |= flags;
+        // The whole word: l2_len and l3_len, every other length zero (no
+        // L4 or tunnel offload is asked for). l2 <= 18 fits its 7 bits and
+        // l3 <= 60 its 9.
+        m.__bindgen_anon_3.tx_offload = (u64::from(l2) << l2_ofs) | (u64::from(l3) << l3_ofs);
+        true
+    }
+
     #[inline]
     fn raw(&self) -> &sys::rte_mbuf {
         // SAFETY: the mbuf is live and ours (invariant); DPDK touches it
