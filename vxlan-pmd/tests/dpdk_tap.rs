@@ -252,8 +252,8 @@ fn tap_port_computes_the_outer_ipv4_checksum() {
     assert_eq!(under_pool.in_use(), 0);
 }
 
-/// [`Mbuf::request_ipv4_checksum`] on frames of each shape: IPv4 (plain
-/// and 802.1Q-tagged) gets its checksum zeroed and the request; anything
+/// [`Mbuf::request_ipv4_checksum`] on frames of each shape: IPv4 (plain,
+/// 802.1Q-tagged, with options) gets its checksum zeroed and the request; anything
 /// else is left alone.
 fn request_by_frame_shape(pool: &Mempool) {
     let vx = from_remote(&tenant_frame(VM_B, VM_A, 1));
@@ -271,6 +271,16 @@ fn request_by_frame_shape(pool: &Mempool) {
     assert!(m.request_ipv4_checksum());
     assert_eq!(&m.data()[28..30], &[0, 0]);
     assert_eq!(&m.data()[30..], &tagged[30..]);
+    // A header with options (IHL 6) takes the general path.
+    let mut options = vx.clone();
+    options[14] = 0x46;
+    let mut m = pool.alloc_with(&options).unwrap();
+    assert!(m.request_ipv4_checksum());
+    assert_eq!(&m.data()[24..26], &[0, 0]);
+    // Just the headers (34 bytes): still a whole IPv4 header.
+    let mut m = pool.alloc_with(&vx[..34]).unwrap();
+    assert!(m.request_ipv4_checksum());
+    assert_eq!(&m.data()[24..26], &[0, 0]);
     // Not IPv4, or not a whole header: untouched.
     let mut arp = vx.clone();
     arp[12..14].copy_from_slice(&[0x08, 0x06]);

@@ -8,7 +8,7 @@ use dpdk_sys as sys;
 
 use super::eal::{DpdkError, Eal};
 use super::ethdev::{EthPort, EthPortConfig};
-use super::mbuf::{Mbuf, Mempool};
+use super::mbuf::{Mbuf, Mempool, TxIpv4Checksum};
 use crate::config::{BridgeMode, ConfigError, PortKind, VtepConfig};
 use crate::pool::Pool;
 use crate::vtep::{Output, VtepShared, VtepWorker};
@@ -102,8 +102,9 @@ struct TxBuf {
     /// Invariant: `pkts[..n]` are live mbufs this loop owns.
     pkts: [*mut sys::rte_mbuf; TX_BURST],
     n: usize,
-    /// The port computes the IPv4 header checksum of the frames it sends.
-    ip_checksum: bool,
+    /// The port computes the IPv4 header checksum of the frames it sends:
+    /// what to write into each mbuf to ask for it.
+    ip_checksum: Option<TxIpv4Checksum>,
 }
 
 impl TxBuf {
@@ -145,9 +146,11 @@ impl Output<Mbuf> for TxOut<'_> {
         }
         // The encapsulation's checksum (cheap: incremental from the
         // template) is replaced by the device's; only ports set up for it
-        // have ip_checksum on.
-        if buf.ip_checksum && pkt.request_ipv4_checksum() {
-            st.tx_ipv4_checksum_offloaded += 1;
+        // carry a request.
+        if let Some(req) = buf.ip_checksum {
+            if pkt.request_ipv4_checksum_with(req) {
+                st.tx_ipv4_checksum_offloaded += 1;
+            }
         }
         buf.pkts[buf.n] = pkt.into_raw();
         buf.n += 1;
@@ -192,7 +195,7 @@ impl DpdkLoop {
             .map(|p| TxBuf {
                 pkts: [std::ptr::null_mut(); TX_BURST],
                 n: 0,
-                ip_checksum: p.offloads().tx_ipv4_checksum,
+                ip_checksum: p.offloads().tx_ipv4_checksum.then(TxIpv4Checksum::new),
             })
             .collect();
         let stats = vec![PortLoopStats::default(); ports.len()];
