@@ -113,10 +113,18 @@ fn null_ports_pipeline_on_registered_threads() {
         queues: 2,
         rx_ring: 256,
         tx_ring: 256,
+        // Asked for; net_null does not offer it, so frames keep the
+        // checksum the encapsulation wrote.
+        tx_ipv4_checksum: true,
     };
     let uplink = Arc::new(EthPort::open(eal, "net_null0", &pcfg, &under_pool).unwrap());
     let vm = Arc::new(EthPort::open(eal, "net_null1", &pcfg, &access_pool).unwrap());
     assert_eq!(uplink.queues(), 2);
+    assert!(
+        !uplink.offloads().tx_ipv4_checksum,
+        "net_null offers no transmit IPv4 checksum: {:#x}",
+        uplink.tx_offload_capa()
+    );
 
     let cfg = VtepConfig::from_toml_str(&config(
         r#"
@@ -175,6 +183,11 @@ fn null_ports_pipeline_on_registered_threads() {
     assert_eq!(v.rx, up.rx + access.rx);
     assert_eq!(v.drops(), 0, "{v:?}");
     assert_eq!(up.rx_chained + access.rx_chained, 0);
+    assert_eq!(
+        up.tx_ipv4_checksum_offloaded + access.tx_ipv4_checksum_offloaded,
+        0,
+        "no offload on a port without it"
+    );
     // Each underlay frame became one frame to the access port (delivered,
     // or flooded to the one local port before VM A was learned) and each
     // tenant frame one VXLAN frame to the remote (encapsulated, or

@@ -73,6 +73,10 @@ extern const uint64_t VXD_RX_OFFLOAD_UDP_CKSUM;
 extern const uint64_t VXD_RX_OFFLOAD_RSS_HASH;
 extern const uint64_t VXD_TX_OFFLOAD_IPV4_CKSUM;
 extern const uint64_t VXD_TX_OFFLOAD_VXLAN_TNL_TSO;
+extern const uint64_t VXD_TX_OFFLOAD_UDP_CKSUM;
+/* Where l2_len and l3_len sit in the mbuf's tx_offload word. */
+extern const uint32_t VXD_MBUF_L2_LEN_OFS;
+extern const uint32_t VXD_MBUF_L3_LEN_OFS;
 extern const uint16_t VXD_PKTMBUF_HEADROOM;
 extern const uint32_t VXD_LCORE_ID_ANY;
 

@@ -660,6 +660,7 @@ mod dpdk_run {
             loops.lcores
         );
         let port_stats: Vec<_> = vtep.ports().iter().map(|p| p.stats()).collect();
+        let port_offloads: Vec<_> = vtep.ports().iter().map(|p| p.offloads()).collect();
         let shared = std::sync::Arc::clone(vtep.shared());
         let mempool = std::sync::Arc::clone(vtep.mempool());
         // Closing the ports flushes a net_pcap vdev's tx file and returns
@@ -683,12 +684,21 @@ mod dpdk_run {
                 .iter()
                 .zip(&loops.ports)
                 .zip(&port_stats)
-                .map(|((p, l), d)| {
+                .zip(&port_offloads)
+                .map(|(((p, l), d), o)| {
                     json!({
                         "name": p.name, "rx": l.rx, "tx": l.tx, "tx_dropped": l.tx_dropped,
-                        "rx_chained": l.rx_chained, "driver_ipackets": d.ipackets,
+                        "rx_chained": l.rx_chained,
+                        "tx_ipv4_checksum_offloaded": l.tx_ipv4_checksum_offloaded,
+                        "driver_ipackets": d.ipackets,
                         "driver_opackets": d.opackets, "driver_imissed": d.imissed,
                         "driver_rx_nombuf": d.rx_nombuf,
+                        "offloads": {
+                            "rss": o.rss, "rx_rss_hash": o.rx_rss_hash,
+                            "rx_ipv4_checksum": o.rx_ipv4_checksum,
+                            "rx_udp_checksum": o.rx_udp_checksum,
+                            "tx_ipv4_checksum": o.tx_ipv4_checksum,
+                        },
                     })
                 })
                 .collect();

@@ -18,6 +18,14 @@ pub struct EthPortConfig {
     pub rx_ring: u16,
     /// Transmit descriptors per queue.
     pub tx_ring: u16,
+    /// Let the device compute the IPv4 header checksum of the IPv4 frames
+    /// sent on this port, when it offers to (`RTE_ETH_TX_OFFLOAD_IPV4_CKSUM`;
+    /// [`Offloads::tx_ipv4_checksum`] says whether it does). Meant for the
+    /// underlay port, whose frames are all the VTEP's own VXLAN frames:
+    /// [`DpdkVtep`](super::DpdkVtep) asks for it there and nowhere else, so
+    /// tenant frames on access ports leave exactly as they came. Off by
+    /// default.
+    pub tx_ipv4_checksum: bool,
 }
 
 impl Default for EthPortConfig {
@@ -26,6 +34,7 @@ impl Default for EthPortConfig {
             queues: 1,
             rx_ring: 512,
             tx_ring: 512,
+            tx_ipv4_checksum: false,
         }
     }
 }
@@ -44,6 +53,15 @@ pub struct Offloads {
     pub rx_ipv4_checksum: bool,
     /// Receive UDP checksum status.
     pub rx_udp_checksum: bool,
+    /// Transmit IPv4 header checksum: the device computes the outer IPv4
+    /// header checksum of every IPv4 frame the worker loop sends on this
+    /// port (the loop zeroes the field and sets `RTE_MBUF_F_TX_IPV4 |
+    /// RTE_MBUF_F_TX_IP_CKSUM`, `l2_len` and `l3_len`; counted in
+    /// [`PortLoopStats::tx_ipv4_checksum_offloaded`](super::PortLoopStats::tx_ipv4_checksum_offloaded)).
+    /// On only when [`EthPortConfig::tx_ipv4_checksum`] asked for it and
+    /// the device offers it; otherwise the checksum the encapsulation
+    /// writes is sent as it is.
+    pub tx_ipv4_checksum: bool,
 }
 
 /// Port counters, from the driver (`rte_eth_stats_get`).
@@ -74,6 +92,7 @@ pub struct EthPort {
     device: String,
     queues: u16,
     offloads: Offloads,
+    tx_capa: u64,
 }
 
 fn check(r: i32, context: impl FnOnce() -> String) -> Result<(), DpdkError> {
@@ -124,13 +143,14 @@ impl EthPort {
                 ),
             ));
         }
-        // SAFETY: four reads of immutable statics defined by the shim.
-        let (rss_hf, off_ip, off_udp, off_hash) = unsafe {
+        // SAFETY: five reads of immutable statics defined by the shim.
+        let (rss_hf, off_ip, off_udp, off_hash, tx_off_ip) = unsafe {
             (
                 sys::VXD_ETH_RSS_IP_UDP,
                 sys::VXD_RX_OFFLOAD_IPV4_CKSUM,
                 sys::VXD_RX_OFFLOAD_UDP_CKSUM,
                 sys::VXD_RX_OFFLOAD_RSS_HASH,
+                sys::VXD_TX_OFFLOAD_IPV4_CKSUM,
             )
         };
         let mut conf = sys::rte_eth_conf::default();
@@ -156,6 +176,11 @@ impl EthPort {
             offloads.rx_rss_hash = true;
         }
         conf.rxmode.offloads = rx_off;
+        if cfg.tx_ipv4_checksum && info.tx_offload_capa & tx_off_ip != 0 {
+            // Port-wide, so every transmit queue set up below has it.
+            conf.txmode.offloads |= tx_off_ip;
+            offloads.tx_ipv4_checksum = true;
+        }
         // SAFETY: id is valid; conf is a fully initialised configuration.
         let r = unsafe { sys::rte_eth_dev_configure(id, cfg.queues, cfg.queues, &conf) };
         check(r, || ctx("rte_eth_dev_configure"))?;
@@ -191,6 +216,7 @@ impl EthPort {
             device: device.to_string(),
             queues: cfg.queues,
             offloads,
+            tx_capa: info.tx_offload_capa,
         })
     }
 
@@ -212,6 +238,12 @@ impl EthPort {
     /// The offloads in use.
     pub fn offloads(&self) -> Offloads {
         self.offloads
+    }
+
+    /// The transmit offloads the device offers (`tx_offload_capa`, the
+    /// `RTE_ETH_TX_OFFLOAD_*` bits), whether or not they are in use.
+    pub fn tx_offload_capa(&self) -> u64 {
+        self.tx_capa
     }
 
     /// The port's MAC address.

@@ -132,6 +132,60 @@ impl FrameSource<Mbuf> for Mempool {
     }
 }
 
+/// What a transmit IPv4 checksum request writes into an mbuf: the
+/// `ol_flags` bits and where `l2_len` and `l3_len` sit in `tx_offload`,
+/// read from the shim once.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TxIpv4Checksum {
+    flags: u64,
+    l2_ofs: u32,
+    l3_ofs: u32,
+    /// The `tx_offload` word of an untagged frame with a 20-byte header.
+    untagged: u64,
+}
+
+impl TxIpv4Checksum {
+    pub(crate) fn new() -> TxIpv4Checksum {
+        // SAFETY: reads of immutable statics defined by the shim.
+        let (flags, l2_ofs, l3_ofs) = unsafe {
+            (
+                sys::VXD_TX_IPV4 | sys::VXD_TX_IP_CKSUM,
+                sys::VXD_MBUF_L2_LEN_OFS,
+                sys::VXD_MBUF_L3_LEN_OFS,
+            )
+        };
+        let mut r = TxIpv4Checksum {
+            flags,
+            l2_ofs,
+            l3_ofs,
+            untagged: 0,
+        };
+        r.untagged = r.word(14, 20);
+        r
+    }
+
+    /// The `tx_offload` word: `l2_len` and `l3_len`, every other length
+    /// zero (no L4 or tunnel offload is asked for). `l2` <= 18 fits its 7
+    /// bits and `l3` <= 60 its 9.
+    fn word(&self, l2: u8, l3: u8) -> u64 {
+        (u64::from(l2) << self.l2_ofs) | (u64::from(l3) << self.l3_ofs)
+    }
+}
+
+/// Where an Ethernet frame's IPv4 header starts and how long it is, for
+/// an untagged or one-tag (802.1Q) frame whose header is all there.
+fn ipv4_layout(d: &[u8]) -> Option<(u8, u8)> {
+    let l2: u8 = match d.get(12..14)? {
+        [0x08, 0x00] => 14,
+        [0x81, 0x00] if d.get(16..18)? == [0x08, 0x00] => 18,
+        _ => return None,
+    };
+    let ip = usize::from(l2);
+    let vihl = *d.get(ip)?;
+    let l3 = (vihl & 0x0f) * 4;
+    (vihl >> 4 == 4 && l3 >= 20 && d.len() >= ip + usize::from(l3)).then_some((l2, l3))
+}
+
 /// One DPDK packet buffer, owned: dropping it frees it to its pool, and
 /// transmitting it hands it to the driver (see [`Mbuf::into_raw`]).
 ///
@@ -207,6 +261,47 @@ impl Mbuf {
 
     fn ol_flags(&self) -> u64 {
         self.raw().ol_flags
+    }
+
+    /// Asks the device to compute the IPv4 header checksum of this frame
+    /// when it is IPv4 (Ethernet, optionally one 802.1Q tag): zeroes the
+    /// checksum field, as DPDK's contract for `RTE_MBUF_F_TX_IP_CKSUM`
+    /// asks (`rte_net_intel_cksum_prepare` does the same), sets
+    /// `RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM` and the `l2_len` and
+    /// `l3_len` the device needs. Returns whether it did; any other frame
+    /// is left alone.
+    ///
+    /// Only for a port whose transmit queues were set up with
+    /// `RTE_ETH_TX_OFFLOAD_IPV4_CKSUM` (see
+    /// [`Offloads::tx_ipv4_checksum`](super::Offloads::tx_ipv4_checksum)):
+    /// anywhere else the frame would leave with a zero checksum.
+    #[inline]
+    pub fn request_ipv4_checksum(&mut self) -> bool {
+        self.request_ipv4_checksum_with(TxIpv4Checksum::new())
+    }
+
+    /// [`Mbuf::request_ipv4_checksum`] with DPDK's flag values read once
+    /// (the transmit path keeps them per port).
+    #[inline]
+    pub(crate) fn request_ipv4_checksum_with(&mut self, req: TxIpv4Checksum) -> bool {
+        let d = self.data_mut();
+        // The VTEP's own frames first: untagged, a 20-byte IPv4 header
+        // (what every IPv4 template writes); anything else is parsed.
+        let (l2, word) = match d.get(12..34) {
+            Some([0x08, 0x00, 0x45, ..]) => (14u8, req.untagged),
+            _ => match ipv4_layout(d) {
+                Some((l2, l3)) => (l2, req.word(l2, l3)),
+                None => return false,
+            },
+        };
+        let ip = usize::from(l2);
+        if let Some(c) = d.get_mut(ip + 10..ip + 12) {
+            c.fill(0);
+        }
+        let m = self.raw_mut();
+        m.ol_flags |= req.flags;
+        m.__bindgen_anon_3.tx_offload = word;
+        true
     }
 
     #[inline]

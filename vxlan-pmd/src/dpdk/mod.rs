@@ -10,7 +10,8 @@
 //!   payload never moves), so the VTEP works on mbufs with zero copies;
 //! * [`EthPort`]: an ethdev port configured with one receive and one
 //!   transmit queue per worker, RSS across the queues when there are
-//!   several, and the receive offloads the device offers;
+//!   several, the receive offloads the device offers, and on request (the
+//!   underlay port) its transmit IPv4 checksum offload;
 //! * [`DpdkLoop`]: one worker's run-to-completion loop over its queue of
 //!   every port, and [`DpdkVtep`]: the whole VTEP from a configuration,
 //!   its workers run on EAL's worker lcores (one per worker, pinned to the

@@ -8,8 +8,8 @@ use dpdk_sys as sys;
 
 use super::eal::{DpdkError, Eal};
 use super::ethdev::{EthPort, EthPortConfig};
-use super::mbuf::{Mbuf, Mempool};
-use crate::config::{ConfigError, PortKind, VtepConfig};
+use super::mbuf::{Mbuf, Mempool, TxIpv4Checksum};
+use crate::config::{BridgeMode, ConfigError, PortKind, VtepConfig};
 use crate::pool::Pool;
 use crate::vtep::{Output, VtepShared, VtepWorker};
 use crate::worker::Poll;
@@ -54,6 +54,12 @@ pub struct PortLoopStats {
     /// Received frames dropped because they were chained mbufs (longer
     /// than one buffer): the VTEP handles single-segment frames only.
     pub rx_chained: u64,
+    /// Frames queued for transmission with their IPv4 header checksum left
+    /// to the device (the port's
+    /// [`Offloads::tx_ipv4_checksum`](super::Offloads::tx_ipv4_checksum)
+    /// is on); 0 on a port without the offload, whose frames carry the
+    /// checksum the encapsulation wrote.
+    pub tx_ipv4_checksum_offloaded: u64,
 }
 
 impl std::ops::AddAssign for PortLoopStats {
@@ -62,6 +68,7 @@ impl std::ops::AddAssign for PortLoopStats {
         self.tx += o.tx;
         self.tx_dropped += o.tx_dropped;
         self.rx_chained += o.rx_chained;
+        self.tx_ipv4_checksum_offloaded += o.tx_ipv4_checksum_offloaded;
     }
 }
 
@@ -95,6 +102,9 @@ struct TxBuf {
     /// Invariant: `pkts[..n]` are live mbufs this loop owns.
     pkts: [*mut sys::rte_mbuf; TX_BURST],
     n: usize,
+    /// The port computes the IPv4 header checksum of the frames it sends:
+    /// what to write into each mbuf to ask for it.
+    ip_checksum: Option<TxIpv4Checksum>,
 }
 
 impl TxBuf {
@@ -124,7 +134,7 @@ struct TxOut<'a> {
 
 impl Output<Mbuf> for TxOut<'_> {
     #[inline]
-    fn send(&mut self, port: u16, pkt: Mbuf) {
+    fn send(&mut self, port: u16, mut pkt: Mbuf) {
         let i = usize::from(port);
         let (Some(buf), Some(p), Some(st)) =
             (self.tx.get_mut(i), self.ports.get(i), self.stats.get_mut(i))
@@ -133,6 +143,14 @@ impl Output<Mbuf> for TxOut<'_> {
         };
         if buf.n == TX_BURST {
             buf.flush(p, self.queue, st);
+        }
+        // The encapsulation's checksum (cheap: incremental from the
+        // template) is replaced by the device's; only ports set up for it
+        // carry a request.
+        if let Some(req) = buf.ip_checksum {
+            if pkt.request_ipv4_checksum_with(req) {
+                st.tx_ipv4_checksum_offloaded += 1;
+            }
         }
         buf.pkts[buf.n] = pkt.into_raw();
         buf.n += 1;
@@ -174,9 +192,10 @@ impl DpdkLoop {
     ) -> DpdkLoop {
         let tx = ports
             .iter()
-            .map(|_| TxBuf {
+            .map(|p| TxBuf {
                 pkts: [std::ptr::null_mut(); TX_BURST],
                 n: 0,
+                ip_checksum: p.offloads().tx_ipv4_checksum.then(TxIpv4Checksum::new),
             })
             .collect();
         let stats = vec![PortLoopStats::default(); ports.len()];
@@ -308,10 +327,12 @@ impl DpdkVtep {
         };
         let pool = Mempool::new(eal, "vtep", section.mbufs, 256, 2048 + 128)
             .or_else(|e| cfg_err("dpdk.mbufs", e))?;
-        let port_cfg = EthPortConfig {
-            queues: workers,
-            ..EthPortConfig::default()
-        };
+        // As build::snapshot: an underlay only in overlay mode.
+        let underlay = cfg
+            .underlay
+            .as_ref()
+            .filter(|_| cfg.vtep.mode == BridgeMode::Overlay)
+            .and_then(|u| cfg.port_index(&u.port));
         let mut ports = Vec::with_capacity(cfg.ports.len());
         for (i, p) in cfg.ports.iter().enumerate() {
             if p.kind != PortKind::Dpdk {
@@ -321,6 +342,14 @@ impl DpdkVtep {
                 );
             }
             let device = p.device.as_deref().unwrap_or_default();
+            // The underlay sends only the VTEP's own VXLAN frames: the
+            // device may compute their IPv4 header checksum. Tenant frames
+            // on access ports leave untouched.
+            let port_cfg = EthPortConfig {
+                queues: workers,
+                tx_ipv4_checksum: Some(i) == underlay,
+                ..EthPortConfig::default()
+            };
             let port = EthPort::open(eal, device, &port_cfg, &pool)
                 .or_else(|e| cfg_err(format!("port[{i}].device"), e))?;
             ports.push(Arc::new(port));
