@@ -42,7 +42,7 @@ use core::fmt;
 use core::net::IpAddr;
 
 use crate::decap::{decap, DecapConfig, DecapDrop};
-use crate::fdb::{EventSink, Fdb, FdbKey, LearnOutcome, Location, PackedEntry};
+use crate::fdb::{EventSink, Fdb, LearnOutcome, Location};
 use crate::frame::Frame;
 use crate::wire::arp::{ArpOperation, ArpPacket, ArpRepr};
 use crate::wire::{
@@ -428,8 +428,7 @@ impl<'a> Bridge<'a> {
     /// [`LearnOutcome::Unchanged`] after one lock-free lookup, which is
     /// exactly what [`Fdb::learn`] would decide, at a fraction of its
     /// cost. Anything else (new, moved, stale, pinned elsewhere) goes to
-    /// [`Fdb::learn`], which rechecks it and decides. With `known`, the
-    /// lookup was made ahead (see [`Known`]) and is not made again.
+    /// [`Fdb::learn`], which rechecks it and decides.
     #[inline(always)]
     fn learn<S: EventSink + ?Sized>(
         &self,
@@ -438,36 +437,25 @@ impl<'a> Bridge<'a> {
         location: Location,
         now: u32,
         events: &mut S,
-        known: Option<PackedEntry>,
     ) -> LearnOutcome {
-        let current = match known {
-            Some(e) => self.fdb.entry_is_current(e, location, now),
-            None => self.fdb.is_current(bd, mac, location, now),
-        };
-        if current {
+        if self.fdb.is_current(bd, mac, location, now) {
             return LearnOutcome::Unchanged;
         }
         self.fdb.learn(bd, mac, location, now, events)
     }
 
-    /// Where a known unicast destination goes, from `bd`; `known` is its
-    /// lookup made ahead, if it was.
-    #[inline(always)]
+    /// Where a known unicast destination goes, from `bd`.
+    #[inline]
     fn unicast(
         &self,
         bd: u16,
         dst: MacAddr,
         ingress: Option<u16>,
         from_overlay: bool,
-        known: Option<PackedEntry>,
     ) -> Option<Forward> {
         // Only the location is needed: the packed form skips decoding the
         // rest of the entry.
-        let entry = match known {
-            Some(e) => e,
-            None => self.fdb.lookup_packed(bd, dst),
-        };
-        let location = entry.location()?;
+        let location = self.fdb.lookup_packed(bd, dst).location()?;
         Some(match location {
             Location::Local { port, .. } if Some(port) == ingress => {
                 Forward::Drop(BridgeDrop::SamePort)
@@ -495,10 +483,6 @@ impl<'a> Bridge<'a> {
     /// Decides for a frame from local port `port`, learning its source.
     /// Trunk tags are popped in place. With `neighbors`, ARP is snooped and
     /// requests whose answer is known are answered in place.
-    ///
-    /// The same as [`Bridge::access_ingress`] followed by
-    /// [`Bridge::forward_access`] without answers read ahead.
-    #[inline]
     pub fn from_access<F: Frame, S: EventSink + ?Sized>(
         &self,
         frame: &mut F,
@@ -507,112 +491,56 @@ impl<'a> Bridge<'a> {
         events: &mut S,
         neighbors: Option<&dyn NeighborTable>,
     ) -> Forward {
-        match self.access_ingress(frame, port) {
-            Ok(ingress) => {
-                self.forward_access(frame, &ingress, now, events, neighbors, None)
-                    .0
-            }
-            Err(f) => f,
-        }
-    }
-
-    /// The first half of [`Bridge::from_access`]: the checks that need
-    /// neither the FDB nor the neighbour table (the port, the frame's
-    /// header and VLAN, a learnable source), with a trunk tag popped in
-    /// place. `Err` is the decision for a frame that goes no further (a
-    /// drop). It reads no shared state, so a burst's frames can all pass
-    /// through it before any of them is forwarded.
-    #[inline(always)]
-    pub fn access_ingress<F: Frame>(&self, frame: &mut F, port: u16) -> Result<Ingress, Forward> {
         let Some(mode) = self.ports.get(usize::from(port)) else {
-            return Err(Forward::Drop(BridgeDrop::UnknownPort));
+            return Forward::Drop(BridgeDrop::UnknownPort);
         };
         let data = frame.data();
         let Some(h) = data.first_chunk::<14>() else {
-            return Err(Forward::Drop(BridgeDrop::BadFrame));
+            return Forward::Drop(BridgeDrop::BadFrame);
         };
         let et = u16::from_be_bytes([h[12], h[13]]);
         let (vid, tagged) = if EtherType(et).is_vlan_tpid() {
             let Some(t) = data.get(14..18) else {
-                return Err(Forward::Drop(BridgeDrop::BadFrame));
+                return Forward::Drop(BridgeDrop::BadFrame);
             };
             (u16::from_be_bytes([t[0], t[1]]) & 0x0fff, true)
         } else {
             (0, false)
         };
         let Some(bd) = mode.bd_for(vid) else {
-            return Err(Forward::Drop(BridgeDrop::VlanNotAllowed));
+            return Forward::Drop(BridgeDrop::VlanNotAllowed);
         };
         if tagged {
             // Pop the tag: slide the addresses over it, no payload copy.
             frame.data_mut().copy_within(0..12, 4);
             if frame.strip(4).is_err() {
-                return Err(Forward::Drop(BridgeDrop::BadFrame));
+                return Forward::Drop(BridgeDrop::BadFrame);
             }
         }
         let data = frame.data();
         let src = MacAddr::from_bytes(&data[6..12]);
         let dst = MacAddr::from_bytes(&data[..6]);
         if !src.is_learnable() {
-            return Err(Forward::Drop(BridgeDrop::BadSourceMac));
+            return Forward::Drop(BridgeDrop::BadSourceMac);
         }
-        Ok(Ingress {
-            bd,
-            vid,
-            port,
-            src,
-            dst,
-            learn_at: Some(Location::Local { port, vlan: vid }),
-        })
-    }
-
-    /// The second half of [`Bridge::from_access`], for a frame that passed
-    /// [`Bridge::access_ingress`] as `ingress`: learns its source, snoops
-    /// and answers ARP and ND (with `neighbors`), and looks up its
-    /// destination. With `known`, the two FDB lookups were made ahead
-    /// (see [`Known`]). Also returns the learn's outcome.
-    #[inline(always)]
-    pub fn forward_access<F: Frame, S: EventSink + ?Sized>(
-        &self,
-        frame: &mut F,
-        ingress: &Ingress,
-        now: u32,
-        events: &mut S,
-        neighbors: Option<&dyn NeighborTable>,
-        known: Option<Known>,
-    ) -> (Forward, Option<LearnOutcome>) {
-        let Ingress {
-            bd,
-            vid,
-            port,
-            src,
-            dst,
-            learn_at,
-        } = *ingress;
         // A refused learn (table or limit full, frozen, pinned) still
         // forwards; the FDB counts it.
-        let learned = learn_at.map(|at| self.learn(bd, src, at, now, events, known.map(|k| k.src)));
+        let _ = self.learn(bd, src, Location::Local { port, vlan: vid }, now, events);
         if let Some(n) = neighbors {
             if let Some(reply) = arp_suppress(frame, bd, n).or_else(|| nd_suppress(frame, bd, n)) {
-                if reply {
-                    return (Forward::Reply { port, vid }, learned);
-                }
+                return if reply {
+                    Forward::Reply { port, vid }
+                } else {
+                    self.flood_or_lookup(bd, dst, port)
+                };
             }
         }
-        let known_dst = still_known(known, learned);
-        (self.flood_or_lookup(bd, dst, port, known_dst), learned)
+        self.flood_or_lookup(bd, dst, port)
     }
 
-    #[inline(always)]
-    fn flood_or_lookup(
-        &self,
-        bd: u16,
-        dst: MacAddr,
-        port: u16,
-        known: Option<PackedEntry>,
-    ) -> Forward {
+    fn flood_or_lookup(&self, bd: u16, dst: MacAddr, port: u16) -> Forward {
         if dst.is_unicast() {
-            if let Some(f) = self.unicast(bd, dst, Some(port), false, known) {
+            if let Some(f) = self.unicast(bd, dst, Some(port), false) {
                 return f;
             }
         }
@@ -627,10 +555,6 @@ impl<'a> Bridge<'a> {
     /// learns its inner source behind the sending VTEP (`remote_index`
     /// names the VTEP table's index for an address), and never sends it
     /// back into the overlay.
-    ///
-    /// The same as [`Bridge::overlay_ingress`] followed by
-    /// [`Bridge::forward_overlay`] without answers read ahead.
-    #[inline]
     pub fn from_overlay<F: Frame, S: EventSink + ?Sized>(
         &self,
         frame: &mut F,
@@ -640,85 +564,32 @@ impl<'a> Bridge<'a> {
         remote_index: impl Fn(IpAddr) -> Option<u32>,
         neighbors: Option<&dyn NeighborTable>,
     ) -> (Forward, Option<LearnOutcome>) {
-        match self.overlay_ingress(frame, decap_cfg, remote_index) {
-            Ok(ingress) => self.forward_overlay(frame, &ingress, now, events, neighbors, None),
-            Err(f) => (f, None),
-        }
-    }
-
-    /// The first half of [`Bridge::from_overlay`]: decapsulation (in
-    /// place), the VNI's bridge domain, a learnable inner source, and
-    /// where that source is learned (behind the sending VTEP, unless the
-    /// frame says not to learn or the VTEP is unknown). `Err` is the
-    /// decision for a frame that goes no further (the host's, or a drop).
-    /// It reads no shared state, so a burst's frames can all pass through
-    /// it before any of them is forwarded.
-    #[inline(always)]
-    pub fn overlay_ingress<F: Frame>(
-        &self,
-        frame: &mut F,
-        decap_cfg: &DecapConfig,
-        remote_index: impl Fn(IpAddr) -> Option<u32>,
-    ) -> Result<Ingress, Forward> {
         let info = match decap(frame, decap_cfg) {
             Ok(Some(info)) => info,
-            Ok(None) => return Err(Forward::Host),
-            Err(e) => return Err(Forward::Drop(BridgeDrop::Decap(e))),
+            Ok(None) => return (Forward::Host, None),
+            Err(e) => return (Forward::Drop(BridgeDrop::Decap(e)), None),
         };
         let Some(bd) = self.bd_of_vni(info.vni) else {
-            return Err(Forward::Drop(BridgeDrop::UnknownVni));
+            return (Forward::Drop(BridgeDrop::UnknownVni), None);
         };
         let data = frame.data();
         let src = MacAddr::from_bytes(&data[6..12]);
         let dst = MacAddr::from_bytes(&data[..6]);
         if !src.is_learnable() {
-            return Err(Forward::Drop(BridgeDrop::BadSourceMac));
+            return (Forward::Drop(BridgeDrop::BadSourceMac), None);
         }
-        let learn_at = match (info.dont_learn, remote_index(info.remote)) {
-            (false, Some(idx)) => Some(Location::Remote(idx)),
+        let learned = match (info.dont_learn, remote_index(info.remote)) {
+            (false, Some(idx)) => Some(self.learn(bd, src, Location::Remote(idx), now, events)),
             _ => None,
         };
-        Ok(Ingress {
-            bd,
-            vid: 0,
-            port: 0,
-            src,
-            dst,
-            learn_at,
-        })
-    }
-
-    /// The second half of [`Bridge::from_overlay`], for a frame that
-    /// passed [`Bridge::overlay_ingress`] as `ingress`: learns its source,
-    /// snoops ARP (with `neighbors`), and looks up its destination, never
-    /// back into the overlay. With `known`, the two FDB lookups were made
-    /// ahead (see [`Known`]).
-    #[inline(always)]
-    pub fn forward_overlay<F: Frame, S: EventSink + ?Sized>(
-        &self,
-        frame: &F,
-        ingress: &Ingress,
-        now: u32,
-        events: &mut S,
-        neighbors: Option<&dyn NeighborTable>,
-        known: Option<Known>,
-    ) -> (Forward, Option<LearnOutcome>) {
-        let Ingress {
-            bd,
-            src,
-            dst,
-            learn_at,
-            ..
-        } = *ingress;
-        let learned = learn_at.map(|at| self.learn(bd, src, at, now, events, known.map(|k| k.src)));
         if let Some(n) = neighbors {
             // Remote hosts' bindings, so local requests for them can be
             // answered too; never answered from here (the request came
             // from afar and its own VTEP floods or answers it).
-            snoop_arp(frame.data(), bd, n);
+            snoop_arp(data, bd, n);
         }
         if dst.is_unicast() {
-            if let Some(f) = self.unicast(bd, dst, None, true, still_known(known, learned)) {
+            if let Some(f) = self.unicast(bd, dst, None, true) {
                 return (f, learned);
             }
         }
@@ -731,78 +602,6 @@ impl<'a> Bridge<'a> {
             learned,
         )
     }
-}
-
-/// The destination's answer read ahead, if it still holds after the
-/// frame's own learn: a learn that may have written the FDB (anything but
-/// [`LearnOutcome::Unchanged`]) may have changed it (a frame from a MAC to
-/// itself, say), so the destination is then looked up again.
-#[inline(always)]
-fn still_known(known: Option<Known>, learned: Option<LearnOutcome>) -> Option<PackedEntry> {
-    match learned {
-        None | Some(LearnOutcome::Unchanged) => known.map(|k| k.dst),
-        Some(_) => None,
-    }
-}
-
-/// A frame past the bridge's ingress checks ([`Bridge::access_ingress`],
-/// [`Bridge::overlay_ingress`]): its bridge domain, addresses and where
-/// its source is to be learned. What [`Bridge::forward_access`] and
-/// [`Bridge::forward_overlay`] decide from, together with the FDB.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ingress {
-    bd: u16,
-    /// The VID the frame came with (0: untagged, or from the overlay).
-    vid: u16,
-    /// The ingress port (access frames only).
-    port: u16,
-    src: MacAddr,
-    dst: MacAddr,
-    /// Where the source is learned; `None`: not learned.
-    learn_at: Option<Location>,
-}
-
-impl Ingress {
-    /// The frame's bridge domain.
-    #[inline(always)]
-    pub const fn bd(&self) -> u16 {
-        self.bd
-    }
-
-    /// The FDB key of the frame's source: the lookup that
-    /// [`Known::src`] answers.
-    #[inline(always)]
-    pub fn src_key(&self) -> FdbKey {
-        FdbKey::new(self.bd, self.src)
-    }
-
-    /// The FDB key of the frame's destination: the lookup that
-    /// [`Known::dst`] answers.
-    #[inline(always)]
-    pub fn dst_key(&self) -> FdbKey {
-        FdbKey::new(self.bd, self.dst)
-    }
-}
-
-/// A frame's two FDB lookups made ahead of [`Bridge::forward_access`] or
-/// [`Bridge::forward_overlay`]: typically a whole burst's, with one
-/// [`Fdb::lookup_batch_packed`] over every frame's
-/// [`Ingress::src_key`] and [`Ingress::dst_key`]. Forwarding with them
-/// decides exactly as it would with its own lookups made then, provided
-/// they are this frame's answers and nothing wrote the FDB since they
-/// were read, other than concurrently (a write by another core or the
-/// control plane may land before or after a lookup either way). In
-/// particular, once a frame of the burst has learned anything (its learn
-/// outcome is anything but [`LearnOutcome::Unchanged`]), the answers read
-/// before it may be stale for the frames after it: forward those without.
-/// (The frame's own learn is taken care of: after a learn that may have
-/// written, its destination is looked up again.)
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Known {
-    /// The answer for [`Ingress::src_key`].
-    pub src: PackedEntry,
-    /// The answer for [`Ingress::dst_key`].
-    pub dst: PackedEntry,
 }
 
 /// Records the sender binding of an ARP frame (request, reply or

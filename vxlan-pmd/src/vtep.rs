@@ -19,22 +19,16 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use vxlan_core::bridge::{
-    BdConfig, Bridge, BridgeConfigError, BridgeDrop, Forward, Ingress, Known, PortMode,
-};
+use vxlan_core::bridge::{BdConfig, Bridge, BridgeConfigError, BridgeDrop, Forward, PortMode};
 use vxlan_core::decap::DecapConfig;
 use vxlan_core::encap::{EncapDrop, EncapTemplate};
-use vxlan_core::fdb::{
-    BdCounter, ColdSlot, Fdb, FdbConfig, FdbConfigError, FdbKey, LearnOutcome, NoEvents,
-    PackedEntry, Slot,
-};
+use vxlan_core::fdb::{BdCounter, ColdSlot, Fdb, FdbConfig, FdbConfigError, NoEvents, Slot};
 use vxlan_core::frame::Frame;
 use vxlan_core::neigh::{NeighSlot, NeighTable};
 use vxlan_core::pmtu::too_big_reply;
-use vxlan_core::wire::MacAddr;
 
 use crate::pool::{PktBuf, Pool};
-use crate::port::{Burst, MAX_BURST};
+use crate::port::Burst;
 use crate::stats::{Counter, CounterSet, PerCore};
 
 /// A remote VTEP: its address and the prebuilt outer header toward it.
@@ -584,34 +578,10 @@ impl VtepWorker {
     /// Processes every frame of `burst`, all received on `port`, in order,
     /// leaving the burst empty: what [`process`](Self::process) does for
     /// each, with the per-frame setup (configuration, clock, counter slot)
-    /// done once for the burst and the FDB lookups of up to [`MAX_BURST`]
-    /// frames made together (see [`process_all_with`](Self::process_all_with)).
+    /// done once for the burst.
     #[inline]
     pub fn process_burst<O: Output>(&mut self, port: u16, burst: &mut Burst, out: &mut O) {
-        let ctx = self.burst_ctx(port);
-        let frames = burst.frames_mut();
-        let n = frames.len();
-        let source = &self.shared.pool;
-        // One loop per direction, each with its own copy of the frame's
-        // path, so that neither is compiled around the other's.
-        if ctx.from_overlay {
-            while !frames.is_empty() {
-                let k = frames.len().min(MAX_BURST);
-                let mut s = Scratch::new();
-                self.scan::<true, _>(&ctx, port, frames[..k].iter_mut(), &mut s);
-                let group = frames.drain(..k);
-                self.forward_scanned::<true, _, _, _>(&ctx, port, group, &s, source, out);
-            }
-        } else {
-            while !frames.is_empty() {
-                let k = frames.len().min(MAX_BURST);
-                let mut s = Scratch::new();
-                self.scan::<false, _>(&ctx, port, frames[..k].iter_mut(), &mut s);
-                let group = frames.drain(..k);
-                self.forward_scanned::<false, _, _, _>(&ctx, port, group, &s, source, out);
-            }
-        }
-        ctx.c.rx.add(n as u64);
+        self.process_all_with(port, burst.drain(), &self.shared.pool, out);
     }
 
     /// Processes one frame of any frame type received on `port`, in place
@@ -635,17 +605,6 @@ impl VtepWorker {
 
     /// [`process_with`](Self::process_with) for each of `frames`, all
     /// received on `port`, in order, with the per-frame setup done once.
-    ///
-    /// Up to [`MAX_BURST`] frames at a time first pass the bridge's
-    /// ingress checks (decapsulation or VLAN, bridge domain, source), then
-    /// the FDB is asked for all their sources and destinations in one
-    /// batched lookup ([`Fdb::lookup_batch_packed`], which overlaps the
-    /// cache misses), and then each frame is forwarded in order with its
-    /// answers. Once a frame's learn may have written the FDB (a new,
-    /// moved or refreshed entry, or a refused learn), the frames after it
-    /// in that group look up for themselves, so the decisions are exactly
-    /// those of [`process_with`](Self::process_with) frame by frame.
-    ///
     /// The frames are counted as received when the burst is done, so a
     /// reader of the live counters may for a moment see a burst's
     /// transmits and drops before its receives.
@@ -657,36 +616,18 @@ impl VtepWorker {
         out: &mut O,
     ) {
         let ctx = self.burst_ctx(port);
-        let mut frames = frames;
-        let mut held: [Option<F>; MAX_BURST] = [const { None }; MAX_BURST];
         let mut n = 0u64;
-        loop {
-            let mut k = 0;
-            // `held` first: the zip stops on a full group without taking
-            // a frame from `frames`.
-            for (h, f) in held.iter_mut().zip(&mut frames) {
-                *h = Some(f);
-                k += 1;
+        // One loop per direction, each with its own copy of the frame's
+        // path, so that neither is compiled around the other's.
+        if ctx.from_overlay {
+            for pkt in frames {
+                n += 1;
+                self.process_one::<true, _, _, _>(&ctx, port, pkt, source, out);
             }
-            if k == 0 {
-                break;
-            }
-            n += k as u64;
-            let group = &mut held[..k];
-            let mut s = Scratch::new();
-            // One loop per direction, each with its own copy of the
-            // frame's path, so that neither is compiled around the other's.
-            if ctx.from_overlay {
-                self.scan::<true, _>(&ctx, port, group.iter_mut().flatten(), &mut s);
-                let frames = group.iter_mut().filter_map(Option::take);
-                self.forward_scanned::<true, _, _, _>(&ctx, port, frames, &s, source, out);
-            } else {
-                self.scan::<false, _>(&ctx, port, group.iter_mut().flatten(), &mut s);
-                let frames = group.iter_mut().filter_map(Option::take);
-                self.forward_scanned::<false, _, _, _>(&ctx, port, frames, &s, source, out);
-            }
-            if k < MAX_BURST {
-                break;
+        } else {
+            for pkt in frames {
+                n += 1;
+                self.process_one::<false, _, _, _>(&ctx, port, pkt, source, out);
             }
         }
         ctx.c.rx.add(n);
@@ -713,92 +654,6 @@ impl VtepWorker {
         }
     }
 
-    /// The first pass over a group of at most [`MAX_BURST`] frames: each
-    /// through the bridge's ingress checks (in place: decapsulation, tag
-    /// pop) into `s.ingress`, then one batched FDB lookup of the source
-    /// and destination of every frame that passed them into `s.known`.
-    #[inline(always)]
-    fn scan<'f, const OVERLAY: bool, F: Frame + 'f>(
-        &self,
-        ctx: &BurstCtx<'_>,
-        port: u16,
-        frames: impl Iterator<Item = &'f mut F>,
-        s: &mut Scratch,
-    ) {
-        let BurstCtx {
-            snap, ref bridge, ..
-        } = *ctx;
-        let mut keys = s.keys.iter_mut();
-        for (pkt, ing) in frames.zip(s.ingress.iter_mut()) {
-            *ing = if OVERLAY {
-                bridge.overlay_ingress(pkt, &snap.decap, |ip| snap.remote_index(ip))
-            } else {
-                bridge.access_ingress(pkt, port)
-            };
-            if let Ok(i) = ing {
-                // One place per frame that passed, none for the others:
-                // `forward_scanned` takes them in the same way.
-                if let Some(k) = keys.next() {
-                    *k = [i.src_key(), i.dst_key()];
-                }
-            }
-        }
-        let used = MAX_BURST - keys.len();
-        if let (Some(keys), Some(known)) = (s.keys.get(..used), s.known.get_mut(..used)) {
-            self.shared
-                .fdb
-                .lookup_batch_packed(keys.as_flattened(), known.as_flattened_mut());
-        }
-    }
-
-    /// The second pass: `frames` (the group [`scan`](Self::scan)ned into
-    /// `s`, in the same order) forwarded one by one with the answers read
-    /// ahead, until a learn may have written the FDB; after that, with
-    /// their own lookups.
-    #[inline(always)]
-    fn forward_scanned<const OVERLAY: bool, F: Frame, S: FrameSource<F>, O: Output<F>>(
-        &self,
-        ctx: &BurstCtx<'_>,
-        port: u16,
-        frames: impl Iterator<Item = F>,
-        s: &Scratch,
-        source: &S,
-        out: &mut O,
-    ) {
-        let BurstCtx {
-            ref bridge,
-            now,
-            neigh,
-            ..
-        } = *ctx;
-        let mut known = s.known.iter();
-        let mut fresh = true;
-        for (mut pkt, ing) in frames.zip(s.ingress.iter()) {
-            let decision = match ing {
-                Ok(ing) => {
-                    // Taken for every frame that passed, so the answers
-                    // stay in step with the frames.
-                    let k = known
-                        .next()
-                        .filter(|_| fresh)
-                        .map(|&[src, dst]| Known { src, dst });
-                    let (decision, learned) = if OVERLAY {
-                        bridge.forward_overlay(&pkt, ing, now, &mut NoEvents, neigh, k)
-                    } else {
-                        bridge.forward_access(&mut pkt, ing, now, &mut NoEvents, neigh, k)
-                    };
-                    // Anything but "known here, nothing to write" may have
-                    // changed the FDB: the answers read ahead may be stale
-                    // for the rest of the group.
-                    fresh &= matches!(learned, None | Some(LearnOutcome::Unchanged));
-                    decision
-                }
-                Err(decision) => *decision,
-            };
-            self.carry_out::<OVERLAY, _, _, _>(ctx, port, pkt, decision, source, out);
-        }
-    }
-
     /// One frame, with the burst's context; `OVERLAY` is
     /// `ctx.from_overlay`.
     #[inline(always)]
@@ -812,12 +667,14 @@ impl VtepWorker {
     ) {
         let BurstCtx {
             snap,
+            c,
             ref bridge,
             now,
             neigh,
-            ..
+            from_overlay: _,
         } = *ctx;
-        let decision = if OVERLAY {
+        let from_overlay = OVERLAY;
+        let decision = if from_overlay {
             bridge
                 .from_overlay(
                     &mut pkt,
@@ -831,28 +688,6 @@ impl VtepWorker {
         } else {
             bridge.from_access(&mut pkt, port, now, &mut NoEvents, neigh)
         };
-        self.carry_out::<OVERLAY, _, _, _>(ctx, port, pkt, decision, source, out);
-    }
-
-    /// Carries out the bridge's `decision` for `pkt`, received on `port`
-    /// (the underlay port when `OVERLAY`).
-    #[inline(always)]
-    fn carry_out<const OVERLAY: bool, F: Frame, S: FrameSource<F>, O: Output<F>>(
-        &self,
-        ctx: &BurstCtx<'_>,
-        port: u16,
-        mut pkt: F,
-        decision: Forward,
-        source: &S,
-        out: &mut O,
-    ) {
-        let BurstCtx {
-            snap,
-            c,
-            ref bridge,
-            ..
-        } = *ctx;
-        let from_overlay = OVERLAY;
         // Per-VNI counting: the frame entered bridge domain `bd`.
         let entered = |bd: u16| {
             let b = self.bd_counters(bd);
@@ -1015,30 +850,6 @@ struct BurstCtx<'a> {
     neigh: Option<&'a dyn vxlan_core::bridge::NeighborTable>,
     /// The frames came in on the underlay port.
     from_overlay: bool,
-}
-
-/// A group's state between [`VtepWorker::scan`] and
-/// [`VtepWorker::forward_scanned`]: each frame's ingress result and, for
-/// the frames that passed, their source and destination keys and the
-/// FDB's answers, in frame order. Fixed arrays on the stack: nothing
-/// allocates.
-struct Scratch {
-    ingress: [Result<Ingress, Forward>; MAX_BURST],
-    keys: [[FdbKey; 2]; MAX_BURST],
-    known: [[PackedEntry; 2]; MAX_BURST],
-}
-
-impl Scratch {
-    #[inline(always)]
-    fn new() -> Scratch {
-        // A key that is never stored (all-zero MAC) for the unused places.
-        let none = FdbKey::new(0, MacAddr::ZERO);
-        Scratch {
-            ingress: [Err(Forward::Host); MAX_BURST],
-            keys: [[none; 2]; MAX_BURST],
-            known: [[PackedEntry::MISS; 2]; MAX_BURST],
-        }
-    }
 }
 
 /// Pushes an 802.1Q tag with `vid` (no-op for 0). False when there is no

@@ -10,7 +10,7 @@ use super::table::{bump, Fdb, Probe};
 use super::word::{
     elapsed, ends_probe, gen_of, is_dead, key_id, key_word, make_value, refresh_due, same_gen,
     value_frozen, value_kind, value_loc, value_tick, with_frozen, with_tick, Cold, Kind, Location,
-    PackedEntry, MOVES_MAX, VAL_DEAD, VAL_RESERVED,
+    MOVES_MAX, VAL_DEAD, VAL_RESERVED,
 };
 
 /// Result of trying to claim an empty slot.
@@ -185,17 +185,6 @@ impl Fdb<'_> {
             Some(loc) => self
                 .lookup_packed(bd, mac)
                 .is_current(loc, now, self.cfg.refresh_ticks),
-            None => false,
-        }
-    }
-
-    /// [`Fdb::is_current`] on `entry`, an answer for the MAC's key read
-    /// earlier ([`Fdb::lookup_packed`], [`Fdb::lookup_batch_packed`]):
-    /// the same decision, without the lookup.
-    #[inline(always)]
-    pub fn entry_is_current(&self, entry: PackedEntry, location: Location, now: u32) -> bool {
-        match location.encode() {
-            Some(loc) => entry.is_current(loc, now, self.cfg.refresh_ticks),
             None => false,
         }
     }
