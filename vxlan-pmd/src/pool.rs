@@ -691,10 +691,10 @@ impl Frame for PktBuf {
             available: self.start,
         })?;
         self.start = new_start;
-        Ok(self
-            .buf
-            .get_mut(new_start..new_start + len)
-            .unwrap_or_default())
+        debug_assert!(new_start + len <= self.buf.len());
+        // SAFETY: `new_start + len` is the old `start`, at most
+        // `buf.len()` by the invariant (see `data`).
+        Ok(unsafe { self.buf.get_unchecked_mut(new_start..new_start + len) })
     }
 
     #[inline]
