@@ -475,7 +475,9 @@ impl<'a> Bridge<'a> {
             Location::Remote(_) if from_overlay => Forward::Drop(BridgeDrop::SplitHorizon),
             Location::Remote(remote) => Forward::Remote {
                 remote,
-                vni: self.bds[usize::from(bd)].vni,
+                // `get`, not indexing: no panic path, even for a bridge
+                // domain an unchecked configuration lacks (then: flood).
+                vni: self.bds.get(usize::from(bd))?.vni,
             },
         })
     }
@@ -1168,6 +1170,31 @@ mod tests {
         assert_eq!(
             Bridge::new(&ports, &bds, &fdb).err(),
             Some(BridgeConfigError::UnknownBd { port: 0, bd: 3 })
+        );
+    }
+
+    #[test]
+    fn unchecked_missing_bridge_domain_floods_instead_of_panicking() {
+        // A port in bridge domain 3 with only bridge domain 0 configured
+        // (what `Bridge::new` refuses), and a destination known behind a
+        // remote VTEP in bridge domain 3: no VNI to encapsulate with, so
+        // the frame floods (locally only: bridge domain 3 has no flood
+        // list); it must not panic.
+        let t = tables();
+        let fdb = Fdb::new(&t.slots, &t.cold, &t.bds, FdbConfig::new(128)).unwrap();
+        fdb.add_static(3, mac(2), Location::Remote(0)).unwrap();
+        let bds = [BdConfig::new(100, &[])];
+        let ports = [PortMode::access(3)];
+        let b = Bridge::new_unchecked(&ports, &bds, &fdb);
+        let mut store = [0u8; 256];
+        let (d, _) = access(&b, &eth(mac(2), mac(1), None), 0, &mut store);
+        assert_eq!(
+            d,
+            Forward::Flood {
+                bd: 3,
+                except_port: Some(0),
+                to_overlay: true
+            }
         );
     }
 

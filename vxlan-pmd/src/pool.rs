@@ -541,7 +541,11 @@ impl Pool {
 /// ```
 pub struct PktBuf {
     /// Invariant: `start <= end <= buf.len()`. Empty only after `Drop`
-    /// has taken it.
+    /// (or `into_parts`, which consumes the frame) has taken it.
+    /// `Frame::data` and `Frame::data_mut` rely on it for memory safety
+    /// (unchecked slicing): every function that sets `start` or `end`
+    /// (`Pool::alloc`, `alloc_with`, `alloc_copy`, `append`, `reset`,
+    /// `prepend`, `strip`, `truncate`) keeps it.
     buf: Box<[u8]>,
     start: usize,
     end: usize,
@@ -658,14 +662,21 @@ impl PktBuf {
 }
 
 impl Frame for PktBuf {
+    // Several calls per frame on the packet path: no bounds checks.
     #[inline]
     fn data(&self) -> &[u8] {
-        self.buf.get(self.start..self.end).unwrap_or_default()
+        debug_assert!(self.start <= self.end && self.end <= self.buf.len());
+        // SAFETY: `start <= end <= buf.len()` is the struct's invariant
+        // (see its fields), kept by every function of this module that sets
+        // either field (nothing outside it can), so the range is in bounds.
+        unsafe { self.buf.get_unchecked(self.start..self.end) }
     }
 
     #[inline]
     fn data_mut(&mut self) -> &mut [u8] {
-        self.buf.get_mut(self.start..self.end).unwrap_or_default()
+        debug_assert!(self.start <= self.end && self.end <= self.buf.len());
+        // SAFETY: as in `data`.
+        unsafe { self.buf.get_unchecked_mut(self.start..self.end) }
     }
 
     #[inline]
@@ -680,10 +691,10 @@ impl Frame for PktBuf {
             available: self.start,
         })?;
         self.start = new_start;
-        Ok(self
-            .buf
-            .get_mut(new_start..new_start + len)
-            .unwrap_or_default())
+        debug_assert!(new_start + len <= self.buf.len());
+        // SAFETY: `new_start + len` is the old `start`, at most
+        // `buf.len()` by the invariant (see `data`).
+        Ok(unsafe { self.buf.get_unchecked_mut(new_start..new_start + len) })
     }
 
     #[inline]

@@ -86,10 +86,20 @@ impl Burst {
     /// Adds a frame, or gives it back when the burst is full.
     #[inline]
     pub fn push(&mut self, pkt: PktBuf) -> Result<(), PktBuf> {
-        if self.pkts.len() >= self.cap {
+        let len = self.pkts.len();
+        if len >= self.cap {
             return Err(pkt);
         }
-        self.pkts.push(pkt);
+        // Into the spare capacity, not `Vec::push`: its growth path (which
+        // the invariant rules out) kept it out of line in the encap loop,
+        // a call per transmitted frame.
+        let Some(slot) = self.pkts.spare_capacity_mut().first_mut() else {
+            return Err(pkt); // no spare capacity: ruled out by the invariant
+        };
+        slot.write(pkt);
+        // SAFETY: the element at `len` (the first spare one) was just
+        // initialised, and `len + 1 <= capacity` since it exists.
+        unsafe { self.pkts.set_len(len + 1) };
         Ok(())
     }
 

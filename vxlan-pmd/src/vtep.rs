@@ -728,7 +728,7 @@ impl VtepWorker {
                     _ => bridge.bd_of_vni(vni),
                 };
                 let b = bd.and_then(entered);
-                self.encap_to(remote, vni, b, pkt, port, source, out);
+                self.encap_to(c, remote, vni, b, pkt, port, source, out);
             }
             Forward::Flood {
                 bd,
@@ -764,7 +764,7 @@ impl VtepWorker {
                             match source.copy_of(&pkt) {
                                 Some(copy) => {
                                     c.flood_copies.incr();
-                                    self.encap_to(remote, cfg.vni, b, copy, port, source, out);
+                                    self.encap_to(c, remote, cfg.vni, b, copy, port, source, out);
                                 }
                                 None => c.drop_pool_empty.incr(),
                             }
@@ -784,6 +784,7 @@ impl VtepWorker {
     #[inline(always)]
     fn encap_to<F: Frame, S: FrameSource<F>, O: Output<F>>(
         &self,
+        c: &VtepCounters,
         remote: u32,
         vni: u32,
         bd: Option<&BdCounters>,
@@ -792,7 +793,6 @@ impl VtepWorker {
         source: &S,
         out: &mut O,
     ) {
-        let c = self.counters();
         let (Some(r), Some(underlay)) = (
             self.snap
                 .remotes

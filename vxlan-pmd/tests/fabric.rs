@@ -565,30 +565,61 @@ fn run_on_vtep0(
     Vec<Vec<vxlan_pmd::vtep::BdStats>>,
     Vec<Option<Location>>,
 ) {
-    let mut f = fabric(false);
-    let mut out = Collect::default();
-    if burst {
-        let mut b = vxlan_pmd::port::Burst::new();
-        for run in frames.chunk_by(|a, b| a.0 == b.0) {
-            for chunk in run.chunks(32) {
-                for (_, data) in chunk {
-                    b.push(f.pool.alloc_with(data).unwrap()).unwrap();
-                }
-                f.workers[0].process_burst(chunk[0].0, &mut b, &mut out);
-                assert!(b.is_empty());
-            }
-        }
-    } else {
-        for (port, data) in frames {
-            let pkt = f.pool.alloc_with(data).unwrap();
-            f.workers[0].process(*port, pkt, &mut out);
+    let mut bursts = Vec::new();
+    for run in frames.chunk_by(|a, b| a.0 == b.0) {
+        for chunk in run.chunks(32) {
+            let data = chunk.iter().map(|(_, d)| d.clone()).collect();
+            bursts.push((chunk[0].0, 0, data));
         }
     }
-    let sent = out
-        .0
-        .iter()
-        .map(|(p, pkt)| (*p, pkt.data().to_vec()))
-        .collect();
+    run_bursts_on_vtep0(&bursts, burst)
+}
+
+/// [`run_on_vtep0`] with the bursts given: (ingress port, clock, frames).
+/// The clock is set before each burst (frame by frame: before its first
+/// frame). With `burst`, each burst goes through one call, alternately
+/// `process_burst` (a `Burst` of room for 128, so bursts above
+/// `MAX_BURST` are split inside) and `process_all_with` over an iterator
+/// (the DPDK loop's path).
+#[allow(clippy::type_complexity)]
+fn run_bursts_on_vtep0(
+    bursts: &[(u16, u32, Vec<Vec<u8>>)],
+    burst: bool,
+) -> (
+    Vec<(u16, Vec<u8>)>,
+    vxlan_pmd::vtep::VtepStats,
+    Vec<Vec<vxlan_pmd::vtep::BdStats>>,
+    Vec<Option<Location>>,
+) {
+    let mut f = fabric(false);
+    let mut out = Collect::default();
+    let mut b = vxlan_pmd::port::Burst::with_capacity(128);
+    // What was sent, as bytes: the buffers go back to the pool after each
+    // burst.
+    let mut sent = Vec::new();
+    for (i, (port, now, frames)) in bursts.iter().enumerate() {
+        f.vteps[0].set_now(*now);
+        if !burst {
+            for data in frames {
+                let pkt = f.pool.alloc_with(data).unwrap();
+                f.workers[0].process(*port, pkt, &mut out);
+            }
+        } else if i % 2 == 0 {
+            for data in frames {
+                b.push(f.pool.alloc_with(data).unwrap()).unwrap();
+            }
+            f.workers[0].process_burst(*port, &mut b, &mut out);
+            assert!(b.is_empty());
+        } else {
+            let pkts: Vec<PktBuf> = frames
+                .iter()
+                .map(|d| f.pool.alloc_with(d).unwrap())
+                .collect();
+            let pool = Arc::clone(&f.pool);
+            f.workers[0].process_all_with(*port, pkts.into_iter(), &pool, &mut out);
+        }
+        sent.extend(out.0.drain(..).map(|(p, pkt)| (p, pkt.data().to_vec())));
+    }
     let mut learned = Vec::new();
     for bd in 0..2 {
         for tag in 0..3 {
@@ -605,6 +636,75 @@ fn run_on_vtep0(
     )
 }
 
+/// The peer VTEP 1's template toward VTEP 0.
+fn peer_of_vtep0() -> EncapTemplate {
+    EncapTemplate::new(&EncapConfig::new(
+        vtep_ip(1),
+        vtep_ip(0),
+        MacAddr([2, 0xaa, 0, 0, 0, 1]),
+        MacAddr([2, 0xee, 0, 0, 0, 1]),
+    ))
+    .unwrap()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config { cases: 96, ..Default::default() })]
+    /// Bursts in which frames learn, refresh and move MACs that later
+    /// frames of the same burst are sent to (four MACs in one VNI, from
+    /// both access ports, the trunk and the underlay, bursts of 1 to 80
+    /// frames, the clock moving between bursts so that refreshes are
+    /// due): burst processing, which looks a burst's sources and
+    /// destinations up ahead, does exactly what `process` does frame by
+    /// frame.
+    #[test]
+    fn bursts_that_learn_their_own_destinations_equal_frame_at_a_time(
+        bursts in proptest::collection::vec(
+            (
+                0u16..4,
+                0u32..3,
+                proptest::collection::vec((0u8..4, 0u8..5, 0u8..8), 1..80),
+            ),
+            1..12,
+        ),
+    ) {
+        let peer = peer_of_vtep0();
+        let mut now = 1;
+        let mut input = Vec::new();
+        for (port, step, frames) in bursts {
+            now += step;
+            let mut data = Vec::new();
+            for (src, dst, kind) in frames {
+                let src_mac = MacAddr([0x02, 0x42, 0, 0, 9, src]);
+                let dst_mac = if dst == 4 { MacAddr::BROADCAST } else { MacAddr([0x02, 0x42, 0, 0, 9, dst]) };
+                // Now and then a frame that the ingress checks drop
+                // (VLAN not carried, a multicast source, or for the
+                // underlay an unknown VNI), between frames that pass.
+                let bad = kind == 0;
+                let src_mac = if bad && port == ACCESS { MacAddr([0x03, 0, 0, 0, 0, 1]) } else { src_mac };
+                data.push(match port {
+                    UNDERLAY => {
+                        let inner = ipv4(dst_mac, src_mac, None);
+                        let mut f = vxlan_core::frame::BufFrame::with_data(vec![0u8; 512], 128, &inner).unwrap();
+                        peer.encap_flow(&mut f, if bad { 300 } else { 100 }).unwrap();
+                        f.data().to_vec()
+                    }
+                    TRUNK => ipv4(dst_mac, src_mac, Some(if bad { 30 } else { 10 })),
+                    _ => ipv4(dst_mac, src_mac, None),
+                });
+            }
+            input.push((port, now, data));
+        }
+        let one = run_bursts_on_vtep0(&input, false);
+        let burst = run_bursts_on_vtep0(&input, true);
+        proptest::prop_assert_eq!(&one.0, &burst.0);
+        proptest::prop_assert_eq!(one.1, burst.1);
+        proptest::prop_assert_eq!(&one.2, &burst.2);
+        proptest::prop_assert_eq!(&one.3, &burst.3);
+        let total: usize = input.iter().map(|b| b.2.len()).sum();
+        proptest::prop_assert_eq!(one.1.rx, total as u64);
+    }
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::test_runner::Config { cases: 64, ..Default::default() })]
     /// `process_burst` (the poll loop's path) does exactly what `process`
@@ -619,14 +719,7 @@ proptest::proptest! {
             1..120,
         ),
     ) {
-        // The peer VTEP 1's template toward VTEP 0.
-        let peer = EncapTemplate::new(&EncapConfig::new(
-            vtep_ip(1),
-            vtep_ip(0),
-            MacAddr([2, 0xaa, 0, 0, 0, 1]),
-            MacAddr([2, 0xee, 0, 0, 0, 1]),
-        ))
-        .unwrap();
+        let peer = peer_of_vtep0();
         let mut frames = Vec::new();
         for (port, tag, src, dst, junk) in sends {
             // Tag 0 and 1: VNI 100 and 200 (VLAN 10 and 20 on the trunk);
