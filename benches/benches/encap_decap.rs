@@ -23,9 +23,9 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use vxlan_benches::encap::{frames, template};
+use vxlan_benches::encap::{floor, floor_touch, frames, template};
 use vxlan_core::decap::{decap_burst, DecapConfig};
-use vxlan_core::frame::{BufFrame, Frame};
+use vxlan_core::frame::BufFrame;
 
 const BURST: usize = 32;
 const HEADROOM: usize = 128;
@@ -37,32 +37,6 @@ fn fresh(data: &[u8]) -> Vec<BufFrame<Buf>> {
     (0..BURST)
         .map(|_| BufFrame::with_data(vec![0u8; 2048].into_boxed_slice(), HEADROOM, data).unwrap())
         .collect()
-}
-
-/// The floor: copy a 50-byte header in front of the frame and patch a
-/// length field, nothing else.
-#[inline(never)]
-fn floor(frames: &mut [BufFrame<Buf>], header: &[u8; 50]) {
-    for f in frames.iter_mut() {
-        let len = f.len();
-        let out = f.prepend(50).unwrap();
-        out.copy_from_slice(header);
-        out[16..18].copy_from_slice(&u16::try_from(len + 36).unwrap().to_be_bytes());
-    }
-}
-
-/// The floor, then one load from each 64-byte line of the frame behind the
-/// new header: the cost of bringing a whole frame in.
-#[inline(never)]
-fn floor_touch(frames: &mut [BufFrame<Buf>], header: &[u8; 50]) -> u8 {
-    floor(frames, header);
-    let mut sink = 0u8;
-    for f in frames.iter() {
-        for line in f.data().chunks(64) {
-            sink ^= line[0];
-        }
-    }
-    sink
 }
 
 fn benches(c: &mut Criterion) {

@@ -20,39 +20,14 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use vxlan_benches::encap::{frames, template};
+use vxlan_benches::encap::{floor, floor_touch, frames, template};
 use vxlan_core::decap::{decap_burst, DecapConfig};
-use vxlan_core::frame::{BufFrame, Frame};
+use vxlan_core::frame::BufFrame;
 
 const BURST: usize = 32;
 const HEADROOM: usize = 128;
 
 type Buf = Box<[u8]>;
-
-/// The floor: copy a 50-byte header in front of the frame and patch a
-/// length field, nothing else.
-#[inline(never)]
-fn floor(frames: &mut [BufFrame<Buf>], header: &[u8; 50]) {
-    for f in frames.iter_mut() {
-        let len = f.len();
-        let out = f.prepend(50).unwrap();
-        out.copy_from_slice(header);
-        out[16..18].copy_from_slice(&u16::try_from(len + 36).unwrap().to_be_bytes());
-    }
-}
-
-/// The floor, then one load from each 64-byte line of the frame.
-#[inline(never)]
-fn touch(frames: &mut [BufFrame<Buf>], header: &[u8; 50]) -> u8 {
-    floor(frames, header);
-    let mut sink = 0u8;
-    for f in frames.iter() {
-        for line in f.data().chunks(64) {
-            sink ^= line[0];
-        }
-    }
-    sink
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -93,7 +68,7 @@ fn main() {
                         black_box(decap_burst(black_box(b), &dcfg, &mut v));
                     }
                     "touch" => {
-                        black_box(touch(black_box(b), black_box(&header)));
+                        black_box(floor_touch(black_box(b), black_box(&header)));
                     }
                     _ => floor(black_box(b), black_box(&header)),
                 }
