@@ -947,7 +947,9 @@ const IP6_MIN: usize = IP6_UDP + MIN_UDP_LEN;
 
 /// The common case in a handful of loads and compares: one layer of
 /// plain VXLAN on the first VXLAN port over untagged IPv4 (no options) or
-/// IPv6 (no extension headers), valid lengths, an untagged inner frame.
+/// IPv6 (no extension headers), the UDP datagram filling the IP payload
+/// and the IP packet within the frame, an inner frame that is not tagged
+/// (nor carries one of a few rarer EtherTypes, see [`fast_layer`]).
 /// Anything else, including every drop, goes to the general parser,
 /// which names the reason.
 #[inline(always)]
@@ -1017,9 +1019,22 @@ fn fast_path_then<'a, S, R>(
 /// The shortest UDP datagram that can carry VXLAN and an inner Ethernet
 /// header.
 const MIN_UDP_LEN: usize = UDP_HEADER_LEN + VXLAN_LEN + ETH_HEADER_LEN;
-/// The same as a `u16`, for 16-bit arithmetic on the length field.
-const MIN_UDP_LEN_U16: u16 = 30;
-const _: () = assert!(MIN_UDP_LEN_U16 as usize == MIN_UDP_LEN);
+
+/// The bits of an inner EtherType, loaded little-endian, that send a frame
+/// from the fast path to the general walker: every VLAN TPID has one,
+/// IPv4, IPv6 and ARP none (see [`fast_layer`]).
+const FAST_DECLINES: u16 = 0x2001;
+const _: () = {
+    let tpids = [0x8100u16, 0x9100, 0x88a8];
+    let mut i = 0;
+    while i < tpids.len() {
+        assert!(tpids[i].swap_bytes() & FAST_DECLINES != 0);
+        i += 1;
+    }
+    assert!(0x0800u16.swap_bytes() & FAST_DECLINES == 0);
+    assert!(0x86ddu16.swap_bytes() & FAST_DECLINES == 0);
+    assert!(0x0806u16.swap_bytes() & FAST_DECLINES == 0);
+};
 
 /// The rest of the fast path once the template matched: the length
 /// relations and the inner TPID, on the fixed-size prefix `h` of a frame
@@ -1044,25 +1059,42 @@ fn fast_layer<'a, const UDP: usize, const MIN: usize, const V6: bool>(
         (be(IP + 2), IP)
     };
     let ip_len = usize::from(ip_len);
-    let udp_len = be(UDP + 4);
-    // The UDP datagram holds the headers (udp_len >= MIN_UDP_LEN) and sits
-    // within the IP payload (UDP + udp_len <= base + ip_len), tested as
-    // one compare: below MIN_UDP_LEN the 16-bit difference wraps to at
-    // least 2^16 - MIN_UDP_LEN, and that plus MIN_UDP_LEN + UDP - base is
-    // over 2^16 - 1, more than any `ip_len`.
-    let over = usize::from(udp_len.wrapping_sub(MIN_UDP_LEN_U16));
-    if base + ip_len > len || over + MIN_UDP_LEN + (UDP - base) > ip_len {
+    // The common shape only: the UDP datagram fills the IP payload
+    // exactly (IPv4 total length = UDP length + 20, IPv6 payload length =
+    // UDP length), holds the headers (UDP length >= MIN_UDP_LEN) and the
+    // IP packet fits in the frame (base + ip_len <= len). Any other
+    // relation, valid or not, is the general walker's. The last two are
+    // one unsigned compare: `len >= MIN` (the prefix `h` is in the
+    // frame), and `ip_len` under `MIN - base` wraps to more than any
+    // frame length less `MIN`.
+    if ip_len.wrapping_sub(MIN - base) > len.wrapping_sub(MIN) {
+        return None;
+    }
+    let udp_len = ip_len - (UDP - base);
+    // The UDP length field as loaded, against the expected value in
+    // network order (`ip_len >= MIN - base` above, so it is at least
+    // MIN_UDP_LEN and fits 16 bits).
+    let udp_field = match h.get(UDP + 4..UDP + 6) {
+        Some(&[a, b]) => u16::from_ne_bytes([a, b]),
+        _ => return None,
+    };
+    if udp_field != (udp_len as u16).to_be() {
         return None;
     }
     let inner = UDP + HDR + VXLAN_LEN;
-    // The inner EtherType as loaded (little-endian), tested against the
-    // three TPIDs (`EtherType::is_vlan_tpid`): 0x8100 and 0x9100 read as
-    // 0x0081 and 0x0091, which differ only in bit 4; 0x88a8 reads 0xa888.
+    // The inner EtherType as loaded (little-endian: the first byte low).
+    // The fast path declines all three TPIDs (`EtherType::is_vlan_tpid`)
+    // with one test, a superset: 0x8100 and 0x9100 load as 0x0081 and
+    // 0x0091 (bit 0 set), 0x88a8 as 0xa888 (bit 13 set). IPv4 (0x0008),
+    // IPv6 (0xdd86) and ARP (0x0608) have neither bit. Other EtherTypes
+    // with an odd first byte or bit 5 set in the second (RARP 0x8035,
+    // PPPoE, MACsec 0x88e5, FCoE 0x8906, ...) take the general walker,
+    // which gives the same answer, only slower.
     let raw = match h.get(inner + 12..inner + 14) {
         Some(&[a, b]) => u16::from_le_bytes([a, b]),
         _ => return None,
     };
-    if raw | 0x0010 == 0x0091 || raw == 0xa888 {
+    if raw & FAST_DECLINES != 0 {
         return None;
     }
     let header: [u8; VXLAN_LEN] = *h.get(UDP + HDR..)?.first_chunk()?;
@@ -1229,8 +1261,8 @@ fn parse_single_general_into<'a>(
 
 /// The constant-offset half of [`parse_single`]: `Some` for plain VXLAN
 /// on the first configured VXLAN port over an untagged IPv4 (no options)
-/// or IPv6 (no extension headers) underlay with valid lengths and an
-/// untagged inner frame; `None` means "ask [`parse_single`]", not "not
+/// or IPv6 (no extension headers) underlay, the UDP datagram filling the
+/// IP payload, and an untagged inner frame; `None` means "ask [`parse_single`]", not "not
 /// VXLAN".
 #[inline(always)]
 pub(crate) fn parse_single_fast<'a>(
@@ -1856,6 +1888,180 @@ mod tests {
             });
             assert!(parse_single_fast(&frame, &second).is_none());
             assert!(parse_single(&frame, &second).unwrap().is_some());
+        }
+    }
+
+    /// An inner Ethernet frame of 64 bytes: broadcast from 02:..:01, the
+    /// given tags (TPID, VID), outermost first, then `ethertype`.
+    fn inner_with(tags: &[(u16, u16)], ethertype: u16) -> std::vec::Vec<u8> {
+        let mut f = std::vec![0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1];
+        for &(tpid, vid) in tags {
+            f.extend_from_slice(&tpid.to_be_bytes());
+            f.extend_from_slice(&vid.to_be_bytes());
+        }
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        f.resize(64, 0x5a);
+        f
+    }
+
+    /// The inner-TPID test is one bit test, a superset of the three TPIDs:
+    /// the fast path declines every TPID and some other EtherTypes (which
+    /// the general walker then parses the same), takes IPv4, IPv6, ARP
+    /// and others, and every inner EtherType gets the general walker's
+    /// answer.
+    #[test]
+    fn fast_path_inner_ethertype_superset() {
+        let cfg = ParseConfig::default();
+        for ipv6 in [false, true] {
+            // (EtherType, fast path takes it)
+            for (ethertype, fast) in [
+                (0x0800u16, true),
+                (0x86dd, true),
+                (0x0806, true),
+                (0x8847, true),  // MPLS
+                (0x88cc, true),  // LLDP
+                (0x9000, true),  // loopback
+                (0x0040, true),  // an 802.3 length
+                (0x8035, false), // RARP
+                (0x8863, false), // PPPoE discovery
+                (0x88e5, false), // MACsec
+                (0x8906, false), // FCoE
+                (0x88f7, false), // PTP
+                (0x8100, false),
+                (0x88a8, false),
+                (0x9100, false),
+            ] {
+                let inner = inner_with(&[], ethertype);
+                let frame = build_vxlan_frame(&FrameSpec {
+                    ipv6,
+                    inner_bytes: Some(&inner),
+                    ..FrameSpec::default()
+                });
+                assert_eq!(
+                    parse_single_fast(&frame, &cfg).is_some(),
+                    fast,
+                    "{ethertype:#06x} v6 {ipv6}"
+                );
+                assert_eq!(
+                    fast_path_then(&frame, &cfg, (), |(), _, _| ()).is_ok(),
+                    fast,
+                    "{ethertype:#06x} v6 {ipv6}"
+                );
+                if let Err(e) = agree(&frame, &cfg) {
+                    panic!("{ethertype:#06x}: {e}");
+                }
+                // A bare TPID with nothing after it is a truncated tag;
+                // everything else is read as the inner EtherType.
+                if !EtherType(ethertype).is_vlan_tpid() {
+                    let one = parse_single(&frame, &cfg).unwrap().unwrap();
+                    assert_eq!(one.inner().ethertype(), EtherType(ethertype));
+                    assert_eq!(one.inner().vids(), &[] as &[u16]);
+                    let with = parse_single_with(&frame, &cfg, |r| {
+                        r.map(|o| o.map(|o| (o.inner().ethertype(), o.vni())))
+                    });
+                    assert_eq!(with, Ok(Some((EtherType(ethertype), 100))));
+                }
+            }
+            // Every EtherType: the fast path only ever says yes where the
+            // general walker agrees.
+            for ethertype in 0..=u16::MAX {
+                let inner = inner_with(&[], ethertype);
+                let frame = build_vxlan_frame(&FrameSpec {
+                    ipv6,
+                    inner_bytes: Some(&inner),
+                    ..FrameSpec::default()
+                });
+                if let Some(one) = parse_single_fast(&frame, &cfg) {
+                    assert!(!EtherType(ethertype).is_vlan_tpid(), "{ethertype:#06x}");
+                    assert_eq!(one.inner().ethertype(), EtherType(ethertype));
+                }
+                if let Err(e) = agree(&frame, &cfg) {
+                    panic!("{ethertype:#06x}: {e}");
+                }
+            }
+        }
+    }
+
+    /// Inner frames tagged with each TPID, singly and doubly, still report
+    /// their VIDs and the EtherType after the tags (through the general
+    /// walker).
+    #[test]
+    fn inner_tpids_report_their_vids() {
+        let cfg = ParseConfig::default();
+        for ipv6 in [false, true] {
+            for tags in [
+                &[(0x8100u16, 100u16)][..],
+                &[(0x88a8, 200)],
+                &[(0x9100, 300)],
+                &[(0x88a8, 10), (0x8100, 20)],
+                &[(0x9100, 30), (0x8100, 40)],
+            ] {
+                let inner = inner_with(tags, 0x0800);
+                let frame = build_vxlan_frame(&FrameSpec {
+                    ipv6,
+                    inner_bytes: Some(&inner),
+                    ..FrameSpec::default()
+                });
+                let vids: std::vec::Vec<u16> = tags.iter().map(|&(_, vid)| vid).collect();
+                assert!(parse_single_fast(&frame, &cfg).is_none());
+                let one = parse_single(&frame, &cfg).unwrap().unwrap();
+                assert_eq!(one.inner().vids(), &vids[..], "{tags:x?}");
+                assert_eq!(one.inner().ethertype(), EtherType::IPV4);
+                let with = parse_single_with(&frame, &cfg, |r| {
+                    r.map(|o| o.map(|o| (o.inner().vids().to_vec(), o.inner().ethertype())))
+                });
+                assert_eq!(with, Ok(Some((vids.clone(), EtherType::IPV4))));
+                if let Err(e) = agree(&frame, &cfg) {
+                    panic!("{tags:x?}: {e}");
+                }
+            }
+        }
+    }
+
+    /// The fast path takes only an IP payload that the UDP datagram fills
+    /// exactly; a longer IP length (bytes after the datagram) goes to the
+    /// general walker, which ends the inner frame with the datagram.
+    /// Bytes after the IP packet (an Ethernet trailer) do not matter to
+    /// either.
+    #[test]
+    fn fast_path_takes_the_exact_length_shape() {
+        let cfg = ParseConfig::default();
+        for ipv6 in [false, true] {
+            let good = build_vxlan_frame(&FrameSpec {
+                ipv6,
+                ..FrameSpec::default()
+            });
+            let at = if ipv6 { 14 + 4 } else { 14 + 2 };
+            let ip_len = read_u16(&good, at);
+            let udp_end = good.len();
+            // A trailer after the IP packet: the fast path's.
+            let mut trailer = good.clone();
+            trailer.extend_from_slice(&[0xee; 4]);
+            let one = parse_single_fast(&trailer, &cfg).expect("trailer: fast path");
+            assert_eq!(one.inner().end(), udp_end);
+            assert!(agree(&trailer, &cfg).is_ok());
+            // The IP packet 1 to 4 bytes longer than the datagram, the
+            // frame long enough: the general walker's, same answer.
+            for extra in 1..=4u16 {
+                let mut f = trailer.clone();
+                f[at..at + 2].copy_from_slice(&(ip_len + extra).to_be_bytes());
+                assert!(parse_single_fast(&f, &cfg).is_none(), "extra {extra}");
+                assert!(fast_path_then(&f, &cfg, (), |(), _, _| ()).is_err());
+                if let Err(e) = agree(&f, &cfg) {
+                    panic!("extra {extra}: {e}");
+                }
+                // The IPv4 header checksum is not checked: the parse
+                // succeeds and the datagram ends where its length says.
+                let one = parse_single(&f, &cfg).unwrap().unwrap();
+                assert_eq!(one.inner().end(), udp_end);
+                assert_eq!(one.vni(), 100);
+            }
+            // The IP packet longer than the frame: a drop, from both.
+            let mut f = good.clone();
+            f[at..at + 2].copy_from_slice(&(ip_len + 1).to_be_bytes());
+            assert!(parse_single_fast(&f, &cfg).is_none());
+            assert!(parse_single(&f, &cfg).is_err());
+            assert!(agree(&f, &cfg).is_ok());
         }
     }
 
