@@ -375,15 +375,16 @@ impl Pool {
                 return;
             };
             for pkt in pkts.by_ref() {
-                if !std::ptr::eq(Arc::as_ptr(&pkt.pool), cached) {
-                    // The magazine is borrowed here, so `give_back` sends
-                    // this one to its own pool's queue.
-                    drop(pkt);
-                    continue;
-                }
                 let (buf, pool) = pkt.into_parts();
                 if buf.is_empty() {
                     continue; // no buffer to return; the pool reference drops
+                }
+                if !std::ptr::eq(Arc::as_ptr(&pool), cached) {
+                    // What dropping the frame would do with the magazine
+                    // borrowed (see `give_back`): to its own pool's queue.
+                    // Cannot fail: see `Pool::free`.
+                    let _ = pool.free.push(buf);
+                    continue;
                 }
                 if m.bufs.len() >= 2 * MAGAZINE_BLOCK {
                     m.flush(MAGAZINE_BLOCK);
