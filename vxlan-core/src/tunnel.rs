@@ -1078,7 +1078,9 @@ fn fast_layer<'a, const UDP: usize, const MIN: usize, const V6: bool>(
         Some(&[a, b]) => u16::from_ne_bytes([a, b]),
         _ => return None,
     };
-    if udp_field != (udp_len as u16).to_be() {
+    #[allow(clippy::cast_possible_truncation)] // at most ip_len, a u16
+    let expected = (udp_len as u16).to_be();
+    if udp_field != expected {
         return None;
     }
     let inner = UDP + HDR + VXLAN_LEN;
@@ -1102,7 +1104,7 @@ fn fast_layer<'a, const UDP: usize, const MIN: usize, const V6: bool>(
         eth: 0,
         ip: to_u32(IP),
         udp: to_u32(UDP),
-        end: to_u32(UDP + usize::from(udp_len)),
+        end: to_u32(UDP + udp_len),
         header,
         src_port: u16::from_be_bytes(*h.get(UDP..)?.first_chunk()?),
         outer_vids: [0; MAX_VLAN_TAGS],
