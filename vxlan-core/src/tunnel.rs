@@ -782,6 +782,29 @@ struct Block {
 }
 
 impl Block {
+    /// The tunnel block, at [`TUNNEL_AT`] from the UDP header: the UDP
+    /// destination port `port` (network order), the UDP length and
+    /// checksum (not looked at), the VXLAN header as `vxlan` (mask,
+    /// want), and two bytes of the inner destination MAC (not looked at).
+    const fn tunnel(port: [u8; 2], vxlan: ([u8; 8], [u8; 8])) -> Block {
+        let mut block = Block {
+            mask: [0; 16],
+            want: [0; 16],
+        };
+        block.mask[0] = 0xff;
+        block.mask[1] = 0xff;
+        block.want[0] = port[0];
+        block.want[1] = port[1];
+        let at = UDP_HEADER_LEN - TUNNEL_AT;
+        let mut i = 0;
+        while i < VXLAN_LEN {
+            block.mask[at + i] = vxlan.0[i];
+            block.want[at + i] = vxlan.1[i];
+            i += 1;
+        }
+        block
+    }
+
     /// A block no bytes match.
     const NEVER: Block = Block {
         mask: [0; 16],
@@ -923,14 +946,16 @@ impl FastTemplate {
                 ),
                 ([0xff, 0, 0, 0, 0, 0, 0, 0], [udp, 0, 0, 0, 0, 0, 0, 0]),
             ),
-            // The UDP header, then the VXLAN header.
-            tunnel: Block::halves(
-                ([0, 0, 0xff, 0xff, 0, 0, 0, 0], [0, 0, p0, p1, 0, 0, 0, 0]),
-                vxlan,
-            ),
+            tunnel: Block::tunnel([p0, p1], vxlan),
         }
     }
 }
+
+/// Where the tunnel block starts in the UDP header: at the destination
+/// port, so the source port and the VNI, which a caller reads, are not
+/// in it at the same offsets (the compiler then loads them rather than
+/// extract them from the vector).
+const TUNNEL_AT: usize = 2;
 
 /// The 16 bytes at `at` of a fixed-size prefix. Offsets are constants
 /// within `N` at every call, so this compiles to an address.
@@ -945,6 +970,31 @@ const IP4_MIN: usize = IP4_UDP + MIN_UDP_LEN;
 const IP6_UDP: usize = ETH_HEADER_LEN + IPV6_HEADER_LEN;
 const IP6_MIN: usize = IP6_UDP + MIN_UDP_LEN;
 
+/// The longest frame the fast path takes: the longest IPv4 packet
+/// (65535 bytes) after an untagged Ethernet header. Longer frames (a
+/// trailer past that, or the last 40 bytes of IPv6's range) are the
+/// general walker's; with this bound every length the fast path computes
+/// from the frame's fits 16 bits.
+const FAST_MAX_LEN: usize = ETH_HEADER_LEN + 0xffff;
+
+/// The frame's first [`IP4_MIN`] bytes when its length is one the fast
+/// path takes (`IP4_MIN..=FAST_MAX_LEN`, one unsigned compare).
+#[inline(always)]
+fn fast_prefix(frame: &[u8]) -> Option<&[u8; IP4_MIN]> {
+    if frame.len().wrapping_sub(IP4_MIN) > FAST_MAX_LEN - IP4_MIN {
+        return None;
+    }
+    frame.first_chunk()
+}
+
+/// True when the EtherType of the prefix `h` (untagged) may be IPv6: its
+/// first byte is 0x86 (the template checks both bytes). IPv4 is the
+/// fall-through.
+#[inline(always)]
+fn maybe_ip6(h: &[u8; IP4_MIN]) -> bool {
+    h[ETH_HEADER_LEN - 2] == 0x86
+}
+
 /// The common case in a handful of loads and compares: one layer of
 /// plain VXLAN on the first VXLAN port over untagged IPv4 (no options) or
 /// IPv6 (no extension headers), the UDP datagram filling the IP payload
@@ -954,23 +1004,28 @@ const IP6_MIN: usize = IP6_UDP + MIN_UDP_LEN;
 /// which names the reason.
 #[inline(always)]
 fn fast_path<'a>(frame: &'a [u8], config: &ParseConfig) -> Option<FastLayer<'a>> {
-    let t = &config.fast;
-    // The shorter of the two shapes: a frame under this is never one.
-    let h: &[u8; IP4_MIN] = frame.first_chunk()?;
-    let ip = block_at(h, ETH_HEADER_LEN - 2)?;
-    // The EtherType's first byte picks the underlay (the template checks
-    // both bytes), so each shape is tried once.
-    if h[ETH_HEADER_LEN - 2] != 0x86 {
-        if both_match(ip, &t.ip4, block_at(h, IP4_UDP)?, &t.tunnel) {
-            return fast_layer::<IP4_UDP, IP4_MIN, false>(h, frame.len());
-        }
-        return None;
+    let h = fast_prefix(frame)?;
+    if maybe_ip6(h) {
+        return fast_ip6(frame, &config.fast).map(|(found, _)| found);
     }
+    fast_ip4(h, frame.len(), &config.fast).map(|(found, _)| found)
+}
+
+/// [`fast_path`] over IPv4, given the frame's prefix and length.
+#[inline(always)]
+fn fast_ip4<'a>(
+    h: &'a [u8; IP4_MIN],
+    len: usize,
+    t: &FastTemplate,
+) -> Option<(FastLayer<'a>, u32)> {
+    fast_layer::<IP4_UDP, IP4_MIN, false>(h, len, &t.ip4, &t.tunnel)
+}
+
+/// [`fast_path`] over IPv6, and the VNI.
+#[inline(always)]
+fn fast_ip6<'a>(frame: &'a [u8], t: &FastTemplate) -> Option<(FastLayer<'a>, u32)> {
     let h: &[u8; IP6_MIN] = frame.first_chunk()?;
-    if both_match(ip, &t.ip6, block_at(h, IP6_UDP)?, &t.tunnel) {
-        return fast_layer::<IP6_UDP, IP6_MIN, true>(h, frame.len());
-    }
-    None
+    fast_layer::<IP6_UDP, IP6_MIN, true>(h, frame.len(), &t.ip6, &t.tunnel)
 }
 
 /// [`fast_path`] handing what it finds and the VNI, with `state`, to `k`, which is
@@ -984,36 +1039,19 @@ fn fast_path_then<'a, S, R>(
     state: S,
     k: impl FnOnce(S, FastLayer<'a>, u32) -> R,
 ) -> Result<R, S> {
-    let t = &config.fast;
-    // The shorter of the two shapes: a frame under this is never one.
-    let Some(h) = frame.first_chunk::<IP4_MIN>() else {
+    let Some(h) = fast_prefix(frame) else {
         return Err(state);
     };
-    let Some(ip) = block_at(h, ETH_HEADER_LEN - 2) else {
-        return Err(state);
-    };
-    // The EtherType's first byte picks the underlay (the template checks
-    // both bytes), so each shape is tried once.
-    if h[ETH_HEADER_LEN - 2] != 0x86 {
-        if let Some(udp) = block_at(h, IP4_UDP) {
-            if both_match(ip, &t.ip4, udp, &t.tunnel) {
-                if let Some(found) = fast_layer::<IP4_UDP, IP4_MIN, false>(h, frame.len()) {
-                    return Ok(k(state, found, fast_vni::<IP4_UDP, IP4_MIN>(h)));
-                }
-            }
-        }
-        return Err(state);
+    if maybe_ip6(h) {
+        return match fast_ip6(frame, &config.fast) {
+            Some((found, vni)) => Ok(k(state, found, vni)),
+            None => Err(state),
+        };
     }
-    if let Some(h) = frame.first_chunk::<IP6_MIN>() {
-        if let Some(udp) = block_at(h, IP6_UDP) {
-            if both_match(ip, &t.ip6, udp, &t.tunnel) {
-                if let Some(found) = fast_layer::<IP6_UDP, IP6_MIN, true>(h, frame.len()) {
-                    return Ok(k(state, found, fast_vni::<IP6_UDP, IP6_MIN>(h)));
-                }
-            }
-        }
+    match fast_ip4(h, frame.len(), &config.fast) {
+        Some((found, vni)) => Ok(k(state, found, vni)),
+        None => Err(state),
     }
-    Err(state)
 }
 
 /// The shortest UDP datagram that can carry VXLAN and an inner Ethernet
@@ -1036,51 +1074,38 @@ const _: () = {
     assert!(0x0806u16.swap_bytes() & FAST_DECLINES == 0);
 };
 
-/// The rest of the fast path once the template matched: the length
-/// relations and the inner TPID, on the fixed-size prefix `h` of a frame
-/// of `len` bytes, with every offset a constant.
+/// The fast path's checks on the fixed-size prefix `h` of a frame of `len`
+/// bytes (`len` at most [`FAST_MAX_LEN`]), with every offset a constant:
+/// the length relations, the inner TPID and the template blocks `ip`
+/// (at the EtherType) and `tunnel` (at the UDP header).
 #[inline(always)]
 fn fast_layer<'a, const UDP: usize, const MIN: usize, const V6: bool>(
     h: &'a [u8; MIN],
     len: usize,
-) -> Option<FastLayer<'a>> {
+    ip: &Block,
+    tunnel: &Block,
+) -> Option<(FastLayer<'a>, u32)> {
     const IP: usize = ETH_HEADER_LEN;
     const HDR: usize = UDP_HEADER_LEN;
-    let be = |at: usize| match h.get(at..at + 2) {
-        Some(&[a, b]) => u16::from_be_bytes([a, b]),
-        _ => u16::MAX,
-    };
-    // The IP length field and where it counts from: the IPv4 total length
-    // from the IP header, the IPv6 payload length from the UDP header (no
-    // extension headers).
-    let (ip_len, base) = if V6 {
-        (be(IP + 4), UDP)
-    } else {
-        (be(IP + 2), IP)
-    };
-    let ip_len = usize::from(ip_len);
-    // The common shape only: the UDP datagram fills the IP payload
-    // exactly (IPv4 total length = UDP length + 20, IPv6 payload length =
-    // UDP length), holds the headers (UDP length >= MIN_UDP_LEN) and the
-    // IP packet fits in the frame (base + ip_len <= len). Any other
-    // relation, valid or not, is the general walker's. The last two are
-    // one unsigned compare: `len >= MIN` (the prefix `h` is in the
-    // frame), and `ip_len` under `MIN - base` wraps to more than any
-    // frame length less `MIN`.
-    if ip_len.wrapping_sub(MIN - base) > len.wrapping_sub(MIN) {
-        return None;
-    }
-    let udp_len = ip_len - (UDP - base);
-    // The UDP length field as loaded, against the expected value in
-    // network order (`ip_len >= MIN - base` above, so it is at least
-    // MIN_UDP_LEN and fits 16 bits).
-    let udp_field = match h.get(UDP + 4..UDP + 6) {
+    // A 16-bit field as loaded (network order, not swapped).
+    let field = |at: usize| match h.get(at..at + 2) {
         Some(&[a, b]) => u16::from_ne_bytes([a, b]),
-        _ => return None,
+        _ => 0,
     };
-    #[allow(clippy::cast_possible_truncation)] // at most ip_len, a u16
-    let expected = (udp_len as u16).to_be();
-    if udp_field != expected {
+    // The common shape only: the IP packet ends where the frame does and
+    // the UDP datagram fills the IP payload (IPv4 total length = frame
+    // length - 14, IPv6 payload length = UDP length = frame length - 54).
+    // Any other relation, valid or not, is the general walker's. With
+    // `len >= MIN` (the prefix is in the frame) the UDP length holds the
+    // headers; with `len <= FAST_MAX_LEN` both lengths fit 16 bits, so
+    // comparing them as 16-bit fields is exact.
+    let udp_len = u16::try_from(len.wrapping_sub(UDP)).ok()?;
+    let (ip_at, ip_len) = if V6 {
+        (IP + 4, udp_len)
+    } else {
+        (IP + 2, u16::try_from(len.wrapping_sub(IP)).ok()?)
+    };
+    if field(ip_at) != ip_len.to_be() || field(UDP + 4) != udp_len.to_be() {
         return None;
     }
     let inner = UDP + HDR + VXLAN_LEN;
@@ -1099,12 +1124,25 @@ fn fast_layer<'a, const UDP: usize, const MIN: usize, const V6: bool>(
     if raw & FAST_DECLINES != 0 {
         return None;
     }
+    // The VNI read before the template is compared, so the compiler loads
+    // it rather than extract it from the vector.
+    let vni = fast_vni::<UDP, MIN>(h);
+    // The template last: the scalar reads above then load their own
+    // bytes rather than extract them from the vectors.
+    if !both_match(
+        block_at(h, IP - 2)?,
+        ip,
+        block_at(h, UDP + TUNNEL_AT)?,
+        tunnel,
+    ) {
+        return None;
+    }
     let header: [u8; VXLAN_LEN] = *h.get(UDP + HDR..)?.first_chunk()?;
     let layer = Layer {
         eth: 0,
         ip: to_u32(IP),
         udp: to_u32(UDP),
-        end: to_u32(UDP + udp_len),
+        end: to_u32(len),
         header,
         src_port: u16::from_be_bytes(*h.get(UDP..)?.first_chunk()?),
         outer_vids: [0; MAX_VLAN_TAGS],
@@ -1113,19 +1151,21 @@ fn fast_layer<'a, const UDP: usize, const MIN: usize, const V6: bool>(
         kind: KIND_VXLAN,
     };
     let inner_head = h.get(inner..)?.first_chunk()?;
-    Some((layer, raw.swap_bytes(), inner_head))
+    Some(((layer, raw.swap_bytes(), inner_head), vni))
 }
 
-/// The VNI of the fast path's shape with the UDP header at `UDP`, from the
-/// VXLAN header's second word (VNI and reserved byte): a load, a byte swap
-/// and a shift.
+/// The VNI of the fast path's shape with the UDP header at `UDP`: the
+/// top three bytes of the 8 from the VNI on, a load, a byte swap and a
+/// shift. The load reaches past the tunnel block into the inner header,
+/// so the compiler cannot take the VNI from the block's vector (which
+/// costs it two more instructions) and loads it.
 #[inline(always)]
 fn fast_vni<const UDP: usize, const MIN: usize>(h: &[u8; MIN]) -> u32 {
     match h
         .get(UDP + UDP_HEADER_LEN + 4..)
         .and_then(<[u8]>::first_chunk)
     {
-        Some(&w) => u32::from_be_bytes(w) >> 8,
+        Some(&w) => u32::try_from(u64::from_be_bytes(w) >> 40).unwrap_or_default(),
         None => 0,
     }
 }
@@ -2021,10 +2061,10 @@ mod tests {
     }
 
     /// The fast path takes only an IP payload that the UDP datagram fills
-    /// exactly; a longer IP length (bytes after the datagram) goes to the
-    /// general walker, which ends the inner frame with the datagram.
-    /// Bytes after the IP packet (an Ethernet trailer) do not matter to
-    /// either.
+    /// exactly and an IP packet that ends with the frame; a longer IP
+    /// length (bytes after the datagram) or bytes after the IP packet (an
+    /// Ethernet trailer) go to the general walker, which ends the inner
+    /// frame with the datagram.
     #[test]
     fn fast_path_takes_the_exact_length_shape() {
         let cfg = ParseConfig::default();
@@ -2036,10 +2076,14 @@ mod tests {
             let at = if ipv6 { 14 + 4 } else { 14 + 2 };
             let ip_len = read_u16(&good, at);
             let udp_end = good.len();
-            // A trailer after the IP packet: the fast path's.
+            assert!(parse_single_fast(&good, &cfg).is_some());
+            // A trailer after the IP packet: the general walker's, which
+            // ends the inner frame with the datagram.
             let mut trailer = good.clone();
             trailer.extend_from_slice(&[0xee; 4]);
-            let one = parse_single_fast(&trailer, &cfg).expect("trailer: fast path");
+            assert!(parse_single_fast(&trailer, &cfg).is_none());
+            assert!(fast_path_then(&trailer, &cfg, (), |(), _, _| ()).is_err());
+            let one = parse_single(&trailer, &cfg).unwrap().unwrap();
             assert_eq!(one.inner().end(), udp_end);
             assert!(agree(&trailer, &cfg).is_ok());
             // The IP packet 1 to 4 bytes longer than the datagram, the
@@ -2064,6 +2108,61 @@ mod tests {
             assert!(parse_single_fast(&f, &cfg).is_none());
             assert!(parse_single(&f, &cfg).is_err());
             assert!(agree(&f, &cfg).is_ok());
+        }
+    }
+
+    /// The fast path's frame lengths are `64..=65549` (65549: the longest
+    /// IPv4 packet): at the top, a frame whose lengths match only modulo
+    /// 2^16 (the fast path compares 16-bit fields) is the general
+    /// walker's, which reads it as a trailer.
+    #[test]
+    fn fast_path_length_bounds() {
+        let cfg = ParseConfig::default();
+        // The longest IPv4 packet, and the same inner frame over IPv6.
+        for ipv6 in [false, true] {
+            let longest = build_vxlan_frame(&FrameSpec {
+                ipv6,
+                inner_len: FAST_MAX_LEN - IP4_UDP - UDP_HEADER_LEN - VXLAN_LEN,
+                ..FrameSpec::default()
+            });
+            assert_eq!(longest.len(), FAST_MAX_LEN + if ipv6 { 20 } else { 0 });
+            assert_eq!(parse_single_fast(&longest, &cfg).is_some(), !ipv6);
+            assert_eq!(
+                fast_path_then(&longest, &cfg, (), |(), _, _| ()).is_ok(),
+                !ipv6
+            );
+            let one = parse_single(&longest, &cfg).unwrap().unwrap();
+            assert_eq!(one.inner().end(), longest.len());
+            assert!(agree(&longest, &cfg).is_ok());
+        }
+        for ipv6 in [false, true] {
+            let good = build_vxlan_frame(&FrameSpec {
+                ipv6,
+                ..FrameSpec::default()
+            });
+            // The shortest frame: an inner header and nothing else.
+            let shortest = build_vxlan_frame(&FrameSpec {
+                ipv6,
+                inner_bytes: Some(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0]),
+                ..FrameSpec::default()
+            });
+            assert_eq!(shortest.len(), if ipv6 { IP6_MIN } else { IP4_MIN });
+            assert!(parse_single_fast(&shortest, &cfg).is_some());
+            assert!(fast_path_then(&shortest, &cfg, (), |(), _, _| ()).is_ok());
+            // One byte short: the general walker's, a drop.
+            let short = &shortest[..shortest.len() - 1];
+            assert!(parse_single_fast(short, &cfg).is_none());
+            assert!(parse_single(short, &cfg).is_err());
+            assert!(agree(short, &cfg).is_ok());
+            // 2^16 bytes of trailer: every length field still matches the
+            // frame length modulo 2^16.
+            let mut wrapped = good.clone();
+            wrapped.resize(good.len() + 0x1_0000, 0);
+            assert!(parse_single_fast(&wrapped, &cfg).is_none());
+            assert!(fast_path_then(&wrapped, &cfg, (), |(), _, _| ()).is_err());
+            let one = parse_single(&wrapped, &cfg).unwrap().unwrap();
+            assert_eq!(one.inner().end(), good.len());
+            assert!(agree(&wrapped, &cfg).is_ok());
         }
     }
 
