@@ -771,141 +771,130 @@ impl<'a> TunnelStack<'a> {
     }
 }
 
-/// A masked compare of 16 consecutive frame bytes: `bytes & mask == want`,
-/// byte by byte. A `want` bit outside `mask` never matches. Aligned so
-/// SSE2 takes both halves as memory operands.
+/// A masked compare of two 16-byte blocks of the frame as one:
+/// `(a & mask_a) | (b & mask_b) == want`, byte by byte. The two masks
+/// never select the same byte (see [`Blocks::join`]), so this is `a` and
+/// `b` each matching its own bytes of `want`. A `want` bit outside both
+/// masks never matches. Aligned so SSE2 takes all three as memory
+/// operands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C, align(16))]
-struct Block {
-    mask: [u8; 16],
+struct Blocks {
+    mask_a: [u8; 16],
+    mask_b: [u8; 16],
     want: [u8; 16],
 }
 
-impl Block {
-    /// The tunnel block, at [`TUNNEL_AT`] from the UDP header: the UDP
-    /// destination port `port` (network order), the UDP length and
-    /// checksum (not looked at), the VXLAN header as `vxlan` (mask,
-    /// want), and two bytes of the inner destination MAC (not looked at).
-    const fn tunnel(port: [u8; 2], vxlan: ([u8; 8], [u8; 8])) -> Block {
-        let mut block = Block {
-            mask: [0; 16],
-            want: [0; 16],
-        };
-        block.mask[0] = 0xff;
-        block.mask[1] = 0xff;
-        block.want[0] = port[0];
-        block.want[1] = port[1];
-        let at = UDP_HEADER_LEN - TUNNEL_AT;
-        let mut i = 0;
-        while i < VXLAN_LEN {
-            block.mask[at + i] = vxlan.0[i];
-            block.want[at + i] = vxlan.1[i];
-            i += 1;
-        }
-        block
-    }
-
-    /// A block no bytes match.
-    const NEVER: Block = Block {
-        mask: [0; 16],
+impl Blocks {
+    /// Blocks no bytes match.
+    const NEVER: Blocks = Blocks {
+        mask_a: [0; 16],
+        mask_b: [0; 16],
         want: [1; 16],
     };
 
-    /// A block from two 8-byte halves, each as (mask, want) in frame order.
-    const fn halves(a: ([u8; 8], [u8; 8]), b: ([u8; 8], [u8; 8])) -> Block {
-        let mut block = Block {
-            mask: [0; 16],
+    /// The blocks for `a` and `b`, each as (mask, want): [`Blocks::NEVER`]
+    /// if their masks select a byte in common (the fast path's blocks are
+    /// placed so they do not: `fast_templates_are_disjoint` checks it).
+    const fn join(a: ([u8; 16], [u8; 16]), b: ([u8; 16], [u8; 16])) -> Blocks {
+        let mut blocks = Blocks {
+            mask_a: a.0,
+            mask_b: b.0,
             want: [0; 16],
         };
         let mut i = 0;
-        while i < 8 {
-            block.mask[i] = a.0[i];
-            block.want[i] = a.1[i];
-            block.mask[i + 8] = b.0[i];
-            block.want[i + 8] = b.1[i];
+        while i < 16 {
+            if a.0[i] & b.0[i] != 0 {
+                return Blocks::NEVER;
+            }
+            blocks.want[i] = (a.1[i] & a.0[i]) | (b.1[i] & b.0[i]);
+            // A wanted bit outside its mask: no frame matches.
+            if a.1[i] & !a.0[i] != 0 || b.1[i] & !b.0[i] != 0 {
+                return Blocks::NEVER;
+            }
             i += 1;
         }
-        block
+        blocks
     }
 }
 
-/// True when `a` matches block `ta` and `b` matches block `tb`: SSE2 on
-/// x86-64, 64-bit words elsewhere.
+/// True when `a` and `b` match `t`: SSE2 on x86-64, 64-bit words
+/// elsewhere.
 #[inline(always)]
-fn both_match(a: &[u8; 16], ta: &Block, b: &[u8; 16], tb: &Block) -> bool {
+fn both_match(a: &[u8; 16], b: &[u8; 16], t: &Blocks) -> bool {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    return both_match_sse2(a, ta, b, tb);
+    return both_match_sse2(a, b, t);
     #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-    return both_match_words(a, ta, b, tb);
+    return both_match_words(a, b, t);
 }
 
-/// [`both_match`] in four vector operations per block and one branch for
-/// both.
+/// [`both_match`] in seven vector operations and one branch.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[inline(always)]
-fn both_match_sse2(a: &[u8; 16], ta: &Block, b: &[u8; 16], tb: &Block) -> bool {
+fn both_match_sse2(a: &[u8; 16], b: &[u8; 16], t: &Blocks) -> bool {
     use core::arch::x86_64::{
-        __m128i, _mm_and_si128, _mm_cmpeq_epi8, _mm_load_si128, _mm_loadu_si128, _mm_movemask_epi8,
+        _mm_and_si128, _mm_cmpeq_epi8, _mm_load_si128, _mm_loadu_si128, _mm_movemask_epi8,
+        _mm_or_si128,
     };
     // SAFETY: this is compiled only where the target has SSE2 enabled
     // (the x86-64 baseline; a soft-float target without it takes the
     // portable words), so its intrinsics run on every CPU this code is
-    // built for. The unaligned loads read `a`
-    // and `b`, references to exactly 16 readable bytes. The aligned loads
-    // read `mask` and `want` of a `Block`, which is `repr(C, align(16))`
-    // with two 16-byte arrays: they sit at offsets 0 and 16, each 16
-    // readable, 16-byte-aligned bytes.
+    // built for. The unaligned loads read `a` and `b`, references to
+    // exactly 16 readable bytes. The aligned loads read the three fields
+    // of a `Blocks`, which is `repr(C, align(16))` with three 16-byte
+    // arrays: they sit at offsets 0, 16 and 32, each 16 readable,
+    // 16-byte-aligned bytes.
     unsafe {
-        let block = |bytes: &[u8; 16], t: &Block| -> __m128i {
-            let v = _mm_loadu_si128(bytes.as_ptr().cast());
-            let mask = _mm_load_si128(t.mask.as_ptr().cast());
-            let want = _mm_load_si128(t.want.as_ptr().cast());
-            _mm_cmpeq_epi8(_mm_and_si128(v, mask), want)
-        };
-        _mm_movemask_epi8(_mm_and_si128(block(a, ta), block(b, tb))) == 0xffff
+        let va = _mm_loadu_si128(a.as_ptr().cast());
+        let vb = _mm_loadu_si128(b.as_ptr().cast());
+        let ma = _mm_load_si128(t.mask_a.as_ptr().cast());
+        let mb = _mm_load_si128(t.mask_b.as_ptr().cast());
+        let want = _mm_load_si128(t.want.as_ptr().cast());
+        let got = _mm_or_si128(_mm_and_si128(va, ma), _mm_and_si128(vb, mb));
+        _mm_movemask_epi8(_mm_cmpeq_epi8(got, want)) == 0xffff
     }
 }
 
-/// [`both_match`] in portable code: four masked 64-bit words, ORed and
-/// tested once. Built on every target so the tests compare it with SSE2.
+/// [`both_match`] in portable code: two masked 64-bit words per block,
+/// ORed and tested once. Built on every target so the tests compare it
+/// with SSE2.
 #[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
 #[inline(always)]
-fn both_match_words(a: &[u8; 16], ta: &Block, b: &[u8; 16], tb: &Block) -> bool {
-    let miss = |bytes: &[u8; 16], t: &Block| -> u64 {
-        let word = |v: &[u8; 16], i: usize| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&v[i..i + 8]);
-            u64::from_le_bytes(w)
-        };
-        ((word(bytes, 0) & word(&t.mask, 0)) ^ word(&t.want, 0))
-            | ((word(bytes, 8) & word(&t.mask, 8)) ^ word(&t.want, 8))
+fn both_match_words(a: &[u8; 16], b: &[u8; 16], t: &Blocks) -> bool {
+    let word = |v: &[u8; 16], i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&v[i..i + 8]);
+        u64::from_le_bytes(w)
     };
-    miss(a, ta) | miss(b, tb) == 0
+    let miss = |i: usize| {
+        ((word(a, i) & word(&t.mask_a, i)) | (word(b, i) & word(&t.mask_b, i))) ^ word(&t.want, i)
+    };
+    miss(0) | miss(8) == 0
 }
 
-/// The common shape as masked compares of two 16-byte blocks of the
-/// frame, built once per [`ParseConfig`] so a parse only loads, masks and
-/// compares: frame bytes 12..28 (EtherType and the fixed IP fields, the
-/// same place for both underlays) and the UDP and VXLAN headers (at 34
-/// over IPv4, 54 over IPv6).
+/// The common shape as one masked compare of two 16-byte blocks of the
+/// frame per underlay, built once per [`ParseConfig`] so a parse only
+/// loads, masks and compares: frame bytes 8..24 (the EtherType and the
+/// fixed IP fields, the same place for both underlays) and 16 bytes from
+/// the UDP header's second byte (at 35 over IPv4, 55 over IPv6; the
+/// destination port and the VXLAN header). The blocks are placed so
+/// that no byte of one underlay's IP block and the tunnel block is
+/// checked at the same offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FastTemplate {
     /// IPv4: EtherType 0x0800, version 4 and IHL 5, MF and the fragment
-    /// offset zero (DF is not looked at), protocol UDP.
-    ip4: Block,
-    /// IPv6: EtherType 0x86dd, version 6, next header UDP.
-    ip6: Block,
-    /// UDP destination port the first VXLAN port; the VXLAN `I` flag set
-    /// and, under [`ReservedBitsPolicy::Strict`], the reserved bits clear.
-    tunnel: Block,
+    /// offset zero (DF is not looked at), protocol UDP; and the tunnel.
+    ip4: Blocks,
+    /// IPv6: EtherType 0x86dd, version 6, next header UDP; and the
+    /// tunnel.
+    ip6: Blocks,
 }
 
 impl FastTemplate {
     /// A template nothing matches: every frame takes the general walker.
     const NEVER: FastTemplate = FastTemplate {
-        ip4: Block::NEVER,
-        ip6: Block::NEVER,
-        tunnel: Block::NEVER,
+        ip4: Blocks::NEVER,
+        ip6: Blocks::NEVER,
     };
 
     /// The template for `config`: [`FastTemplate::NEVER`] when the fast
@@ -917,7 +906,6 @@ impl FastTemplate {
             return FastTemplate::NEVER;
         }
         let udp = IpProtocol::UDP.0;
-        let [p0, p1] = config.vxlan_ports[0].to_be_bytes();
         let i = vxlan::FLAG_I;
         let vxlan = match config.reserved_bits {
             ReservedBitsPolicy::Ignore => ([i, 0, 0, 0, 0, 0, 0, 0], [i, 0, 0, 0, 0, 0, 0, 0]),
@@ -927,35 +915,71 @@ impl FastTemplate {
                 [i, 0, 0, 0, 0, 0, 0, 0],
             ),
         };
+        // The tunnel block: the destination port, the UDP length and
+        // checksum (not looked at), the VXLAN header.
+        let mut tunnel = ([0u8; 16], [0u8; 16]);
+        let port = config.vxlan_ports[0].to_be_bytes();
+        let mut k = 0;
+        while k < 2 {
+            tunnel.0[2 - TUNNEL_AT + k] = 0xff;
+            tunnel.1[2 - TUNNEL_AT + k] = port[k];
+            k += 1;
+        }
+        k = 0;
+        while k < VXLAN_LEN {
+            tunnel.0[UDP_HEADER_LEN - TUNNEL_AT + k] = vxlan.0[k];
+            tunnel.1[UDP_HEADER_LEN - TUNNEL_AT + k] = vxlan.1[k];
+            k += 1;
+        }
+        // The IP blocks, from frame byte IP_AT: (offset, mask, want).
+        let et = ETH_HEADER_LEN - 2 - IP_AT;
+        let ip = ETH_HEADER_LEN - IP_AT;
+        let ip4 = ip_block(&[
+            (et, 0xff, 0x08),
+            (et + 1, 0xff, 0x00),
+            (ip, 0xff, 0x45),
+            // Flags and fragment offset: MF and the offset.
+            (ip + 6, 0x3f, 0),
+            (ip + 7, 0xff, 0),
+            (ip + 9, 0xff, udp),
+        ]);
+        let ip6 = ip_block(&[
+            (et, 0xff, 0x86),
+            (et + 1, 0xff, 0xdd),
+            (ip, 0xf0, 0x60),
+            (ip + 6, 0xff, udp),
+        ]);
         FastTemplate {
-            // Bytes 12..20, then 20..28.
-            ip4: Block::halves(
-                (
-                    [0xff, 0xff, 0xff, 0, 0, 0, 0, 0],
-                    [0x08, 0x00, 0x45, 0, 0, 0, 0, 0],
-                ),
-                (
-                    [0x3f, 0xff, 0, 0xff, 0, 0, 0, 0],
-                    [0, 0, 0, udp, 0, 0, 0, 0],
-                ),
-            ),
-            ip6: Block::halves(
-                (
-                    [0xff, 0xff, 0xf0, 0, 0, 0, 0, 0],
-                    [0x86, 0xdd, 0x60, 0, 0, 0, 0, 0],
-                ),
-                ([0xff, 0, 0, 0, 0, 0, 0, 0], [udp, 0, 0, 0, 0, 0, 0, 0]),
-            ),
-            tunnel: Block::tunnel([p0, p1], vxlan),
+            ip4: Blocks::join(ip4, tunnel),
+            ip6: Blocks::join(ip6, tunnel),
         }
     }
 }
 
-/// Where the tunnel block starts in the UDP header: at the destination
-/// port, so the source port and the VNI, which a caller reads, are not
-/// in it at the same offsets (the compiler then loads them rather than
-/// extract them from the vector).
-const TUNNEL_AT: usize = 2;
+/// A block's (mask, want) from (offset, mask, want) bytes.
+const fn ip_block(bytes: &[(usize, u8, u8)]) -> ([u8; 16], [u8; 16]) {
+    let mut block = ([0u8; 16], [0u8; 16]);
+    let mut k = 0;
+    while k < bytes.len() {
+        let (at, mask, want) = bytes[k];
+        block.0[at] = mask;
+        block.1[at] = want;
+        k += 1;
+    }
+    block
+}
+
+/// Where the IP block starts in the frame: 8..24 holds the EtherType and
+/// the fixed IP fields of both underlays, at offsets the tunnel block
+/// does not check.
+const IP_AT: usize = 8;
+
+/// Where the tunnel block starts in the UDP header: one byte before the
+/// destination port, so that its checked bytes (port, VXLAN flags and
+/// reserved bytes) fall where neither IP block checks one. The
+/// VNI, which a caller reads, is read with a load reaching past the block
+/// (see [`fast_vni`]).
+const TUNNEL_AT: usize = 1;
 
 /// The 16 bytes at `at` of a fixed-size prefix. Offsets are constants
 /// within `N` at every call, so this compiles to an address.
@@ -987,14 +1011,6 @@ fn fast_prefix(frame: &[u8]) -> Option<&[u8; IP4_MIN]> {
     frame.first_chunk()
 }
 
-/// True when the EtherType of the prefix `h` (untagged) may be IPv6: its
-/// first byte is 0x86 (the template checks both bytes). IPv4 is the
-/// fall-through.
-#[inline(always)]
-fn maybe_ip6(h: &[u8; IP4_MIN]) -> bool {
-    h[ETH_HEADER_LEN - 2] == 0x86
-}
-
 /// The common case in a handful of loads and compares: one layer of
 /// plain VXLAN on the first VXLAN port over untagged IPv4 (no options) or
 /// IPv6 (no extension headers), the UDP datagram filling the IP payload
@@ -1005,10 +1021,12 @@ fn maybe_ip6(h: &[u8; IP4_MIN]) -> bool {
 #[inline(always)]
 fn fast_path<'a>(frame: &'a [u8], config: &ParseConfig) -> Option<FastLayer<'a>> {
     let h = fast_prefix(frame)?;
-    if maybe_ip6(h) {
-        return fast_ip6(frame, &config.fast).map(|(found, _)| found);
+    // IPv4 first, with no test of the EtherType before its own checks
+    // (an IPv6 frame fails its first, the IPv4 length); IPv6 after.
+    match fast_ip4(h, frame.len(), &config.fast) {
+        Some((found, _)) => Some(found),
+        None => fast_ip6(frame, &config.fast).map(|(found, _)| found),
     }
-    fast_ip4(h, frame.len(), &config.fast).map(|(found, _)| found)
 }
 
 /// [`fast_path`] over IPv4, given the frame's prefix and length.
@@ -1018,14 +1036,14 @@ fn fast_ip4<'a>(
     len: usize,
     t: &FastTemplate,
 ) -> Option<(FastLayer<'a>, u32)> {
-    fast_layer::<IP4_UDP, IP4_MIN, false>(h, len, &t.ip4, &t.tunnel)
+    fast_layer::<IP4_UDP, IP4_MIN, false>(h, len, &t.ip4)
 }
 
 /// [`fast_path`] over IPv6, and the VNI.
 #[inline(always)]
 fn fast_ip6<'a>(frame: &'a [u8], t: &FastTemplate) -> Option<(FastLayer<'a>, u32)> {
     let h: &[u8; IP6_MIN] = frame.first_chunk()?;
-    fast_layer::<IP6_UDP, IP6_MIN, true>(h, frame.len(), &t.ip6, &t.tunnel)
+    fast_layer::<IP6_UDP, IP6_MIN, true>(h, frame.len(), &t.ip6)
 }
 
 /// [`fast_path`] handing what it finds and the VNI, with `state`, to `k`, which is
@@ -1042,13 +1060,11 @@ fn fast_path_then<'a, S, R>(
     let Some(h) = fast_prefix(frame) else {
         return Err(state);
     };
-    if maybe_ip6(h) {
-        return match fast_ip6(frame, &config.fast) {
-            Some((found, vni)) => Ok(k(state, found, vni)),
-            None => Err(state),
-        };
+    // IPv4 first, as in `fast_path`.
+    if let Some((found, vni)) = fast_ip4(h, frame.len(), &config.fast) {
+        return Ok(k(state, found, vni));
     }
-    match fast_ip4(h, frame.len(), &config.fast) {
+    match fast_ip6(frame, &config.fast) {
         Some((found, vni)) => Ok(k(state, found, vni)),
         None => Err(state),
     }
@@ -1076,14 +1092,14 @@ const _: () = {
 
 /// The fast path's checks on the fixed-size prefix `h` of a frame of `len`
 /// bytes (`len` at most [`FAST_MAX_LEN`]), with every offset a constant:
-/// the length relations, the inner TPID and the template blocks `ip`
-/// (at the EtherType) and `tunnel` (at the UDP header).
+/// the length relations, the inner TPID and the template `t` (the IP
+/// block at [`IP_AT`], the tunnel block at [`TUNNEL_AT`] in the UDP
+/// header).
 #[inline(always)]
 fn fast_layer<'a, const UDP: usize, const MIN: usize, const V6: bool>(
     h: &'a [u8; MIN],
     len: usize,
-    ip: &Block,
-    tunnel: &Block,
+    t: &Blocks,
 ) -> Option<(FastLayer<'a>, u32)> {
     const IP: usize = ETH_HEADER_LEN;
     const HDR: usize = UDP_HEADER_LEN;
@@ -1129,12 +1145,7 @@ fn fast_layer<'a, const UDP: usize, const MIN: usize, const V6: bool>(
     let vni = fast_vni::<UDP, MIN>(h);
     // The template last: the scalar reads above then load their own
     // bytes rather than extract them from the vectors.
-    if !both_match(
-        block_at(h, IP - 2)?,
-        ip,
-        block_at(h, UDP + TUNNEL_AT)?,
-        tunnel,
-    ) {
+    if !both_match(block_at(h, IP_AT)?, block_at(h, UDP + TUNNEL_AT)?, t) {
         return None;
     }
     let header: [u8; VXLAN_LEN] = *h.get(UDP + HDR..)?.first_chunk()?;
@@ -2166,6 +2177,48 @@ mod tests {
         }
     }
 
+    /// The two blocks of each template never check the same byte offset
+    /// (`Blocks::join` would make the template match nothing), and each
+    /// checks what it should: an IPv4 and an IPv6 VXLAN frame match their
+    /// own template and not the other's.
+    #[test]
+    fn fast_templates_are_disjoint() {
+        for cfg in configs() {
+            let t = cfg.fast;
+            if t == FastTemplate::NEVER {
+                continue;
+            }
+            for b in [t.ip4, t.ip6] {
+                assert_ne!(b, Blocks::NEVER, "{cfg:?}");
+                for i in 0..16 {
+                    assert_eq!(b.mask_a[i] & b.mask_b[i], 0, "{cfg:?} byte {i}");
+                }
+            }
+        }
+        assert_eq!(
+            Blocks::join(([1; 16], [0; 16]), ([1; 16], [0; 16])),
+            Blocks::NEVER
+        );
+        assert_eq!(
+            Blocks::join(([1; 16], [2; 16]), ([0; 16], [0; 16])),
+            Blocks::NEVER
+        );
+        let cfg = ParseConfig::default();
+        for ipv6 in [false, true] {
+            let f = build_vxlan_frame(&FrameSpec {
+                ipv6,
+                ..FrameSpec::default()
+            });
+            let udp = if ipv6 { IP6_UDP } else { IP4_UDP };
+            let a: &[u8; 16] = f[IP_AT..].first_chunk().unwrap();
+            let b: &[u8; 16] = f[udp + TUNNEL_AT..].first_chunk().unwrap();
+            assert_eq!(both_match(a, b, &cfg.fast.ip4), !ipv6);
+            assert_eq!(both_match(a, b, &cfg.fast.ip6), ipv6);
+            assert_eq!(both_match_words(a, b, &cfg.fast.ip4), !ipv6);
+            assert_eq!(both_match_words(a, b, &cfg.fast.ip6), ipv6);
+        }
+    }
+
     /// With no VXLAN port configured, a datagram to port 0 is not VXLAN
     /// (the fast path once took the empty port slot for a match).
     #[test]
@@ -2194,21 +2247,22 @@ mod tests {
             flip in proptest::option::of((0usize..32, 0u8..8)),
         ) {
             let t = configs()[which].fast;
-            let ip = if v6 { t.ip6 } else { t.ip4 };
+            let t = if v6 { t.ip6 } else { t.ip4 };
             let (mut a, mut b) = (a, b);
             if exact {
                 for i in 0..16 {
-                    a[i] = (a[i] & !ip.mask[i]) | ip.want[i];
-                    b[i] = (b[i] & !t.tunnel.mask[i]) | t.tunnel.want[i];
+                    a[i] = (a[i] & !t.mask_a[i]) | (t.want[i] & t.mask_a[i]);
+                    b[i] = (b[i] & !t.mask_b[i]) | (t.want[i] & t.mask_b[i]);
                 }
             }
             if let Some((at, bit)) = flip {
                 if at < 16 { a[at] ^= 1 << bit } else { b[at - 16] ^= 1 << bit }
             }
-            proptest::prop_assert_eq!(
-                both_match_sse2(&a, &ip, &b, &t.tunnel),
-                both_match_words(&a, &ip, &b, &t.tunnel)
-            );
+            proptest::prop_assert_eq!(both_match_sse2(&a, &b, &t), both_match_words(&a, &b, &t));
+            // Made to match, they do (unless the template is NEVER).
+            if exact && flip.is_none() && t != Blocks::NEVER {
+                proptest::prop_assert!(both_match_words(&a, &b, &t));
+            }
         }
 
         /// The fast path and the general walker agree on every frame,
