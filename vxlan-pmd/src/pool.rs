@@ -51,6 +51,10 @@ pub const DEFAULT_BUF_SIZE: usize = 2048;
 /// lines.
 pub const DEFAULT_HEADROOM: usize = 128;
 
+/// The largest buffer a pool makes (4 GiB - 1): a [`PktBuf`] keeps its
+/// offsets as `u32`, which keeps it to one cache line.
+pub const MAX_BUF_SIZE: usize = u32::MAX as usize;
+
 /// How many threads at once can keep a magazine for one pool; further
 /// threads use the shared queue directly.
 pub const MAGAZINE_SLOTS: usize = 16;
@@ -144,6 +148,12 @@ pub enum PoolError {
         /// Buffer size asked for.
         buf_size: usize,
     },
+    /// A buffer of `buf_size` bytes or more than [`MAX_BUF_SIZE`]: a frame
+    /// keeps its offsets in 32 bits.
+    BufferTooLarge {
+        /// Buffer size asked for.
+        buf_size: usize,
+    },
     /// `count * buf_size` does not fit in memory.
     TooLarge {
         /// Buffers asked for.
@@ -166,6 +176,11 @@ impl fmt::Display for PoolError {
                 f,
                 "headroom {headroom} leaves no room for data in {buf_size}-byte buffers: \
                  use a headroom smaller than the buffer size"
+            ),
+            PoolError::BufferTooLarge { buf_size } => write!(
+                f,
+                "{buf_size}-byte buffers are larger than the {MAX_BUF_SIZE} bytes a buffer \
+                 may have: use smaller buffers"
             ),
             PoolError::TooLarge { count, buf_size } => write!(
                 f,
@@ -220,6 +235,11 @@ impl Pool {
         }
         if headroom >= buf_size {
             return Err(PoolError::HeadroomTooLarge { headroom, buf_size });
+        }
+        // Every offset of a frame is at most its buffer's length, so with
+        // this check it fits the `u32` a `PktBuf` stores it in (`off`).
+        if buf_size > MAX_BUF_SIZE {
+            return Err(PoolError::BufferTooLarge { buf_size });
         }
         let bytes = count
             .checked_mul(buf_size)
@@ -404,8 +424,8 @@ impl Pool {
         match self.take_buf() {
             Some((buf, pool)) => Some(PktBuf {
                 buf,
-                start: self.headroom,
-                end: self.headroom,
+                start: off(self.headroom),
+                end: off(self.headroom),
                 rss: None,
                 port: 0,
                 offloads: RxOffloads::default(),
@@ -443,8 +463,8 @@ impl Pool {
         };
         Some(PktBuf {
             buf,
-            start,
-            end,
+            start: off(start),
+            end: off(end),
             rss: None,
             port: 0,
             offloads: RxOffloads::default(),
@@ -467,11 +487,12 @@ impl Pool {
         // Keep the source's headroom so the copy can take the same outer
         // header; fall back to as much as fits.
         let start = src.headroom().min(self.buf_size - data.len());
-        pkt.start = start;
-        pkt.end = start + data.len();
         pkt.buf
             .get_mut(start..start + data.len())?
             .copy_from_slice(data);
+        // Both at most `buf_size` (the copy above was in bounds).
+        pkt.start = off(start);
+        pkt.end = off(start + data.len());
         pkt.rss = src.rss_hash();
         pkt.port = src.ingress_port();
         pkt.offloads = src.rx_offloads();
@@ -547,9 +568,13 @@ pub struct PktBuf {
     /// (unchecked slicing): every function that sets `start` or `end`
     /// (`Pool::alloc`, `alloc_with`, `alloc_copy`, `append`, `reset`,
     /// `prepend`, `strip`, `truncate`) keeps it.
+    ///
+    /// `start` and `end` are `u32` (a buffer is at most [`MAX_BUF_SIZE`]
+    /// bytes, checked by [`Pool::new`]), so that a `PktBuf` fills one
+    /// 64-byte cache line: bursts and rings move it by value.
     buf: Box<[u8]>,
-    start: usize,
-    end: usize,
+    start: u32,
+    end: u32,
     rss: Option<u32>,
     port: u16,
     offloads: RxOffloads,
@@ -561,8 +586,8 @@ pub struct PktBuf {
 impl fmt::Debug for PktBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PktBuf")
-            .field("len", &(self.end - self.start))
-            .field("headroom", &self.start)
+            .field("len", &(self.end() - self.start()))
+            .field("headroom", &self.start())
             .field("port", &self.port)
             .field("rss", &self.rss)
             .field("timestamp_us", &self.timestamp_us)
@@ -571,6 +596,18 @@ impl fmt::Debug for PktBuf {
 }
 
 impl PktBuf {
+    /// Where the data starts.
+    #[inline(always)]
+    fn start(&self) -> usize {
+        widen(self.start)
+    }
+
+    /// Where the data ends.
+    #[inline(always)]
+    fn end(&self) -> usize {
+        widen(self.end)
+    }
+
     /// Takes the buffer and the pool reference out, leaving nothing for
     /// `Drop` to do.
     #[inline(always)]
@@ -593,17 +630,18 @@ impl PktBuf {
                 available: room,
             });
         }
-        let new_end = self.end + data.len();
-        if let Some(dst) = self.buf.get_mut(self.end..new_end) {
+        let new_end = self.end() + data.len();
+        if let Some(dst) = self.buf.get_mut(self.end()..new_end) {
             dst.copy_from_slice(data);
-            self.end = new_end;
+            // At most `buf.len()`: the slice above was in bounds.
+            self.end = off(new_end);
         }
         Ok(())
     }
 
     /// Free bytes after the frame.
     pub fn tailroom(&self) -> usize {
-        self.buf.len() - self.end
+        self.buf.len() - self.end()
     }
 
     /// The buffer's size in bytes.
@@ -614,7 +652,7 @@ impl PktBuf {
     /// Empties the frame, restores the pool's headroom and clears the
     /// metadata, for reuse without a trip through the pool.
     pub fn reset(&mut self) {
-        self.start = self.pool.headroom.min(self.buf.len());
+        self.start = off(self.pool.headroom.min(self.buf.len()));
         self.end = self.start;
         self.rss = None;
         self.port = 0;
@@ -666,32 +704,35 @@ impl Frame for PktBuf {
     // Several calls per frame on the packet path: no bounds checks.
     #[inline]
     fn data(&self) -> &[u8] {
-        debug_assert!(self.start <= self.end && self.end <= self.buf.len());
+        debug_assert!(self.start <= self.end && self.end() <= self.buf.len());
         // SAFETY: `start <= end <= buf.len()` is the struct's invariant
         // (see its fields), kept by every function of this module that sets
         // either field (nothing outside it can), so the range is in bounds.
-        unsafe { self.buf.get_unchecked(self.start..self.end) }
+        unsafe { self.buf.get_unchecked(self.start()..self.end()) }
     }
 
     #[inline]
     fn data_mut(&mut self) -> &mut [u8] {
-        debug_assert!(self.start <= self.end && self.end <= self.buf.len());
+        debug_assert!(self.start <= self.end && self.end() <= self.buf.len());
+        let (start, end) = (self.start(), self.end());
         // SAFETY: as in `data`.
-        unsafe { self.buf.get_unchecked_mut(self.start..self.end) }
+        unsafe { self.buf.get_unchecked_mut(start..end) }
     }
 
     #[inline]
     fn headroom(&self) -> usize {
-        self.start
+        self.start()
     }
 
     #[inline]
     fn prepend(&mut self, len: usize) -> Result<&mut [u8], FrameError> {
-        let new_start = self.start.checked_sub(len).ok_or(FrameError::NoHeadroom {
+        let start = self.start();
+        let new_start = start.checked_sub(len).ok_or(FrameError::NoHeadroom {
             needed: len,
-            available: self.start,
+            available: start,
         })?;
-        self.start = new_start;
+        // Below the old `start`, a `u32`.
+        self.start = off(new_start);
         debug_assert!(new_start + len <= self.buf.len());
         // SAFETY: `new_start + len` is the old `start`, at most
         // `buf.len()` by the invariant (see `data`).
@@ -700,27 +741,29 @@ impl Frame for PktBuf {
 
     #[inline]
     fn strip(&mut self, len: usize) -> Result<(), FrameError> {
-        let have = self.end - self.start;
+        let have = self.end() - self.start();
         if len > have {
             return Err(FrameError::TooShort {
                 needed: len,
                 len: have,
             });
         }
-        self.start += len;
+        // At most the old `end`, a `u32`.
+        self.start = off(self.start() + len);
         Ok(())
     }
 
     #[inline]
     fn truncate(&mut self, len: usize) -> Result<(), FrameError> {
-        let have = self.end - self.start;
+        let have = self.end() - self.start();
         if len > have {
             return Err(FrameError::TooShort {
                 needed: len,
                 len: have,
             });
         }
-        self.end = self.start + len;
+        // At most the old `end`, a `u32`.
+        self.end = off(self.start() + len);
         Ok(())
     }
 
@@ -739,6 +782,27 @@ impl Frame for PktBuf {
         self.offloads
     }
 }
+
+/// A frame offset as stored in a [`PktBuf`]. Every caller passes an offset
+/// of at most its buffer's length, and [`Pool::new`] makes no buffer longer
+/// than [`MAX_BUF_SIZE`] (`u32::MAX`), so nothing is cut off.
+#[inline(always)]
+fn off(v: usize) -> u32 {
+    debug_assert!(v <= MAX_BUF_SIZE);
+    // Cannot truncate: see above.
+    #[allow(clippy::cast_possible_truncation)]
+    let v = v as u32;
+    v
+}
+
+/// A stored offset as an index (lossless: `usize` has at least 32 bits, as
+/// the assertion below checks at compile time).
+#[inline(always)]
+fn widen(v: u32) -> usize {
+    v as usize
+}
+
+const _: () = assert!(usize::BITS >= 32, "PktBuf offsets are u32");
 
 impl Drop for PktBuf {
     #[inline]
@@ -776,6 +840,31 @@ mod tests {
             Pool::new(usize::MAX, 2, 0).unwrap_err(),
             PoolError::TooLarge { .. }
         ));
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn rejects_buffers_past_u32_offsets() {
+        // Refused before anything is allocated: a frame's offsets are u32.
+        let e = Pool::new(1, MAX_BUF_SIZE + 1, 0).unwrap_err();
+        assert_eq!(
+            e,
+            PoolError::BufferTooLarge {
+                buf_size: MAX_BUF_SIZE + 1
+            }
+        );
+        assert!(e.to_string().contains("use smaller buffers"), "{e}");
+        assert!(matches!(
+            Pool::new(1, usize::MAX, 0).unwrap_err(),
+            PoolError::BufferTooLarge { .. }
+        ));
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn pktbuf_fills_one_cache_line() {
+        // Bursts and rings move frames by value: one line each.
+        assert_eq!(std::mem::size_of::<PktBuf>(), 64);
     }
 
     #[test]
