@@ -445,7 +445,7 @@ impl<'a> Bridge<'a> {
     }
 
     /// Where a known unicast destination goes, from `bd`.
-    #[inline]
+    #[inline(always)]
     fn unicast(
         &self,
         bd: u16,
@@ -540,6 +540,9 @@ impl<'a> Bridge<'a> {
         self.flood_or_lookup(bd, dst, port)
     }
 
+    // Once per frame from a local port: inlined, so the decision is not
+    // returned through memory and the call costs no register saves.
+    #[inline(always)]
     fn flood_or_lookup(&self, bd: u16, dst: MacAddr, port: u16) -> Forward {
         if dst.is_unicast() {
             if let Some(f) = self.unicast(bd, dst, Some(port), false) {

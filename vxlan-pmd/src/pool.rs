@@ -51,6 +51,10 @@ pub const DEFAULT_BUF_SIZE: usize = 2048;
 /// lines.
 pub const DEFAULT_HEADROOM: usize = 128;
 
+/// The largest buffer a pool makes (4 GiB - 1): a [`PktBuf`] keeps its
+/// offsets as `u32`, which keeps it to one cache line.
+pub const MAX_BUF_SIZE: usize = u32::MAX as usize;
+
 /// How many threads at once can keep a magazine for one pool; further
 /// threads use the shared queue directly.
 pub const MAGAZINE_SLOTS: usize = 16;
@@ -144,6 +148,12 @@ pub enum PoolError {
         /// Buffer size asked for.
         buf_size: usize,
     },
+    /// A buffer of `buf_size` bytes or more than [`MAX_BUF_SIZE`]: a frame
+    /// keeps its offsets in 32 bits.
+    BufferTooLarge {
+        /// Buffer size asked for.
+        buf_size: usize,
+    },
     /// `count * buf_size` does not fit in memory.
     TooLarge {
         /// Buffers asked for.
@@ -166,6 +176,11 @@ impl fmt::Display for PoolError {
                 f,
                 "headroom {headroom} leaves no room for data in {buf_size}-byte buffers: \
                  use a headroom smaller than the buffer size"
+            ),
+            PoolError::BufferTooLarge { buf_size } => write!(
+                f,
+                "{buf_size}-byte buffers are larger than the {MAX_BUF_SIZE} bytes a buffer \
+                 may have: use smaller buffers"
             ),
             PoolError::TooLarge { count, buf_size } => write!(
                 f,
@@ -220,6 +235,11 @@ impl Pool {
         }
         if headroom >= buf_size {
             return Err(PoolError::HeadroomTooLarge { headroom, buf_size });
+        }
+        // Every offset of a frame is at most its buffer's length, so with
+        // this check it fits the `u32` a `PktBuf` stores it in (`off`).
+        if buf_size > MAX_BUF_SIZE {
+            return Err(PoolError::BufferTooLarge { buf_size });
         }
         let bytes = count
             .checked_mul(buf_size)
@@ -355,46 +375,91 @@ impl Pool {
     /// Empties `pkts`, giving every frame back to its pool: what dropping
     /// them one by one does, with this thread's magazine looked up once for
     /// the whole burst instead of once per frame (a transmit completion
-    /// frees a burst at a time).
-    #[inline]
+    /// frees a burst at a time). Frames of a pool this thread does not
+    /// cache for go back the ordinary way (to their pool's queue).
     pub(crate) fn free_all(pkts: &mut Vec<PktBuf>) {
-        if !pkts.is_empty() {
-            Pool::free_iter(pkts.drain(..));
+        if pkts.is_empty() {
+            return;
         }
-    }
-
-    /// Gives every frame of `pkts` back to its pool, looking this thread's
-    /// magazine up once for all of them. Frames of a pool this thread does
-    /// not cache for go back the ordinary way (to their pool's queue).
-    pub(crate) fn free_iter<I: Iterator<Item = PktBuf>>(mut pkts: I) {
         let _ = MAGAZINE.try_with(|m| {
             let Ok(mut m) = m.try_borrow_mut() else {
                 return;
             };
+            let m = &mut *m;
             let Some(cached) = m.pool.as_ref().map(Arc::as_ptr) else {
                 return;
             };
-            for pkt in pkts.by_ref() {
-                let (buf, pool) = pkt.into_parts();
-                if buf.is_empty() {
-                    continue; // no buffer to return; the pool reference drops
-                }
-                if !std::ptr::eq(Arc::as_ptr(&pool), cached) {
-                    // What dropping the frame would do with the magazine
-                    // borrowed (see `give_back`): to its own pool's queue.
-                    // Cannot fail: see `Pool::free`.
-                    let _ = pool.free.push(buf);
-                    continue;
-                }
+            let mut frames = pkts.drain(..);
+            loop {
                 if m.bufs.len() >= 2 * MAGAZINE_BLOCK {
                     m.flush(MAGAZINE_BLOCK);
                 }
-                m.bufs.push((buf, pool));
+                // The buffers go straight into the magazine's spare room,
+                // its length set once per run rather than once per frame
+                // (`Vec::push` reloaded and stored it through the
+                // thread-local for every frame), and no call in the loop
+                // (a frame of another pool, or without a buffer, ends the
+                // run and is seen to below), so that it runs in registers.
+                // At most up to the magazine's bound, `2 * MAGAZINE_BLOCK`,
+                // as pushing one by one would.
+                let len = m.bufs.len();
+                let spare = m.bufs.spare_capacity_mut();
+                let room = spare.len().min(2 * MAGAZINE_BLOCK - len);
+                let spare = &mut spare[..room];
+                let mut n = 0;
+                let mut odd = None;
+                while n < spare.len() {
+                    let Some(pkt) = frames.next() else { break };
+                    let (buf, pool) = pkt.into_parts();
+                    if buf.is_empty() || !std::ptr::eq(Arc::as_ptr(&pool), cached) {
+                        odd = Some((buf, pool));
+                        break;
+                    }
+                    match spare.get_mut(n) {
+                        Some(slot) => {
+                            slot.write((buf, pool));
+                            n += 1;
+                        }
+                        // Ruled out by the loop's condition.
+                        None => {
+                            odd = Some((buf, pool));
+                            break;
+                        }
+                    }
+                }
+                // SAFETY: the first `n` spare elements were initialised
+                // above (each `slot.write`), and `len + n` is within the
+                // capacity since they exist.
+                unsafe { m.bufs.set_len(len + n) };
+                if let Some((buf, pool)) = odd {
+                    // What dropping the frame would do with the magazine
+                    // borrowed (see `give_back`): to its own pool's queue
+                    // (without a buffer, only the pool reference drops).
+                    // Cannot fail: see `Pool::free`.
+                    if !buf.is_empty() {
+                        let _ = pool.free.push(buf);
+                    }
+                    continue;
+                }
+                // Out of frames, or the magazine is full: flush only for a
+                // frame that needs the room, as pushing one by one would
+                // (a burst that just fills the magazine leaves it full).
+                if frames.len() == 0 {
+                    break;
+                }
+                if room == 0 {
+                    // Cannot happen (attaching reserves the bound); the
+                    // frames left drop below, to their pools' queues.
+                    break;
+                }
             }
             m.publish();
+            // Anything `frames` still holds (only after the impossible
+            // `room == 0`) drops here, while the magazine is borrowed: to
+            // its pool's queue (see `give_back`).
         });
         // Whatever is left (no magazine on this thread) drops one by one.
-        pkts.for_each(drop);
+        pkts.clear();
     }
 
     /// An empty frame with the pool's headroom, or `None` when every
@@ -404,8 +469,8 @@ impl Pool {
         match self.take_buf() {
             Some((buf, pool)) => Some(PktBuf {
                 buf,
-                start: self.headroom,
-                end: self.headroom,
+                start: off(self.headroom),
+                end: off(self.headroom),
                 rss: None,
                 port: 0,
                 offloads: RxOffloads::default(),
@@ -443,8 +508,8 @@ impl Pool {
         };
         Some(PktBuf {
             buf,
-            start,
-            end,
+            start: off(start),
+            end: off(end),
             rss: None,
             port: 0,
             offloads: RxOffloads::default(),
@@ -467,11 +532,12 @@ impl Pool {
         // Keep the source's headroom so the copy can take the same outer
         // header; fall back to as much as fits.
         let start = src.headroom().min(self.buf_size - data.len());
-        pkt.start = start;
-        pkt.end = start + data.len();
         pkt.buf
             .get_mut(start..start + data.len())?
             .copy_from_slice(data);
+        // Both at most `buf_size` (the copy above was in bounds).
+        pkt.start = off(start);
+        pkt.end = off(start + data.len());
         pkt.rss = src.rss_hash();
         pkt.port = src.ingress_port();
         pkt.offloads = src.rx_offloads();
@@ -547,9 +613,13 @@ pub struct PktBuf {
     /// (unchecked slicing): every function that sets `start` or `end`
     /// (`Pool::alloc`, `alloc_with`, `alloc_copy`, `append`, `reset`,
     /// `prepend`, `strip`, `truncate`) keeps it.
+    ///
+    /// `start` and `end` are `u32` (a buffer is at most [`MAX_BUF_SIZE`]
+    /// bytes, checked by [`Pool::new`]), so that a `PktBuf` fills one
+    /// 64-byte cache line: bursts and rings move it by value.
     buf: Box<[u8]>,
-    start: usize,
-    end: usize,
+    start: u32,
+    end: u32,
     rss: Option<u32>,
     port: u16,
     offloads: RxOffloads,
@@ -561,8 +631,8 @@ pub struct PktBuf {
 impl fmt::Debug for PktBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PktBuf")
-            .field("len", &(self.end - self.start))
-            .field("headroom", &self.start)
+            .field("len", &(self.end() - self.start()))
+            .field("headroom", &self.start())
             .field("port", &self.port)
             .field("rss", &self.rss)
             .field("timestamp_us", &self.timestamp_us)
@@ -571,6 +641,18 @@ impl fmt::Debug for PktBuf {
 }
 
 impl PktBuf {
+    /// Where the data starts.
+    #[inline(always)]
+    fn start(&self) -> usize {
+        widen(self.start)
+    }
+
+    /// Where the data ends.
+    #[inline(always)]
+    fn end(&self) -> usize {
+        widen(self.end)
+    }
+
     /// Takes the buffer and the pool reference out, leaving nothing for
     /// `Drop` to do.
     #[inline(always)]
@@ -593,17 +675,18 @@ impl PktBuf {
                 available: room,
             });
         }
-        let new_end = self.end + data.len();
-        if let Some(dst) = self.buf.get_mut(self.end..new_end) {
+        let new_end = self.end() + data.len();
+        if let Some(dst) = self.buf.get_mut(self.end()..new_end) {
             dst.copy_from_slice(data);
-            self.end = new_end;
+            // At most `buf.len()`: the slice above was in bounds.
+            self.end = off(new_end);
         }
         Ok(())
     }
 
     /// Free bytes after the frame.
     pub fn tailroom(&self) -> usize {
-        self.buf.len() - self.end
+        self.buf.len() - self.end()
     }
 
     /// The buffer's size in bytes.
@@ -614,7 +697,7 @@ impl PktBuf {
     /// Empties the frame, restores the pool's headroom and clears the
     /// metadata, for reuse without a trip through the pool.
     pub fn reset(&mut self) {
-        self.start = self.pool.headroom.min(self.buf.len());
+        self.start = off(self.pool.headroom.min(self.buf.len()));
         self.end = self.start;
         self.rss = None;
         self.port = 0;
@@ -666,32 +749,35 @@ impl Frame for PktBuf {
     // Several calls per frame on the packet path: no bounds checks.
     #[inline]
     fn data(&self) -> &[u8] {
-        debug_assert!(self.start <= self.end && self.end <= self.buf.len());
+        debug_assert!(self.start <= self.end && self.end() <= self.buf.len());
         // SAFETY: `start <= end <= buf.len()` is the struct's invariant
         // (see its fields), kept by every function of this module that sets
         // either field (nothing outside it can), so the range is in bounds.
-        unsafe { self.buf.get_unchecked(self.start..self.end) }
+        unsafe { self.buf.get_unchecked(self.start()..self.end()) }
     }
 
     #[inline]
     fn data_mut(&mut self) -> &mut [u8] {
-        debug_assert!(self.start <= self.end && self.end <= self.buf.len());
+        debug_assert!(self.start <= self.end && self.end() <= self.buf.len());
+        let (start, end) = (self.start(), self.end());
         // SAFETY: as in `data`.
-        unsafe { self.buf.get_unchecked_mut(self.start..self.end) }
+        unsafe { self.buf.get_unchecked_mut(start..end) }
     }
 
     #[inline]
     fn headroom(&self) -> usize {
-        self.start
+        self.start()
     }
 
     #[inline]
     fn prepend(&mut self, len: usize) -> Result<&mut [u8], FrameError> {
-        let new_start = self.start.checked_sub(len).ok_or(FrameError::NoHeadroom {
+        let start = self.start();
+        let new_start = start.checked_sub(len).ok_or(FrameError::NoHeadroom {
             needed: len,
-            available: self.start,
+            available: start,
         })?;
-        self.start = new_start;
+        // Below the old `start`, a `u32`.
+        self.start = off(new_start);
         debug_assert!(new_start + len <= self.buf.len());
         // SAFETY: `new_start + len` is the old `start`, at most
         // `buf.len()` by the invariant (see `data`).
@@ -700,27 +786,29 @@ impl Frame for PktBuf {
 
     #[inline]
     fn strip(&mut self, len: usize) -> Result<(), FrameError> {
-        let have = self.end - self.start;
+        let have = self.end() - self.start();
         if len > have {
             return Err(FrameError::TooShort {
                 needed: len,
                 len: have,
             });
         }
-        self.start += len;
+        // At most the old `end`, a `u32`.
+        self.start = off(self.start() + len);
         Ok(())
     }
 
     #[inline]
     fn truncate(&mut self, len: usize) -> Result<(), FrameError> {
-        let have = self.end - self.start;
+        let have = self.end() - self.start();
         if len > have {
             return Err(FrameError::TooShort {
                 needed: len,
                 len: have,
             });
         }
-        self.end = self.start + len;
+        // At most the old `end`, a `u32`.
+        self.end = off(self.start() + len);
         Ok(())
     }
 
@@ -739,6 +827,27 @@ impl Frame for PktBuf {
         self.offloads
     }
 }
+
+/// A frame offset as stored in a [`PktBuf`]. Every caller passes an offset
+/// of at most its buffer's length, and [`Pool::new`] makes no buffer longer
+/// than [`MAX_BUF_SIZE`] (`u32::MAX`), so nothing is cut off.
+#[inline(always)]
+fn off(v: usize) -> u32 {
+    debug_assert!(v <= MAX_BUF_SIZE);
+    // Cannot truncate: see above.
+    #[allow(clippy::cast_possible_truncation)]
+    let v = v as u32;
+    v
+}
+
+/// A stored offset as an index (lossless: `usize` has at least 32 bits, as
+/// the assertion below checks at compile time).
+#[inline(always)]
+fn widen(v: u32) -> usize {
+    v as usize
+}
+
+const _: () = assert!(usize::BITS >= 32, "PktBuf offsets are u32");
 
 impl Drop for PktBuf {
     #[inline]
@@ -776,6 +885,31 @@ mod tests {
             Pool::new(usize::MAX, 2, 0).unwrap_err(),
             PoolError::TooLarge { .. }
         ));
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn rejects_buffers_past_u32_offsets() {
+        // Refused before anything is allocated: a frame's offsets are u32.
+        let e = Pool::new(1, MAX_BUF_SIZE + 1, 0).unwrap_err();
+        assert_eq!(
+            e,
+            PoolError::BufferTooLarge {
+                buf_size: MAX_BUF_SIZE + 1
+            }
+        );
+        assert!(e.to_string().contains("use smaller buffers"), "{e}");
+        assert!(matches!(
+            Pool::new(1, usize::MAX, 0).unwrap_err(),
+            PoolError::BufferTooLarge { .. }
+        ));
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn pktbuf_fills_one_cache_line() {
+        // Bursts and rings move frames by value: one line each.
+        assert_eq!(std::mem::size_of::<PktBuf>(), 64);
     }
 
     #[test]
@@ -1035,6 +1169,22 @@ mod tests {
                 assert_eq!(a.available(), 400, "round {round}");
                 assert_eq!(b.available(), 8, "round {round}");
             }
+            // A burst that just fills the magazine leaves it full: nothing
+            // is flushed to the queue before a frame needs the room. (An
+            // empty magazine first: the allocations below then empty it
+            // again, block by block.)
+            Pool::flush_this_thread();
+            assert!(a.cache_on_this_thread());
+            let queued = a.free.len();
+            let held: Vec<PktBuf> = (0..2 * MAGAZINE_BLOCK)
+                .map(|_| a.alloc().unwrap())
+                .collect();
+            let after_alloc = a.free.len();
+            assert!(after_alloc <= queued);
+            pkts.extend(held);
+            Pool::free_all(&mut pkts);
+            assert_eq!(a.free.len(), after_alloc, "no flush for a burst that fits");
+            assert_eq!(a.available(), 400);
             // Buffers freed in bulk are handed out again, intact.
             let again: Vec<PktBuf> = (0..400).map(|_| a.alloc().unwrap()).collect();
             assert!(again.iter().all(|p| p.buf_size() == 256 && p.is_empty()));

@@ -616,21 +616,35 @@ impl VtepWorker {
         out: &mut O,
     ) {
         let ctx = self.burst_ctx(port);
-        let mut n = 0u64;
         // One loop per direction, each with its own copy of the frame's
         // path, so that neither is compiled around the other's.
-        if ctx.from_overlay {
-            for pkt in frames {
-                n += 1;
-                self.process_one::<true, _, _, _>(&ctx, port, pkt, source, out);
-            }
+        let n = if ctx.from_overlay {
+            self.burst_loop::<true, _, _, _>(&ctx, port, frames, source, out)
         } else {
-            for pkt in frames {
-                n += 1;
-                self.process_one::<false, _, _, _>(&ctx, port, pkt, source, out);
-            }
-        }
+            self.burst_loop::<false, _, _, _>(&ctx, port, frames, source, out)
+        };
         ctx.c.rx.add(n);
+    }
+
+    /// The loop of [`process_all_with`](Self::process_all_with) for one
+    /// direction; returns how many frames it processed. Out of line (called
+    /// once per burst): a function of its own, not inlined into the poll
+    /// loop's, so that its registers go to the frame's path.
+    #[inline(never)]
+    fn burst_loop<const OVERLAY: bool, F: Frame, S: FrameSource<F>, O: Output<F>>(
+        &self,
+        ctx: &BurstCtx<'_>,
+        port: u16,
+        frames: impl Iterator<Item = F>,
+        source: &S,
+        out: &mut O,
+    ) -> u64 {
+        let mut n = 0u64;
+        for pkt in frames {
+            n += 1;
+            self.process_one::<OVERLAY, _, _, _>(ctx, port, pkt, source, out);
+        }
+        n
     }
 
     /// What processing a frame from `port` needs that does not change
