@@ -557,12 +557,15 @@ impl<'a> Fdb<'a> {
     }
 
     /// The batched lookup, each result handed to `put` as a value word (as
-    /// [`Fdb::lookup_raw`] returns it). Per chunk of [`BATCH`] keys, three
-    /// passes: hash every key and prefetch its home line; scan the home
-    /// lines (nearly every hit and most misses end there), noting the keys
-    /// whose probe goes on and prefetching their next line; then finish
-    /// those, whose next line has had the rest of the second pass to
-    /// arrive.
+    /// [`Fdb::lookup_raw`] returns it). Per chunk of [`BATCH`] keys: hash
+    /// every key and prefetch its home line; scan the home lines (nearly
+    /// every hit and about five misses in six end there at load 1/2),
+    /// noting the keys whose probe goes on and prefetching their next two
+    /// lines; then rounds over the keys still open, one line further each
+    /// (and one more line prefetched), until every probe has ended. Lines
+    /// are scanned whole while they fit in the table and in `max_probe`;
+    /// the rest of a probe (a wrap, a `max_probe` that is not a multiple of
+    /// 4) goes slot by slot.
     #[inline(always)]
     fn batch<T>(&self, keys: &[FdbKey], out: &mut [T], put: impl Fn(&mut T, u64)) {
         let n = keys.len().min(out.len());
