@@ -153,6 +153,36 @@ fn data(entries: usize) -> Data {
     }
 }
 
+/// `words` non-zero words (a 64-byte line is 8 of them), backed by
+/// transparent huge pages if `huge`.
+fn floor_lines(words: usize, huge: bool) -> Vec<u64> {
+    let mut v = Vec::with_capacity(words);
+    if huge {
+        advise_huge(&v);
+    }
+    v.extend((0..words).map(|i| i as u64 | 1));
+    v
+}
+
+/// Hashes each key onto a line of `mem` (multiply, multiply-high), as the
+/// FDB's home does, prefetches all the lines, then loads one word of each.
+#[inline(never)]
+fn touch_lines(mem: &[u64], keys: &[u64]) -> u64 {
+    let lines = (mem.len() / 8) as u64;
+    let mut at = [0usize; BATCH];
+    for (a, &k) in at.iter_mut().zip(keys) {
+        let h = (u128::from(k.wrapping_mul(0x9e37_79b9_7f4a_7c15)) * u128::from(lines)) >> 64;
+        *a = usize::try_from(h).unwrap() * 8;
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch never faults; the address is in `mem`.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(mem.as_ptr().wrapping_add(*a).cast());
+        }
+    }
+    at.iter().map(|&a| mem[a]).fold(0, |x, y| x ^ y)
+}
+
 fn sizes() -> [(usize, &'static str); 3] {
     [(1 << 10, "1K"), (1 << 16, "64K"), (1 << 20, "1M")]
 }
@@ -165,6 +195,9 @@ fn lookups(c: &mut Criterion) {
         let huge = Storage::with_pages(n, true);
         let fdb_huge = huge.fdb(n);
         let mut hb: HashMap<u64, u64> = HashMap::with_capacity(n);
+        // The slot array's size in 8-byte words (16 bytes per slot).
+        let floor_small = floor_lines(Fdb::slots_for(n) * 2, false);
+        let floor_huge = floor_lines(Fdb::slots_for(n) * 2, true);
         for &(bd, mac) in &d.present {
             let k = word(bd, mac);
             assert_eq!(
@@ -225,6 +258,24 @@ fn lookups(c: &mut Criterion) {
                         i = (i + BATCH) % QUERIES;
                     })
                 });
+            }
+            if n == 1 << 20 {
+                // The memory floor of any probe of this table: per key, one
+                // multiply-high onto the lines of an array of the slot
+                // array's size (32 MiB), a prefetch of the whole batch,
+                // then one load from each line. No compare, no result.
+                for (floor, huge) in [
+                    (&floor_small, "line_floor"),
+                    (&floor_huge, "line_floor_thp"),
+                ] {
+                    g.bench_function(BenchmarkId::new(huge, name), |b| {
+                        let mut i = 0;
+                        b.iter(|| {
+                            black_box(touch_lines(floor, &words[i..i + BATCH]));
+                            i = (i + BATCH) % QUERIES;
+                        })
+                    });
+                }
             }
             g.bench_function(BenchmarkId::new("hashbrown", name), |b| {
                 let mut i = 0;

@@ -9,7 +9,7 @@ use super::config::{validate, FdbConfig, FdbConfigError, FdbStats, LearnOutcome}
 use super::slot::{BdCounter, CachePadded, ColdSlot, Slot};
 use super::word::{
     decode_entry, ends_probe, gen_of, key_id, key_word, same_gen, valid_query, Entry, PackedEntry,
-    ID_MASK, KEY_BLOCKED,
+    KEY_BLOCKED,
 };
 
 /// The largest batch [`Fdb::lookup_batch`] pipelines at once.
@@ -334,16 +334,23 @@ impl<'a> Fdb<'a> {
         z(0, k[0]).min(z(1, k[1])).min(z(2, k[2]).min(z(3, k[3])))
     }
 
-    /// True when one of the key words `k` is a terminator (EMPTY of any
-    /// generation, or BLOCKED: [`ends_probe`]), where a walk would stop.
-    /// Branch-free (the smallest of the four `(k + 1) & ID_MASK` is at most
-    /// 1), so a miss costs no branch on data it cannot predict (the
-    /// compiler turns `ends_probe(a) | ends_probe(b) ...` back into a chain
-    /// of branches).
+    /// True when the last of the key words `k` is a terminator (EMPTY of
+    /// any generation, or BLOCKED: [`ends_probe`]): then the probe ends in
+    /// this line. One slot, not four: a line's non-terminator slots are a
+    /// prefix of it (homes are line starts, so every key in a line has the
+    /// slots before it in its probe, and a live key never sits behind a
+    /// hole), so when the line holds a terminator its last slot is one.
+    /// The exceptions (a dead key behind a hole, left by an insert that
+    /// withdrew, or by a trim in progress) only make the probe go on to the
+    /// next line where a walk would have stopped, and reading further is
+    /// safe for the reason given in [`Fdb::scan_line`]: whatever holds our
+    /// key bits there was in the table at the moment it was read, and a
+    /// withdrawn or dead key reads as a miss through its value. Stopping is
+    /// never wrong: the last slot is a terminator, so a walk would have
+    /// stopped there or earlier.
     #[inline(always)]
     fn line_ends(k: &[u64; 4]) -> bool {
-        let t = |w: u64| w.wrapping_add(1) & ID_MASK;
-        t(k[0]).min(t(k[1])).min(t(k[2]).min(t(k[3]))) <= 1
+        ends_probe(k[3])
     }
 
     /// The value word for slot `at` (below 4, from [`Fdb::first_hit`]) of
@@ -382,28 +389,40 @@ impl<'a> Fdb<'a> {
     }
 
     /// The rest of a lookup whose home line `h` neither held `key` nor a
-    /// terminator: the next line, scanned as the home line was (when the
-    /// table and `max_probe` reach that far without wrapping), then slot by
-    /// slot. The value word as [`Fdb::scan_line`] gives it. Out of line:
-    /// rare (a few percent of hits, about one miss in six at load 1/2), and
-    /// it keeps the registers of the loops that call it free.
+    /// terminator: the following lines, each scanned as the home line was,
+    /// while a whole line fits in the table (no wrap) and in `max_probe`,
+    /// then slot by slot. The value word as [`Fdb::scan_line`] gives it.
+    /// Out of line: rare (a few percent of hits, about one miss in six at
+    /// load 1/2), and it keeps the registers of the loops that call it
+    /// free.
     #[inline(never)]
     fn lookup_rest(&self, key: u64, h: usize) -> u64 {
-        if self.max_probe <= 4 {
+        let mut i = h + 4;
+        let mut left = self.max_probe.saturating_sub(4);
+        while left >= 4 {
+            let Some(line) = self.slots.get(i..).and_then(<[Slot]>::first_chunk::<4>) else {
+                break;
+            };
+            if let Some(v) = Self::scan_line(line, key) {
+                return v;
+            }
+            i += 4;
+            left -= 4;
+        }
+        self.walk_rest(key, i, left)
+    }
+
+    /// The slot-by-slot end of a probe: at most `left` slots (none: a
+    /// miss) from slot `i`, where `i` may run up to one table length past
+    /// the end (the probe wraps).
+    #[cold]
+    #[inline(never)]
+    fn walk_rest(&self, key: u64, i: usize, left: usize) -> u64 {
+        if left == 0 {
             return 0;
         }
-        if self.max_probe >= 8 {
-            if let Some(line) = self.slots.get(h + 4..).and_then(<[Slot]>::first_chunk::<4>) {
-                if let Some(v) = Self::scan_line(line, key) {
-                    return v;
-                }
-                if self.max_probe == 8 {
-                    return 0;
-                }
-                return self.walk(key, self.next(h + 7), self.max_probe - 8);
-            }
-        }
-        self.walk(key, self.next(h + 3), self.max_probe - 4)
+        let n = self.slots.len();
+        self.walk(key, if i >= n { i - n } else { i }, left)
     }
 
     /// The whole lookup of `key` (a valid query word): the value word of its
@@ -538,12 +557,15 @@ impl<'a> Fdb<'a> {
     }
 
     /// The batched lookup, each result handed to `put` as a value word (as
-    /// [`Fdb::lookup_raw`] returns it). Per chunk of [`BATCH`] keys, three
-    /// passes: hash every key and prefetch its home line; scan the home
-    /// lines (nearly every hit and most misses end there), noting the keys
-    /// whose probe goes on and prefetching their next line; then finish
-    /// those, whose next line has had the rest of the second pass to
-    /// arrive.
+    /// [`Fdb::lookup_raw`] returns it). Per chunk of [`BATCH`] keys: hash
+    /// every key and prefetch its home line; scan the home lines (nearly
+    /// every hit and about five misses in six end there at load 1/2),
+    /// noting the keys whose probe goes on and prefetching their next two
+    /// lines; then rounds over the keys still open, one line further each
+    /// (and one more line prefetched), until every probe has ended. Lines
+    /// are scanned whole while they fit in the table and in `max_probe`;
+    /// the rest of a probe (a wrap, a `max_probe` that is not a multiple of
+    /// 4) goes slot by slot.
     #[inline(always)]
     fn batch<T>(&self, keys: &[FdbKey], out: &mut [T], put: impl Fn(&mut T, u64)) {
         let n = keys.len().min(out.len());
@@ -551,6 +573,9 @@ impl<'a> Fdb<'a> {
         // A local: the Acquire loads would otherwise make the compiler
         // reload the field for every key.
         let slots = self.slots;
+        // One past the last slot: a line `l` is in the table when
+        // `l + 1 <= end`.
+        let end = slots.as_ptr_range().end;
         for (keys, out) in keys.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
             // Each key's home line as a pointer (the probes below then need
             // no index arithmetic). `wrapping_add`: plain arithmetic, safe
@@ -589,15 +614,65 @@ impl<'a> Fdb<'a> {
                     open[n_open % BATCH] = i;
                     n_open += usize::from(go_on);
                     // A prefetch needs no bounds check (`wrapping_add`
-                    // keeps the arithmetic safe; it never faults).
-                    prefetch(l.cast::<Slot>().wrapping_add(4 * usize::from(go_on)));
+                    // keeps the arithmetic safe; it never faults). Two lines
+                    // ahead: about a quarter of the probes that leave the
+                    // home line leave the next one too (load 1/2), and the
+                    // round that scans it comes too soon after for a
+                    // prefetch issued there to arrive in time.
+                    let ahead = 4 * usize::from(go_on);
+                    prefetch(l.cast::<Slot>().wrapping_add(ahead));
+                    prefetch(l.cast::<Slot>().wrapping_add(2 * ahead));
                 }
             }
-            for &i in &open[..n_open.min(BATCH)] {
-                let i = usize::from(i);
-                if let (Some(o), Some(k)) = (out.get_mut(i), keys.get(i)) {
-                    put(o, self.lookup_rest(k.0, self.home(k.0)));
+            // The keys still open, one line further per round (each
+            // prefetched two rounds before), until every probe ended:
+            // after round `r`, `r + 1` lines (`4 * (r + 1)` slots) of each
+            // open key's probe were scanned and `lines` holds the last.
+            let mut left = self.max_probe.saturating_sub(4);
+            let mut scanned = 1;
+            while n_open > 0 {
+                let mut still = 0;
+                for j in 0..n_open.min(BATCH) {
+                    let i = usize::from(open[j]);
+                    let (Some(o), Some(k), Some(l)) =
+                        (out.get_mut(i), keys.get(i), lines.get_mut(i))
+                    else {
+                        continue;
+                    };
+                    let next = l.wrapping_add(1);
+                    if left < 4 || next.wrapping_add(1).cast::<Slot>() > end {
+                        // The probe ends within this line or wraps: slot
+                        // by slot (rare).
+                        put(o, self.walk_rest(k.0, self.home(k.0) + 4 * scanned, left));
+                        continue;
+                    }
+                    *l = next;
+                    // SAFETY: `next` is the line after a line of `slots`
+                    // (the home line, or one that passed this check), and
+                    // it ends at or before `end`: four live, in-bounds
+                    // slots, borrowed for as long as `slots`.
+                    let line = unsafe { &*next };
+                    let kw = Self::line_keys(line);
+                    let at = Self::first_hit(&kw, k.0);
+                    if at < 4 {
+                        put(o, Self::read_hit(line, at, k.0));
+                    } else {
+                        // As in the home-line pass. `still <= j`, so the
+                        // list compacts in place.
+                        let go_on = !Self::line_ends(&kw);
+                        put(o, 0);
+                        #[allow(clippy::cast_possible_truncation)]
+                        let i = i as u8;
+                        open[still % BATCH] = i;
+                        still += usize::from(go_on);
+                        // The next line was prefetched with this one;
+                        // the one after it now.
+                        prefetch(next.cast::<Slot>().wrapping_add(8 * usize::from(go_on)));
+                    }
                 }
+                n_open = still;
+                left = left.saturating_sub(4);
+                scanned += 1;
             }
         }
     }

@@ -692,3 +692,39 @@ fn lookup_forms_agree_on_long_probes() {
         }
     }
 }
+
+/// A dead key behind holes in the last slot of a key's home line (what an
+/// insert that withdrew leaves): the batched probe does not stop at the
+/// home line there (its last slot is no terminator) and goes on to the
+/// next line, where it ends; every lookup form misses, and a learn claims
+/// the first empty slot of the home line, where every form then finds it.
+#[test]
+fn dead_key_behind_holes_in_the_home_line() {
+    let (s, c, b) = storage(64, 2);
+    let fdb = Fdb::new(&s, &c, &b, test_cfg(48)).unwrap();
+    let k = key_word(1, mac(7));
+    let h = fdb.home(k);
+    // The home line: EMPTY, EMPTY, EMPTY, then another key, dead.
+    let other = key_word(1, mac(8));
+    s[h + 3].key.store(other, Ordering::Relaxed);
+    s[h + 3].value.store(VAL_DEAD, Ordering::Relaxed);
+    let keys = [FdbKey::new(1, mac(7)), FdbKey::new(1, mac(8))];
+    let check = |want: [Option<Location>; 2]| {
+        let mut out = [None; 2];
+        fdb.lookup_batch(&keys, &mut out);
+        let mut packed = [PackedEntry::MISS; 2];
+        fdb.lookup_batch_packed(&keys, &mut packed);
+        for (i, m) in [mac(7), mac(8)].into_iter().enumerate() {
+            assert_eq!(fdb.lookup(1, m).map(|e| e.location), want[i], "{i}");
+            assert_eq!(out[i].map(|e| e.location), want[i], "batch {i}");
+            assert_eq!(packed[i].location(), want[i], "packed {i}");
+        }
+    };
+    check([None, None]);
+    assert_eq!(
+        fdb.learn(1, mac(7), Location::port(3), 1, &mut NoEvents),
+        LearnOutcome::Learned
+    );
+    assert_eq!(s[h].key.load(Ordering::Relaxed), k);
+    check([Some(Location::port(3)), None]);
+}

@@ -1,0 +1,164 @@
+//! The FDB lookup benchmark's setup and loops without criterion, for
+//! counting instructions per lookup under callgrind:
+//!
+//! ```text
+//! cargo build --profile bench -p vxlan-benches --example fdb_count
+//! valgrind --tool=callgrind --toggle-collect='fdb_count::run*' \
+//!     target/release/examples/fdb_count miss 1K packed 1000
+//! ```
+//!
+//! Arguments: `hit` or `miss`; table size `1K`, `64K` or `1M` (entries, at
+//! load 1/2 as in `benches/fdb.rs`); `batch` (`Fdb::lookup_batch`),
+//! `packed` (`Fdb::lookup_batch_packed`), `single` (`Fdb::lookup`) or
+//! `hashbrown` (`HashMap<u64, u64>::get`, the peer); rounds of 32 lookups.
+//! The difference of the collected counts at two round counts, divided by
+//! 32 per round, is the cost of one lookup (`benches/fdb_count.sh` does
+//! this).
+
+use std::hint::black_box;
+
+use hashbrown::HashMap;
+use vxlan_core::fdb::{
+    BdCounter, ColdSlot, Entry, Fdb, FdbConfig, FdbKey, LearnOutcome, Location, NoEvents,
+    PackedEntry, Slot, BATCH,
+};
+use vxlan_core::wire::MacAddr;
+
+const BDS: u16 = 16;
+const QUERIES: usize = 1 << 16;
+
+/// splitmix64, as in the benchmark.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// A learnable MAC and a bridge domain, as in the benchmark.
+fn random_key(rng: &mut Rng) -> (u16, MacAddr) {
+    let x = rng.next();
+    let b = x.to_be_bytes();
+    let bd = u16::try_from(x >> 60).unwrap() % BDS;
+    (
+        bd,
+        MacAddr([(b[2] & 0xfc) | 0x02, b[3], b[4], b[5], b[6], b[7]]),
+    )
+}
+
+fn word(bd: u16, mac: MacAddr) -> u64 {
+    (u64::from(bd) << 48) | mac.to_u64()
+}
+
+#[inline(never)]
+fn run_batch(fdb: &Fdb<'_>, keys: &[FdbKey], rounds: usize) {
+    let mut out: [Option<Entry>; BATCH] = [None; BATCH];
+    for r in 0..rounds {
+        let i = (r * BATCH) % keys.len();
+        fdb.lookup_batch(&keys[i..i + BATCH], &mut out);
+        black_box(&out);
+    }
+}
+
+#[inline(never)]
+fn run_packed(fdb: &Fdb<'_>, keys: &[FdbKey], rounds: usize) {
+    let mut out = [PackedEntry::MISS; BATCH];
+    for r in 0..rounds {
+        let i = (r * BATCH) % keys.len();
+        fdb.lookup_batch_packed(&keys[i..i + BATCH], &mut out);
+        black_box(&out);
+    }
+}
+
+#[inline(never)]
+fn run_single(fdb: &Fdb<'_>, qs: &[(u16, MacAddr)], rounds: usize) {
+    for r in 0..rounds {
+        let i = (r * BATCH) % qs.len();
+        for &(bd, mac) in &qs[i..i + BATCH] {
+            black_box(fdb.lookup(bd, mac));
+        }
+    }
+}
+
+#[inline(never)]
+fn run_hashbrown(hb: &HashMap<u64, u64>, words: &[u64], rounds: usize) {
+    for r in 0..rounds {
+        let i = (r * BATCH) % words.len();
+        for k in &words[i..i + BATCH] {
+            black_box(hb.get(k));
+        }
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let what = args.next().unwrap_or_else(|| "miss".into());
+    let size = args.next().unwrap_or_else(|| "1K".into());
+    let api = args.next().unwrap_or_else(|| "packed".into());
+    let rounds: usize = args.next().map_or(1000, |r| r.parse().expect("rounds"));
+    let n: usize = match size.as_str() {
+        "1K" => 1 << 10,
+        "64K" => 1 << 16,
+        "1M" => 1 << 20,
+        _ => panic!("size: 1K, 64K or 1M"),
+    };
+
+    let mut rng = Rng(n as u64);
+    let mut seen = std::collections::HashSet::new();
+    let mut present = Vec::with_capacity(n);
+    while present.len() < n {
+        let k = random_key(&mut rng);
+        if seen.insert(word(k.0, k.1)) {
+            present.push(k);
+        }
+    }
+    let qs: Vec<(u16, MacAddr)> = if what == "hit" {
+        (0..QUERIES)
+            .map(|_| present[usize::try_from(rng.next() % n as u64).unwrap()])
+            .collect()
+    } else {
+        let mut m = Vec::with_capacity(QUERIES);
+        while m.len() < QUERIES {
+            let k = random_key(&mut rng);
+            if !seen.contains(&word(k.0, k.1)) {
+                m.push(k);
+            }
+        }
+        m
+    };
+
+    let slots: Vec<Slot> = (0..Fdb::slots_for(n)).map(|_| Slot::new()).collect();
+    let cold: Vec<ColdSlot> = (0..slots.len()).map(|_| ColdSlot::new()).collect();
+    let bds: Vec<BdCounter> = (0..BDS).map(|_| BdCounter::new()).collect();
+    let cfg = FdbConfig {
+        age_time: 0,
+        ..FdbConfig::new(u32::try_from(n).unwrap())
+    };
+    let fdb = Fdb::new(&slots, &cold, &bds, cfg).unwrap();
+    let mut hb: HashMap<u64, u64> = HashMap::with_capacity(n);
+    for &(bd, mac) in &present {
+        let k = word(bd, mac);
+        let at = Location::Remote(u32::try_from(k & 0xffff).unwrap());
+        if api == "hashbrown" {
+            hb.insert(k, k & 0xffff);
+        } else {
+            assert_eq!(
+                fdb.learn(bd, mac, at, 1, &mut NoEvents),
+                LearnOutcome::Learned
+            );
+        }
+    }
+    let keys: Vec<FdbKey> = qs.iter().map(|&(b, m)| FdbKey::new(b, m)).collect();
+    let words: Vec<u64> = qs.iter().map(|&(b, m)| word(b, m)).collect();
+    match api.as_str() {
+        "batch" => run_batch(&fdb, &keys, rounds),
+        "packed" => run_packed(&fdb, &keys, rounds),
+        "single" => run_single(&fdb, &qs, rounds),
+        "hashbrown" => run_hashbrown(&hb, &words, rounds),
+        _ => panic!("api: batch, packed, single or hashbrown"),
+    }
+}
