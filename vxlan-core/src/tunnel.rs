@@ -1013,20 +1013,26 @@ fn fast_prefix(frame: &[u8]) -> Option<&[u8; IP4_MIN]> {
 
 /// The common case in a handful of loads and compares: one layer of
 /// plain VXLAN on the first VXLAN port over untagged IPv4 (no options) or
-/// IPv6 (no extension headers), the UDP datagram filling the IP payload
-/// and the IP packet within the frame, an inner frame that is not tagged
-/// (nor carries one of a few rarer EtherTypes, see [`fast_layer`]).
-/// Anything else, including every drop, goes to the general parser,
-/// which names the reason.
+/// IPv6 (no extension headers), the IP packet ending with the frame and
+/// the UDP datagram filling the IP payload, an inner frame that is not
+/// tagged (nor carries one of a few rarer EtherTypes, see
+/// [`fast_layer`]). Anything else, including every drop, goes to the
+/// general parser, which names the reason.
 #[inline(always)]
 fn fast_path<'a>(frame: &'a [u8], config: &ParseConfig) -> Option<FastLayer<'a>> {
-    let h = fast_prefix(frame)?;
     // IPv4 first, with no test of the EtherType before its own checks
     // (an IPv6 frame fails its first, the IPv4 length); IPv6 after.
-    match fast_ip4(h, frame.len(), &config.fast) {
+    match fast_path_ip4(frame, config) {
         Some((found, _)) => Some(found),
         None => fast_ip6(frame, &config.fast).map(|(found, _)| found),
     }
+}
+
+/// The IPv4 half of [`fast_path`], with the VNI: frames of
+/// `IP4_MIN..=FAST_MAX_LEN` bytes.
+#[inline(always)]
+fn fast_path_ip4<'a>(frame: &'a [u8], config: &ParseConfig) -> Option<(FastLayer<'a>, u32)> {
+    fast_ip4(fast_prefix(frame)?, frame.len(), &config.fast)
 }
 
 /// [`fast_path`] over IPv4, given the frame's prefix and length.
@@ -1039,35 +1045,18 @@ fn fast_ip4<'a>(
     fast_layer::<IP4_UDP, IP4_MIN, false>(h, len, &t.ip4)
 }
 
-/// [`fast_path`] over IPv6, and the VNI.
+/// The IPv6 half of [`fast_path`], with the VNI: frames of
+/// `IP6_MIN..=IP6_UDP + 0xffff` bytes (the IPv6 payload length is 16
+/// bits).
 #[inline(always)]
 fn fast_ip6<'a>(frame: &'a [u8], t: &FastTemplate) -> Option<(FastLayer<'a>, u32)> {
+    // Both bounds as one compare (the compiler then drops the prefix's and
+    // `fast_layer`'s own checks).
+    if frame.len().wrapping_sub(IP6_MIN) > IP6_UDP + 0xffff - IP6_MIN {
+        return None;
+    }
     let h: &[u8; IP6_MIN] = frame.first_chunk()?;
     fast_layer::<IP6_UDP, IP6_MIN, true>(h, frame.len(), &t.ip6)
-}
-
-/// [`fast_path`] handing what it finds and the VNI, with `state`, to `k`, which is
-/// inlined once per underlay: each copy sees its own constant offsets, and
-/// the two underlays' results do not meet before `k` has used them.
-/// `Err(state)` when the fast path does not apply.
-#[inline(always)]
-fn fast_path_then<'a, S, R>(
-    frame: &'a [u8],
-    config: &ParseConfig,
-    state: S,
-    k: impl FnOnce(S, FastLayer<'a>, u32) -> R,
-) -> Result<R, S> {
-    let Some(h) = fast_prefix(frame) else {
-        return Err(state);
-    };
-    // IPv4 first, as in `fast_path`.
-    if let Some((found, vni)) = fast_ip4(h, frame.len(), &config.fast) {
-        return Ok(k(state, found, vni));
-    }
-    match fast_ip6(frame, &config.fast) {
-        Some((found, vni)) => Ok(k(state, found, vni)),
-        None => Err(state),
-    }
 }
 
 /// The shortest UDP datagram that can carry VXLAN and an inner Ethernet
@@ -1091,7 +1080,7 @@ const _: () = {
 };
 
 /// The fast path's checks on the fixed-size prefix `h` of a frame of `len`
-/// bytes (`len` at most [`FAST_MAX_LEN`]), with every offset a constant:
+/// bytes, with every offset a constant:
 /// the length relations, the inner TPID and the template `t` (the IP
 /// block at [`IP_AT`], the tunnel block at [`TUNNEL_AT`] in the UDP
 /// header).
@@ -1113,8 +1102,9 @@ fn fast_layer<'a, const UDP: usize, const MIN: usize, const V6: bool>(
     // length - 14, IPv6 payload length = UDP length = frame length - 54).
     // Any other relation, valid or not, is the general walker's. With
     // `len >= MIN` (the prefix is in the frame) the UDP length holds the
-    // headers; with `len <= FAST_MAX_LEN` both lengths fit 16 bits, so
-    // comparing them as 16-bit fields is exact.
+    // headers. Both lengths must fit 16 bits (checked here; over IPv4,
+    // `fast_prefix` already bounds the frame to FAST_MAX_LEN and the
+    // compiler drops the checks), so comparing 16-bit fields is exact.
     let udp_len = u16::try_from(len.wrapping_sub(UDP)).ok()?;
     let (ip_at, ip_len) = if V6 {
         (IP + 4, udp_len)
@@ -1288,12 +1278,25 @@ pub fn parse_single_with<'a, R>(
     config: &ParseConfig,
     f: impl FnOnce(Result<Option<SingleLayer<'a>>, ParseDrop>) -> R,
 ) -> R {
-    let f = match fast_path_then(frame, config, f, |f, found, vni| {
-        f(Ok(Some(single_of(frame, found, vni))))
-    }) {
-        Ok(done) => return done,
-        Err(f) => f,
-    };
+    // The IPv4 fast path inline; IPv6 and the general walker behind one
+    // jump, so IPv4 runs straight through.
+    if let Some((found, vni)) = fast_path_ip4(frame, config) {
+        return f(Ok(Some(single_of(frame, found, vni))));
+    }
+    parse_single_with_ip6(frame, config, f)
+}
+
+/// [`parse_single_with`] past the IPv4 fast path: the IPv6 fast path, then
+/// the general walker.
+#[inline(never)]
+fn parse_single_with_ip6<'a, R>(
+    frame: &'a [u8],
+    config: &ParseConfig,
+    f: impl FnOnce(Result<Option<SingleLayer<'a>>, ParseDrop>) -> R,
+) -> R {
+    if let Some((found, vni)) = fast_ip6(frame, &config.fast) {
+        return f(Ok(Some(single_of(frame, found, vni))));
+    }
     let mut out = Ok(None);
     parse_single_general_into(frame, config, &mut out);
     f(out)
@@ -1786,6 +1789,14 @@ mod tests {
         out
     }
 
+    /// The fast path as `parse_single_with` runs it (IPv4 inline, IPv6 in
+    /// `parse_single_with_ip6`): the layer and the VNI it hands on.
+    fn fast_with(frame: &[u8], cfg: &ParseConfig) -> Option<(Layer, u32)> {
+        fast_path_ip4(frame, cfg)
+            .or_else(|| fast_ip6(frame, &cfg.fast))
+            .map(|(found, vni)| (found.0, vni))
+    }
+
     /// Checks that both entry points give what the general walker gives
     /// for `frame` under `cfg`, naming the first difference.
     fn agree(frame: &[u8], cfg: &ParseConfig) -> Result<(), std::string::String> {
@@ -1917,8 +1928,8 @@ mod tests {
                 let fast = parse_single_fast(&frame, &cfg)
                     .unwrap_or_else(|| panic!("fast path not taken: v6 {ipv6}, {cfg:?}"));
                 // parse_single_with's own copy of the fast path, too.
-                let then = fast_path_then(&frame, &cfg, (), |(), found, vni| (found.0, vni))
-                    .unwrap_or_else(|()| panic!("fast path not taken: v6 {ipv6}, {cfg:?}"));
+                let then = fast_with(&frame, &cfg)
+                    .unwrap_or_else(|| panic!("fast path not taken: v6 {ipv6}, {cfg:?}"));
                 assert_eq!(then, (fast.layer, fast.vni()));
                 let general = parse_single_general(&frame, &cfg).unwrap().unwrap();
                 assert_eq!(fast.vni(), general.vni());
@@ -1931,7 +1942,7 @@ mod tests {
                     ..FrameSpec::default()
                 });
                 assert!(parse_single_fast(&tagged, &cfg).is_none());
-                assert!(fast_path_then(&tagged, &cfg, (), |(), _, _| ()).is_err());
+                assert!(fast_with(&tagged, &cfg).is_none());
             }
             let second = ParseConfig::default().with_vxlan_port(8472).unwrap();
             let frame = build_vxlan_frame(&FrameSpec {
@@ -1996,7 +2007,7 @@ mod tests {
                     "{ethertype:#06x} v6 {ipv6}"
                 );
                 assert_eq!(
-                    fast_path_then(&frame, &cfg, (), |(), _, _| ()).is_ok(),
+                    fast_with(&frame, &cfg).is_some(),
                     fast,
                     "{ethertype:#06x} v6 {ipv6}"
                 );
@@ -2093,7 +2104,7 @@ mod tests {
             let mut trailer = good.clone();
             trailer.extend_from_slice(&[0xee; 4]);
             assert!(parse_single_fast(&trailer, &cfg).is_none());
-            assert!(fast_path_then(&trailer, &cfg, (), |(), _, _| ()).is_err());
+            assert!(fast_with(&trailer, &cfg).is_none());
             let one = parse_single(&trailer, &cfg).unwrap().unwrap();
             assert_eq!(one.inner().end(), udp_end);
             assert!(agree(&trailer, &cfg).is_ok());
@@ -2103,7 +2114,7 @@ mod tests {
                 let mut f = trailer.clone();
                 f[at..at + 2].copy_from_slice(&(ip_len + extra).to_be_bytes());
                 assert!(parse_single_fast(&f, &cfg).is_none(), "extra {extra}");
-                assert!(fast_path_then(&f, &cfg, (), |(), _, _| ()).is_err());
+                assert!(fast_with(&f, &cfg).is_none());
                 if let Err(e) = agree(&f, &cfg) {
                     panic!("extra {extra}: {e}");
                 }
@@ -2122,26 +2133,26 @@ mod tests {
         }
     }
 
-    /// The fast path's frame lengths are `64..=65549` (65549: the longest
-    /// IPv4 packet): at the top, a frame whose lengths match only modulo
-    /// 2^16 (the fast path compares 16-bit fields) is the general
+    /// The fast path's frame lengths are `64..=65549` over IPv4 (65549:
+    /// the longest IPv4 packet) and `84..=65589` over IPv6 (a 16-bit
+    /// payload length): past the top, a frame whose lengths match only
+    /// modulo 2^16 (the fast path compares 16-bit fields) is the general
     /// walker's, which reads it as a trailer.
     #[test]
     fn fast_path_length_bounds() {
         let cfg = ParseConfig::default();
-        // The longest IPv4 packet, and the same inner frame over IPv6.
+        // The longest UDP datagram each underlay carries.
         for ipv6 in [false, true] {
+            let ip_header = if ipv6 { 0 } else { 20 };
             let longest = build_vxlan_frame(&FrameSpec {
                 ipv6,
-                inner_len: FAST_MAX_LEN - IP4_UDP - UDP_HEADER_LEN - VXLAN_LEN,
+                inner_len: 0xffff - ip_header - UDP_HEADER_LEN - VXLAN_LEN,
                 ..FrameSpec::default()
             });
-            assert_eq!(longest.len(), FAST_MAX_LEN + if ipv6 { 20 } else { 0 });
-            assert_eq!(parse_single_fast(&longest, &cfg).is_some(), !ipv6);
-            assert_eq!(
-                fast_path_then(&longest, &cfg, (), |(), _, _| ()).is_ok(),
-                !ipv6
-            );
+            let top = if ipv6 { IP6_UDP + 0xffff } else { FAST_MAX_LEN };
+            assert_eq!(longest.len(), top);
+            assert!(parse_single_fast(&longest, &cfg).is_some());
+            assert!(fast_with(&longest, &cfg).is_some());
             let one = parse_single(&longest, &cfg).unwrap().unwrap();
             assert_eq!(one.inner().end(), longest.len());
             assert!(agree(&longest, &cfg).is_ok());
@@ -2159,7 +2170,7 @@ mod tests {
             });
             assert_eq!(shortest.len(), if ipv6 { IP6_MIN } else { IP4_MIN });
             assert!(parse_single_fast(&shortest, &cfg).is_some());
-            assert!(fast_path_then(&shortest, &cfg, (), |(), _, _| ()).is_ok());
+            assert!(fast_with(&shortest, &cfg).is_some());
             // One byte short: the general walker's, a drop.
             let short = &shortest[..shortest.len() - 1];
             assert!(parse_single_fast(short, &cfg).is_none());
@@ -2170,7 +2181,7 @@ mod tests {
             let mut wrapped = good.clone();
             wrapped.resize(good.len() + 0x1_0000, 0);
             assert!(parse_single_fast(&wrapped, &cfg).is_none());
-            assert!(fast_path_then(&wrapped, &cfg, (), |(), _, _| ()).is_err());
+            assert!(fast_with(&wrapped, &cfg).is_none());
             let one = parse_single(&wrapped, &cfg).unwrap().unwrap();
             assert_eq!(one.inner().end(), good.len());
             assert!(agree(&wrapped, &cfg).is_ok());
