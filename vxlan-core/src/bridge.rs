@@ -41,7 +41,7 @@
 use core::fmt;
 use core::net::IpAddr;
 
-use crate::decap::{decap, DecapConfig, DecapDrop};
+use crate::decap::{decap, decap_fast, DecapConfig, DecapDrop, Decapsulated};
 use crate::fdb::{EventSink, Fdb, LearnOutcome, Location};
 use crate::frame::Frame;
 use crate::wire::arp::{ArpOperation, ArpPacket, ArpRepr};
@@ -569,7 +569,46 @@ impl<'a> Bridge<'a> {
         remote_index: impl Fn(IpAddr) -> Option<u32>,
         neighbors: Option<&dyn NeighborTable>,
     ) -> (Forward, Option<LearnOutcome>) {
-        let info = match decap(frame, decap_cfg) {
+        // The common shape's verdict stays in this frame's registers; any
+        // other shape takes the whole decision out of line (the general
+        // decapsulation returns its verdict through memory, and sharing the
+        // code after it would make the common verdict go through memory
+        // too).
+        let Some(verdict) = decap_fast(frame, decap_cfg) else {
+            return self.overlay_general(frame, decap_cfg, now, events, remote_index, neighbors);
+        };
+        self.after_decap(verdict, frame, now, events, remote_index, neighbors)
+    }
+
+    /// [`Bridge::from_overlay`] for a frame the fast decapsulation path
+    /// does not take.
+    #[inline(never)]
+    fn overlay_general<F: Frame, S: EventSink + ?Sized>(
+        &self,
+        frame: &mut F,
+        decap_cfg: &DecapConfig,
+        now: u32,
+        events: &mut S,
+        remote_index: impl Fn(IpAddr) -> Option<u32>,
+        neighbors: Option<&dyn NeighborTable>,
+    ) -> (Forward, Option<LearnOutcome>) {
+        let verdict = decap(frame, decap_cfg);
+        self.after_decap(verdict, frame, now, events, remote_index, neighbors)
+    }
+
+    /// The decision for a frame from the underlay, given its decapsulation
+    /// verdict (see [`Bridge::from_overlay`]).
+    #[inline(always)]
+    fn after_decap<F: Frame, S: EventSink + ?Sized>(
+        &self,
+        verdict: Result<Option<Decapsulated>, DecapDrop>,
+        frame: &mut F,
+        now: u32,
+        events: &mut S,
+        remote_index: impl Fn(IpAddr) -> Option<u32>,
+        neighbors: Option<&dyn NeighborTable>,
+    ) -> (Forward, Option<LearnOutcome>) {
+        let info = match verdict {
             Ok(Some(info)) => info,
             Ok(None) => return (Forward::Host, None),
             Err(e) => return (Forward::Drop(BridgeDrop::Decap(e)), None),

@@ -190,6 +190,24 @@ pub fn decap<F: Frame>(
     decap_one(frame, cfg)
 }
 
+/// [`decap`] for the common shape only (what the parser's fast path
+/// takes): `None` when the frame has another shape, for the caller to hand
+/// to [`decap`]. Lets a caller keep the common verdict in registers, apart
+/// from the out-of-line general path's (which returns through memory).
+#[inline(always)]
+pub fn decap_fast<F: Frame>(
+    frame: &mut F,
+    cfg: &DecapConfig,
+) -> Option<Result<Option<Decapsulated>, DecapDrop>> {
+    let offloads = frame.rx_offloads();
+    let data = frame.data();
+    let one = parse_single_fast(data, &cfg.parse)?;
+    Some(match check(&one, data, cfg, offloads) {
+        Ok(checked) => finish(frame, checked),
+        Err(e) => Err(e),
+    })
+}
+
 /// The body of [`decap`], inlined into [`decap_burst`]'s loop so each
 /// verdict is written in place.
 #[inline(always)]

@@ -602,7 +602,6 @@ impl EncapTemplate {
         // The VNI's three bytes and the reserved byte after them (zero in
         // every template) as one 32-bit store.
         let vni_word = (f.vni << 8).to_be_bytes();
-        let [v1, v2, v3, _] = vni_word;
         out[udp + 12..udp + 16].copy_from_slice(&vni_word);
         out[udp..udp + 2].copy_from_slice(&f.src_port.to_be_bytes());
         out[udp + 4..udp + 6].copy_from_slice(&udp_len.to_be_bytes());
@@ -638,7 +637,7 @@ impl EncapTemplate {
                 + inner_sum
                 + 2 * u64::from(native16(udp_len))
                 + u64::from(native16(f.src_port))
-                + u64::from(u32::from_ne_bytes([v1, v2, v3, 0]));
+                + u64::from(u32::from_ne_bytes(vni_word));
             let c = !checksum::fold(sum);
             out[udp + 6..udp + 8].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_ne_bytes());
         }

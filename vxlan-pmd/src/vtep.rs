@@ -742,7 +742,11 @@ impl VtepWorker {
                     _ => bridge.bd_of_vni(vni),
                 };
                 let b = bd.and_then(entered);
-                self.encap_to(c, remote, vni, b, pkt, port, source, out);
+                if let Some(underlay) =
+                    self.encap_to(c, remote, vni, b, &mut pkt, port, source, out)
+                {
+                    out.send(underlay, pkt);
+                }
             }
             Forward::Flood {
                 bd,
@@ -776,9 +780,13 @@ impl VtepWorker {
                     if let Some(cfg) = bridge.bd(bd) {
                         for &remote in cfg.flood.as_slice() {
                             match source.copy_of(&pkt) {
-                                Some(copy) => {
+                                Some(mut copy) => {
                                     c.flood_copies.incr();
-                                    self.encap_to(c, remote, cfg.vni, b, copy, port, source, out);
+                                    if let Some(underlay) = self.encap_to(
+                                        c, remote, cfg.vni, b, &mut copy, port, source, out,
+                                    ) {
+                                        out.send(underlay, copy);
+                                    }
                                 }
                                 None => c.drop_pool_empty.incr(),
                             }
@@ -792,6 +800,11 @@ impl VtepWorker {
         }
     }
 
+    /// Encapsulates `pkt` in place toward `remote`, counting it: `Some`
+    /// with the underlay port to send it on, `None` when it is dropped (the
+    /// caller then drops it; a path-MTU reply may have been sent). The
+    /// frame is borrowed, not moved: the caller's is sent as it is, with no
+    /// copy of it in between.
     // The frame, where it goes and where it came from, plus the two sinks:
     // grouping them would only move the argument list into a struct.
     #[allow(clippy::too_many_arguments)]
@@ -802,11 +815,11 @@ impl VtepWorker {
         remote: u32,
         vni: u32,
         bd: Option<&BdCounters>,
-        mut pkt: F,
+        pkt: &mut F,
         ingress: u16,
         source: &S,
         out: &mut O,
-    ) {
+    ) -> Option<u16> {
         let (Some(r), Some(underlay)) = (
             self.snap
                 .remotes
@@ -814,21 +827,21 @@ impl VtepWorker {
             self.snap.underlay,
         ) else {
             c.drop_encap.incr();
-            return;
+            return None;
         };
         if r.template.next_hop_mac().is_zero() {
             // No next hop yet (being resolved): sending to MAC zero would
             // only be dropped by the next switch.
             c.drop_nexthop_unresolved.incr();
-            return;
+            return None;
         }
-        match r.template.encap_flow(&mut pkt, vni) {
+        match r.template.encap_flow(pkt, vni) {
             Ok(()) => {
                 c.tx_remote.incr();
                 if let Some(b) = bd {
                     b.to_remote.incr();
                 }
-                out.send(underlay, pkt);
+                Some(underlay)
             }
             Err(EncapDrop::TooBig { .. }) => {
                 c.drop_too_big.incr();
@@ -847,8 +860,12 @@ impl VtepWorker {
                         None => c.drop_pool_empty.incr(),
                     }
                 }
+                None
             }
-            Err(_) => c.drop_encap.incr(),
+            Err(_) => {
+                c.drop_encap.incr();
+                None
+            }
         }
     }
 }
