@@ -194,6 +194,32 @@ pub fn decap<F: Frame>(
 /// takes): `None` when the frame has another shape, for the caller to hand
 /// to [`decap`]. Lets a caller keep the common verdict in registers, apart
 /// from the out-of-line general path's (which returns through memory).
+/// Every check of [`decap`] applies; only the parse is the fast path's.
+///
+/// ```
+/// use vxlan_core::decap::{decap, decap_fast, DecapConfig};
+/// use vxlan_core::frame::{BufFrame, Frame};
+///
+/// let cfg = DecapConfig::new("192.0.2.2".parse().unwrap());
+/// let wire = vxlan_core::testutil::sample_vxlan_ipv4_frame();
+/// let mut storage = [0u8; 256];
+/// let mut frame = BufFrame::with_data(&mut storage[..], 0, &wire).unwrap();
+/// let info = decap_fast(&mut frame, &cfg)
+///     .expect("the common shape")
+///     .unwrap()
+///     .expect("VXLAN for us");
+/// assert_eq!(info.vni, 100);
+/// assert_eq!(frame.len(), 42); // the inner ARP frame
+///
+/// // Two bytes after the IP packet (a trailer): not the common shape,
+/// // so the general path decides, with the same answer.
+/// let mut padded = wire.to_vec();
+/// padded.extend_from_slice(&[0, 0]);
+/// let mut storage = [0u8; 256];
+/// let mut frame = BufFrame::with_data(&mut storage[..], 0, &padded).unwrap();
+/// assert!(decap_fast(&mut frame, &cfg).is_none());
+/// assert_eq!(decap(&mut frame, &cfg).unwrap().unwrap().vni, 100);
+/// ```
 #[inline(always)]
 pub fn decap_fast<F: Frame>(
     frame: &mut F,
