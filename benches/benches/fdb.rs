@@ -11,44 +11,14 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use dashmap::DashMap;
 use hashbrown::HashMap;
+use vxlan_benches::fdb::{random_key, word, Rng, BDS};
 use vxlan_core::fdb::{
     BdCounter, ColdSlot, Entry, Fdb, FdbConfig, FdbKey, LearnOutcome, Location, NoEvents,
     PackedEntry, Slot, BATCH,
 };
 use vxlan_core::wire::MacAddr;
 
-const BDS: u16 = 16;
 const QUERIES: usize = 1 << 20;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // splitmix64
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn index(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % u64::try_from(n).unwrap()).unwrap()
-    }
-}
-
-/// A learnable (unicast, non-zero, locally administered) MAC and a bd.
-fn random_key(rng: &mut Rng) -> (u16, MacAddr) {
-    let x = rng.next();
-    let b = x.to_be_bytes();
-    let bd = u16::try_from(x >> 60).unwrap() % BDS;
-    (
-        bd,
-        MacAddr([(b[2] & 0xfc) | 0x02, b[3], b[4], b[5], b[6], b[7]]),
-    )
-}
-
-fn word(bd: u16, mac: MacAddr) -> u64 {
-    (u64::from(bd) << 48) | mac.to_u64()
-}
 
 struct Storage {
     slots: Vec<Slot>,

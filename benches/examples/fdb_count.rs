@@ -18,41 +18,14 @@
 use std::hint::black_box;
 
 use hashbrown::HashMap;
+use vxlan_benches::fdb::{random_key, word, Rng, BDS};
 use vxlan_core::fdb::{
     BdCounter, ColdSlot, Entry, Fdb, FdbConfig, FdbKey, LearnOutcome, Location, NoEvents,
     PackedEntry, Slot, BATCH,
 };
 use vxlan_core::wire::MacAddr;
 
-const BDS: u16 = 16;
 const QUERIES: usize = 1 << 16;
-
-/// splitmix64, as in the benchmark.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
-/// A learnable MAC and a bridge domain, as in the benchmark.
-fn random_key(rng: &mut Rng) -> (u16, MacAddr) {
-    let x = rng.next();
-    let b = x.to_be_bytes();
-    let bd = u16::try_from(x >> 60).unwrap() % BDS;
-    (
-        bd,
-        MacAddr([(b[2] & 0xfc) | 0x02, b[3], b[4], b[5], b[6], b[7]]),
-    )
-}
-
-fn word(bd: u16, mac: MacAddr) -> u64 {
-    (u64::from(bd) << 48) | mac.to_u64()
-}
 
 #[inline(never)]
 fn run_batch(fdb: &Fdb<'_>, keys: &[FdbKey], rounds: usize) {
@@ -117,9 +90,7 @@ fn main() {
         }
     }
     let qs: Vec<(u16, MacAddr)> = if what == "hit" {
-        (0..QUERIES)
-            .map(|_| present[usize::try_from(rng.next() % n as u64).unwrap()])
-            .collect()
+        (0..QUERIES).map(|_| present[rng.index(n)]).collect()
     } else {
         let mut m = Vec::with_capacity(QUERIES);
         while m.len() < QUERIES {

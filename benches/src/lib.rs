@@ -7,6 +7,7 @@
 use vxlan_core::testutil::{build_vxlan_frame, FrameSpec};
 
 pub mod encap;
+pub mod fdb;
 pub mod wire;
 
 /// A VXLAN frame with an inner frame of `inner_len` bytes over an IPv4 or
