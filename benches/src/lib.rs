@@ -10,6 +10,45 @@ pub mod encap;
 pub mod fdb;
 pub mod wire;
 
+/// A copy of a frame whose first byte sits on a 64-byte boundary, where
+/// poll-mode drivers put received frames (a DPDK mbuf's data starts 128
+/// bytes into a cache-aligned buffer; an AF_XDP frame after its aligned
+/// headroom; our own `PktBuf` at its headroom). A `Vec<u8>` lands wherever
+/// the allocator puts it, which moves a parse's wider loads across cache
+/// lines from one frame size to the next and times the allocator's
+/// choice, not the parse.
+pub struct AlignedFrame {
+    buf: Vec<u8>,
+    at: usize,
+    len: usize,
+}
+
+impl AlignedFrame {
+    /// Copies `bytes` to a 64-byte boundary.
+    pub fn new(bytes: &[u8]) -> Self {
+        Self::at_offset(bytes, 0)
+    }
+
+    /// Copies `bytes` to `offset` bytes past a 64-byte boundary (`offset`
+    /// below 64), to measure a misaligned start on purpose.
+    pub fn at_offset(bytes: &[u8], offset: usize) -> Self {
+        assert!(offset < 64, "offset {offset} is not below 64");
+        let mut buf = vec![0u8; bytes.len() + 128];
+        let at = (64 - buf.as_ptr() as usize % 64) % 64 + offset;
+        buf[at..at + bytes.len()].copy_from_slice(bytes);
+        AlignedFrame {
+            buf,
+            at,
+            len: bytes.len(),
+        }
+    }
+
+    /// The frame.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[self.at..self.at + self.len]
+    }
+}
+
 /// A VXLAN frame with an inner frame of `inner_len` bytes over an IPv4 or
 /// IPv6 underlay.
 pub fn vxlan_frame(ipv6: bool, inner_len: usize) -> Vec<u8> {
