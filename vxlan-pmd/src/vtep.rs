@@ -786,9 +786,8 @@ impl VtepWorker {
             b
         };
         match decision {
-            Forward::Port { port: p, vid } => {
-                let bd = snap.ports.get(usize::from(p)).and_then(|m| m.bd_for(vid));
-                if let Some(b) = bd.and_then(entered) {
+            Forward::Port { port: p, vid, bd } => {
+                if let Some(b) = entered(bd) {
                     b.to_local.incr();
                 }
                 if push_vid(pkt, vid) {
@@ -810,12 +809,8 @@ impl VtepWorker {
                     None
                 }
             }
-            Forward::Remote { remote, vni } => {
-                let bd = match snap.ports.get(usize::from(port)) {
-                    Some(PortMode::Access { bd }) => Some(*bd),
-                    _ => bridge.bd_of_vni(vni),
-                };
-                let b = bd.and_then(entered);
+            Forward::Remote { remote, vni, bd } => {
+                let b = entered(bd);
                 self.encap_to(c, remote, vni, b, pkt, port, source, out)
             }
             Forward::Flood {
