@@ -244,6 +244,9 @@ pub enum Forward {
         port: u16,
         /// The VID to push (0: untagged).
         vid: u16,
+        /// The bridge domain the frame was switched in (for per-domain
+        /// counting, without a lookup of its own).
+        bd: u16,
     },
     /// Encapsulate with the remote VTEP's template.
     Remote {
@@ -251,6 +254,8 @@ pub enum Forward {
         remote: u32,
         /// The VNI.
         vni: u32,
+        /// The bridge domain the frame was switched in (the VNI's).
+        bd: u16,
     },
     /// Flood within `bd`: every local port in it except `except_port`, and,
     /// when `to_overlay`, every remote on its flood list.
@@ -466,7 +471,7 @@ impl<'a> Bridge<'a> {
                     .get(usize::from(port))
                     .and_then(|p| p.vid_for(bd))
                 {
-                    Some(vid) => Forward::Port { port, vid },
+                    Some(vid) => Forward::Port { port, vid, bd },
                     // Learned on a port that has since left the bridge
                     // domain: flood until it ages out.
                     None => return None,
@@ -478,6 +483,7 @@ impl<'a> Bridge<'a> {
                 // `get`, not indexing: no panic path, even for a bridge
                 // domain an unchecked configuration lacks (then: flood).
                 vni: self.bds.get(usize::from(bd))?.vni,
+                bd,
             },
         })
     }
@@ -851,11 +857,19 @@ mod tests {
         // The reply is unicast back to port 0 (learned), no flood.
         assert_eq!(
             access(&b, &eth(mac(1), mac(2), None), 1, &mut s).0,
-            Forward::Port { port: 0, vid: 0 }
+            Forward::Port {
+                port: 0,
+                vid: 0,
+                bd: 0
+            }
         );
         assert_eq!(
             access(&b, &eth(mac(2), mac(1), None), 0, &mut s).0,
-            Forward::Port { port: 1, vid: 0 }
+            Forward::Port {
+                port: 1,
+                vid: 0,
+                bd: 0
+            }
         );
         // Same port: hairpin drop.
         assert_eq!(
@@ -924,7 +938,11 @@ mod tests {
         // Replies toward mac(1) in bd 1 go out of the trunk with VID 20.
         assert_eq!(
             access(&b, &eth(mac(1), mac(2), None), 2, &mut s).0,
-            Forward::Port { port: 0, vid: 20 }
+            Forward::Port {
+                port: 0,
+                vid: 20,
+                bd: 1
+            }
         );
         // ...and mac(1) is unknown in bd 0: isolation.
         assert_eq!(
@@ -982,7 +1000,8 @@ mod tests {
             access(&b, &eth(mac(7), mac(1), None), 1, &mut s).0,
             Forward::Remote {
                 remote: 0,
-                vni: 100
+                vni: 100,
+                bd: 0
             }
         );
         // From the overlay to mac(7) (behind a VTEP): never back in.
@@ -990,7 +1009,14 @@ mod tests {
         assert_eq!(d, Forward::Drop(BridgeDrop::SplitHorizon));
         // From the overlay to the local mac(1): delivered.
         let ((d, _), _) = overlay(&eth(mac(1), mac(8), None), 100);
-        assert_eq!(d, Forward::Port { port: 1, vid: 0 });
+        assert_eq!(
+            d,
+            Forward::Port {
+                port: 1,
+                vid: 0,
+                bd: 0
+            }
+        );
         // Unknown VNI.
         let ((d, _), _) = overlay(&eth(mac(1), mac(8), None), 999);
         assert_eq!(d, Forward::Drop(BridgeDrop::UnknownVni));
@@ -1011,7 +1037,11 @@ mod tests {
         access(&b, &eth(mac(2), mac(5), None), 0, &mut s);
         assert_eq!(
             access(&b, &eth(mac(5), mac(2), None), 1, &mut s).0,
-            Forward::Port { port: 0, vid: 0 }
+            Forward::Port {
+                port: 0,
+                vid: 0,
+                bd: 0
+            }
         );
         // The VM moves to port 2 and its hypervisor sends a RARP.
         let mut rarp = eth(MacAddr::BROADCAST, mac(5), None);
@@ -1019,7 +1049,11 @@ mod tests {
         access(&b, &rarp, 2, &mut s);
         assert_eq!(
             access(&b, &eth(mac(5), mac(2), None), 1, &mut s).0,
-            Forward::Port { port: 2, vid: 0 }
+            Forward::Port {
+                port: 2,
+                vid: 0,
+                bd: 0
+            }
         );
     }
 
@@ -1276,7 +1310,8 @@ mod tests {
                     let index = |ip: IpAddr| remotes.iter().position(|x| *x == ip).map(|i| u32::try_from(i).unwrap());
                     let (d, _) = b.from_overlay(&mut g, &dcfg, 1, &mut NoEvents, index, None);
                     match d {
-                        Forward::Port { port, vid } => {
+                        Forward::Port { port, vid, bd: fbd } => {
+                            proptest::prop_assert_eq!(usize::from(fbd), bd);
                             proptest::prop_assert_eq!(ports[usize::from(port)].vid_for(u16::from(which)), Some(vid));
                         }
                         Forward::Flood { bd: fb, to_overlay, .. } => {
@@ -1292,11 +1327,15 @@ mod tests {
                     let ingress_bd = ports[usize::from(port)].bd_for(vid.unwrap_or(0)).unwrap();
                     let mut f = BufFrame::with_data(vec![0u8; 512], 64, &eth(dst_mac, src_mac, vid)).unwrap();
                     match b.from_access(&mut f, port, 1, &mut NoEvents, None) {
-                        Forward::Port { port: out, vid } => {
+                        Forward::Port { port: out, vid, bd } => {
+                            proptest::prop_assert_eq!(bd, ingress_bd);
                             proptest::prop_assert_ne!(out, port);
                             proptest::prop_assert_eq!(ports[usize::from(out)].vid_for(ingress_bd), Some(vid));
                         }
-                        Forward::Remote { vni, .. } => proptest::prop_assert_eq!(vni, bds[usize::from(ingress_bd)].vni),
+                        Forward::Remote { vni, bd, .. } => {
+                            proptest::prop_assert_eq!(bd, ingress_bd);
+                            proptest::prop_assert_eq!(vni, bds[usize::from(ingress_bd)].vni);
+                        }
                         Forward::Flood { bd, except_port, .. } => {
                             proptest::prop_assert_eq!(bd, ingress_bd);
                             proptest::prop_assert_eq!(except_port, Some(port));

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use vxlan_core::frame::Frame;
 
 use crate::pool::{PktBuf, Pool};
-use crate::port::{Burst, Port, MAX_BURST};
+use crate::port::{Burst, Port};
 use crate::ring::{ring, Consumer, Producer};
 use crate::stats::{bytes, CounterSet, PortCounters, PortStats};
 
@@ -53,9 +53,6 @@ pub struct MemPort {
     /// have one entry per queue.
     tx: Vec<Producer<PktBuf>>,
     rx: Vec<Consumer<PktBuf>>,
-    /// Where [`discard`](MemPort::discard) puts frames before freeing them
-    /// together (capacity [`MAX_BURST`], reserved at creation).
-    scratch: Vec<PktBuf>,
     counters: Arc<PortCounters>,
     pool: Arc<Pool>,
     /// The queue [`recv`](MemPort::recv) looks at first, so it takes from
@@ -112,7 +109,6 @@ pub fn pair_with_queues(
         port_id: 0,
         tx: a_tx,
         rx: a_rx,
-        scratch: Vec::with_capacity(MAX_BURST),
         counters: Arc::default(),
         pool: Arc::clone(&pool),
         next_recv_queue: 0,
@@ -122,7 +118,6 @@ pub fn pair_with_queues(
         port_id: 0,
         tx: b_tx,
         rx: b_rx,
-        scratch: Vec::with_capacity(MAX_BURST),
         counters: Arc::default(),
         pool,
         next_recv_queue: 0,
@@ -185,7 +180,6 @@ impl MemPort {
                 port_id,
                 tx: vec![tx],
                 rx: vec![rx],
-                scratch: Vec::with_capacity(MAX_BURST),
                 counters: Arc::default(),
                 pool: Arc::clone(&pool),
                 next_recv_queue: 0,
@@ -257,16 +251,11 @@ impl MemPort {
         let Some(ring) = self.rx.get_mut(usize::from(queue)) else {
             return 0;
         };
-        let mut freed = 0;
-        while freed < max {
-            let n = ring.pop_into(&mut self.scratch, max - freed);
-            if n == 0 {
-                break;
-            }
-            freed += n;
-            Pool::free_all(&mut self.scratch);
-        }
-        freed
+        // Freed where they lie in the ring, with no copy out first.
+        // SAFETY: `Pool::free_run` takes ownership of every frame of each
+        // run (each goes back to its pool once) and keeps no pointer into
+        // it.
+        unsafe { ring.pop_runs(max, |run, n| Pool::free_run(run, n)) }
     }
 
     /// Receives one frame from whichever queue has one, taking the queues

@@ -378,9 +378,35 @@ impl Pool {
     /// frees a burst at a time). Frames of a pool this thread does not
     /// cache for go back the ordinary way (to their pool's queue).
     pub(crate) fn free_all(pkts: &mut Vec<PktBuf>) {
-        if pkts.is_empty() {
+        let n = pkts.len();
+        if n == 0 {
             return;
         }
+        let run = pkts.as_mut_ptr();
+        // SAFETY: the vector gives up its `n` frames before they are freed
+        // (a length of 0 is within its capacity and hides only initialised
+        // elements), so each is freed once, by `free_run`, which owns them
+        // from here; the buffer stays in place, untouched by `free_run`
+        // except through `run`.
+        unsafe {
+            pkts.set_len(0);
+            Self::free_run(run, n);
+        }
+    }
+
+    /// [`Pool::free_all`] for the `n` frames at `run`, which it takes
+    /// ownership of: each goes back to its pool (through this thread's
+    /// magazine, when it caches for that pool) and is not to be used or
+    /// dropped again by the caller.
+    ///
+    /// # Safety
+    ///
+    /// `run` points at `n` consecutive initialised frames that the caller
+    /// gives up (it must neither use nor drop them after the call), valid
+    /// for reads and writes for the whole call.
+    pub(crate) unsafe fn free_run(run: *mut PktBuf, n: usize) {
+        // Frames `0..done` of the run have been taken (moved out).
+        let mut done = 0;
         let _ = MAGAZINE.try_with(|m| {
             let Ok(mut m) = m.try_borrow_mut() else {
                 return;
@@ -389,8 +415,7 @@ impl Pool {
             let Some(cached) = m.pool.as_ref().map(Arc::as_ptr) else {
                 return;
             };
-            let mut frames = pkts.drain(..);
-            loop {
+            while done < n {
                 if m.bufs.len() >= 2 * MAGAZINE_BLOCK {
                     m.flush(MAGAZINE_BLOCK);
                 }
@@ -404,33 +429,33 @@ impl Pool {
                 // as pushing one by one would.
                 let len = m.bufs.len();
                 let spare = m.bufs.spare_capacity_mut();
-                let room = spare.len().min(2 * MAGAZINE_BLOCK - len);
+                let room = spare.len().min(2 * MAGAZINE_BLOCK - len).min(n - done);
+                if room == 0 {
+                    // Cannot happen (attaching reserves the bound); the
+                    // frames left drop below, to their pools' queues.
+                    break;
+                }
                 let spare = &mut spare[..room];
-                let mut n = 0;
+                let mut k = 0;
                 let mut odd = None;
-                while n < spare.len() {
-                    let Some(pkt) = frames.next() else { break };
+                for slot in spare.iter_mut() {
+                    // SAFETY: `done + k < n` (`room <= n - done`): a frame
+                    // of the run not taken yet, taken once here.
+                    let pkt = unsafe { std::ptr::read(run.add(done + k)) };
+                    k += 1;
                     let (buf, pool) = pkt.into_parts();
                     if buf.is_empty() || !std::ptr::eq(Arc::as_ptr(&pool), cached) {
                         odd = Some((buf, pool));
                         break;
                     }
-                    match spare.get_mut(n) {
-                        Some(slot) => {
-                            slot.write((buf, pool));
-                            n += 1;
-                        }
-                        // Ruled out by the loop's condition.
-                        None => {
-                            odd = Some((buf, pool));
-                            break;
-                        }
-                    }
+                    slot.write((buf, pool));
                 }
-                // SAFETY: the first `n` spare elements were initialised
-                // above (each `slot.write`), and `len + n` is within the
-                // capacity since they exist.
-                unsafe { m.bufs.set_len(len + n) };
+                done += k;
+                let stored = k - usize::from(odd.is_some());
+                // SAFETY: the first `stored` spare elements were
+                // initialised above (each `slot.write`), and `len + stored`
+                // is within the capacity since they exist.
+                unsafe { m.bufs.set_len(len + stored) };
                 if let Some((buf, pool)) = odd {
                     // What dropping the frame would do with the magazine
                     // borrowed (see `give_back`): to its own pool's queue
@@ -439,27 +464,18 @@ impl Pool {
                     if !buf.is_empty() {
                         let _ = pool.free.push(buf);
                     }
-                    continue;
-                }
-                // Out of frames, or the magazine is full: flush only for a
-                // frame that needs the room, as pushing one by one would
-                // (a burst that just fills the magazine leaves it full).
-                if frames.len() == 0 {
-                    break;
-                }
-                if room == 0 {
-                    // Cannot happen (attaching reserves the bound); the
-                    // frames left drop below, to their pools' queues.
-                    break;
                 }
             }
             m.publish();
-            // Anything `frames` still holds (only after the impossible
-            // `room == 0`) drops here, while the magazine is borrowed: to
-            // its pool's queue (see `give_back`).
+            // Frames `done..n` (only after the impossible `room == 0`)
+            // drop below, with the magazine no longer borrowed.
         });
         // Whatever is left (no magazine on this thread) drops one by one.
-        pkts.clear();
+        for i in done..n {
+            // SAFETY: frames `done..n` were not taken above; each is
+            // dropped once, here.
+            unsafe { std::ptr::drop_in_place(run.add(i)) };
+        }
     }
 
     /// An empty frame with the pool's headroom, or `None` when every

@@ -413,6 +413,60 @@ impl<T> Consumer<T> {
         n
     }
 
+    /// Hands up to `max` of the oldest values to `take`, in order, where
+    /// they lie in the ring (no copy out first): as at most two runs of
+    /// slots (the ring wraps), each given as a pointer and a count; then
+    /// releases the slots. Returns how many.
+    ///
+    /// # Safety
+    ///
+    /// `take` takes ownership of every value of each run it is given: it
+    /// moves out or drops each exactly once, touches nothing past the run,
+    /// and keeps no pointer into it after it returns.
+    pub(crate) unsafe fn pop_runs(
+        &mut self,
+        max: usize,
+        mut take: impl FnMut(*mut T, usize),
+    ) -> usize {
+        let n = self.waiting(max).min(max);
+        if n == 0 {
+            return 0;
+        }
+        let s = &*self.shared;
+        let at = s.index(self.head);
+        let first = n.min(s.cap() - at);
+        #[cfg(not(loom))]
+        {
+            let base = std::cell::UnsafeCell::<MaybeUninit<T>>::raw_get(s.slots.as_ptr().cast())
+                .cast::<T>();
+            // SAFETY: the `n` slots after `head` (`first` from `at` to the
+            // end of the array, then the rest from its start) hold values
+            // that only this (the consumer's) thread reads, as
+            // `n <= waiting`; `take` moves them out (its contract), and the
+            // slots are released below and never read again. The slots
+            // are laid out as `[T]` (see `UnsafeCell`).
+            unsafe {
+                take(base.add(at), first);
+                if n > first {
+                    take(base, n - first);
+                }
+            }
+        }
+        #[cfg(loom)]
+        for k in 0..n {
+            let mut one = MaybeUninit::<T>::uninit();
+            // SAFETY: as above, one value at a time through a local, so
+            // that loom checks each access.
+            unsafe {
+                s.take(s.index(s.advance(self.head, k)), one.as_mut_ptr(), 1);
+                take(one.as_mut_ptr(), 1);
+            }
+        }
+        let _ = first;
+        self.release(n);
+        n
+    }
+
     /// Values waiting now.
     pub(crate) fn len(&self) -> usize {
         // Acquire, as in `waiting`, though only the count is used.
@@ -424,6 +478,36 @@ impl<T> Consumer<T> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pop_runs_hands_over_in_order_across_the_wrap() {
+        for cap in [1, 3, 5, 8] {
+            let (mut p, mut c) = ring::<Box<usize>>(cap);
+            let (mut next_in, mut next_out) = (0, 0);
+            for round in 0..100usize {
+                let burst = round % (cap + 2);
+                let mut src: Vec<Box<usize>> = (0..burst).map(|i| Box::new(next_in + i)).collect();
+                next_in += p.push_from(&mut src);
+                let max = round % 5;
+                let mut runs = 0;
+                // SAFETY: every value of each run is moved out (and then
+                // dropped) once, and no pointer is kept.
+                let got = unsafe {
+                    c.pop_runs(max, |run, n| {
+                        runs += 1;
+                        for k in 0..n {
+                            let v = std::ptr::read(run.add(k));
+                            assert_eq!(*v, next_out, "cap {cap} round {round}");
+                            next_out += 1;
+                        }
+                    })
+                };
+                assert!(runs <= 2);
+                assert_eq!(got, max.min(next_in - (next_out - got)));
+                assert_eq!(c.len(), next_in - next_out);
+            }
+        }
+    }
 
     #[test]
     fn order_capacity_and_wrap() {

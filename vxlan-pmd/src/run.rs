@@ -25,6 +25,30 @@ impl Output for TxBursts<'_> {
     #[inline(always)]
     fn send(&mut self, port: u16, pkt: PktBuf) {
         let i = usize::from(port);
+        if i < self.ports.len() {
+            if let Some(burst) = self.bursts.get_mut(i) {
+                if !burst.is_full() {
+                    // Cannot fail: the burst has room. Checked first, so
+                    // that the frame goes straight into it, with no copy
+                    // of it kept for a flush or a drop.
+                    let _ = burst.push(pkt);
+                    return;
+                }
+            }
+        }
+        self.send_slow(port, pkt);
+    }
+}
+
+impl TxBursts<'_> {
+    /// [`Output::send`] when `port`'s burst is full (transmit it, then
+    /// queue `pkt`) or there is no such port (`pkt` returns to its pool).
+    /// Out of line: once per full burst, and it keeps the copy of the
+    /// frame that a call in between needs off the common path.
+    #[cold]
+    #[inline(never)]
+    fn send_slow(&mut self, port: u16, pkt: PktBuf) {
+        let i = usize::from(port);
         let (Some(burst), Some(p)) = (self.bursts.get_mut(i), self.ports.get_mut(i)) else {
             return; // no such port: the frame returns to its pool
         };

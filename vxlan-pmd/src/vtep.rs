@@ -581,7 +581,7 @@ impl VtepWorker {
     /// done once for the burst.
     #[inline]
     pub fn process_burst<O: Output>(&mut self, port: u16, burst: &mut Burst, out: &mut O) {
-        self.process_all_with(port, burst.drain(), &self.shared.pool, out);
+        self.process_vec_with(port, burst.frames_mut(), &self.shared.pool, out);
     }
 
     /// Processes one frame of any frame type received on `port`, in place
@@ -590,16 +590,19 @@ impl VtepWorker {
     pub fn process_with<F: Frame, S: FrameSource<F>, O: Output<F>>(
         &self,
         port: u16,
-        pkt: F,
+        mut pkt: F,
         source: &S,
         out: &mut O,
     ) {
         let ctx = self.burst_ctx(port);
         ctx.c.rx.incr();
-        if ctx.from_overlay {
-            self.process_one::<true, _, _, _>(&ctx, port, pkt, source, out);
+        let to = if ctx.from_overlay {
+            self.process_one::<true, _, _, _>(&ctx, port, &mut pkt, source, out)
         } else {
-            self.process_one::<false, _, _, _>(&ctx, port, pkt, source, out);
+            self.process_one::<false, _, _, _>(&ctx, port, &mut pkt, source, out)
+        };
+        if let Some(p) = to {
+            out.send(p, pkt);
         }
     }
 
@@ -626,6 +629,28 @@ impl VtepWorker {
         ctx.c.rx.add(n);
     }
 
+    /// [`process_all_with`](Self::process_all_with) for the frames of
+    /// `frames`, leaving it empty (its storage in place). Each frame is
+    /// decided on where it lies and moved once, straight from `frames` to
+    /// the output, instead of out of the vector first, through the
+    /// decision and into the output (a `PktBuf` is a cache line; those
+    /// moves were three copies of it per frame).
+    pub fn process_vec_with<F: Frame, S: FrameSource<F>, O: Output<F>>(
+        &self,
+        port: u16,
+        frames: &mut Vec<F>,
+        source: &S,
+        out: &mut O,
+    ) {
+        let ctx = self.burst_ctx(port);
+        let n = if ctx.from_overlay {
+            self.vec_loop::<true, _, _, _>(&ctx, port, frames, source, out)
+        } else {
+            self.vec_loop::<false, _, _, _>(&ctx, port, frames, source, out)
+        };
+        ctx.c.rx.add(n);
+    }
+
     /// The loop of [`process_all_with`](Self::process_all_with) for one
     /// direction; returns how many frames it processed. Out of line (called
     /// once per burst): a function of its own, not inlined into the poll
@@ -640,11 +665,55 @@ impl VtepWorker {
         out: &mut O,
     ) -> u64 {
         let mut n = 0u64;
-        for pkt in frames {
+        for mut pkt in frames {
             n += 1;
-            self.process_one::<OVERLAY, _, _, _>(ctx, port, pkt, source, out);
+            if let Some(p) = self.process_one::<OVERLAY, _, _, _>(ctx, port, &mut pkt, source, out)
+            {
+                out.send(p, pkt);
+            }
         }
         n
+    }
+
+    /// The loop of [`process_vec_with`](Self::process_vec_with) for one
+    /// direction, out of line as [`burst_loop`](Self::burst_loop) is;
+    /// returns how many frames it processed.
+    #[inline(never)]
+    fn vec_loop<const OVERLAY: bool, F: Frame, S: FrameSource<F>, O: Output<F>>(
+        &self,
+        ctx: &BurstCtx<'_>,
+        port: u16,
+        frames: &mut Vec<F>,
+        source: &S,
+        out: &mut O,
+    ) -> u64 {
+        let n = frames.len();
+        let base = frames.as_mut_ptr();
+        // SAFETY: a length of 0 is within the capacity, and it only hides
+        // initialised elements: the vector gives up its `n` frames first,
+        // so that each is owned by this loop alone and moved or dropped
+        // exactly once below (a panic in between could only leak the
+        // frames not yet taken, never drop one twice). The buffer stays
+        // where it is: nothing below touches `frames`, and `out` cannot
+        // be it (both are exclusive borrows).
+        unsafe { frames.set_len(0) };
+        for i in 0..n {
+            // SAFETY: `i < n`, and the first `n` elements were initialised
+            // frames that the vector gave up above; each is visited once.
+            let slot = unsafe { base.add(i) };
+            // SAFETY: as above; the reference lives only for this call.
+            let to =
+                self.process_one::<OVERLAY, _, _, _>(ctx, port, unsafe { &mut *slot }, source, out);
+            match to {
+                // SAFETY: the frame at `slot` is read (moved out) once,
+                // here, and never touched again.
+                Some(p) => out.send(p, unsafe { std::ptr::read(slot) }),
+                // SAFETY: the frame is dropped once, here, and never
+                // touched again.
+                None => unsafe { std::ptr::drop_in_place(slot) },
+            }
+        }
+        u64::try_from(n).unwrap_or(u64::MAX)
     }
 
     /// What processing a frame from `port` needs that does not change
@@ -669,16 +738,18 @@ impl VtepWorker {
     }
 
     /// One frame, with the burst's context; `OVERLAY` is
-    /// `ctx.from_overlay`.
+    /// `ctx.from_overlay`. The frame is decided on and edited where it
+    /// lies; `Some(port)` asks the caller to send it there, `None` to drop
+    /// it (flood copies and replies from `source` are sent here).
     #[inline(always)]
     fn process_one<const OVERLAY: bool, F: Frame, S: FrameSource<F>, O: Output<F>>(
         &self,
         ctx: &BurstCtx<'_>,
         port: u16,
-        mut pkt: F,
+        pkt: &mut F,
         source: &S,
         out: &mut O,
-    ) {
+    ) -> Option<u16> {
         let BurstCtx {
             snap,
             c,
@@ -691,7 +762,7 @@ impl VtepWorker {
         let decision = if from_overlay {
             bridge
                 .from_overlay(
-                    &mut pkt,
+                    pkt,
                     &snap.decap,
                     now,
                     &mut NoEvents,
@@ -700,7 +771,7 @@ impl VtepWorker {
                 )
                 .0
         } else {
-            bridge.from_access(&mut pkt, port, now, &mut NoEvents, neigh)
+            bridge.from_access(pkt, port, now, &mut NoEvents, neigh)
         };
         // Per-VNI counting: the frame entered bridge domain `bd`.
         let entered = |bd: u16| {
@@ -715,38 +786,32 @@ impl VtepWorker {
             b
         };
         match decision {
-            Forward::Port { port: p, vid } => {
-                let bd = snap.ports.get(usize::from(p)).and_then(|m| m.bd_for(vid));
-                if let Some(b) = bd.and_then(entered) {
+            Forward::Port { port: p, vid, bd } => {
+                if let Some(b) = entered(bd) {
                     b.to_local.incr();
                 }
-                if push_vid(&mut pkt, vid) {
+                if push_vid(pkt, vid) {
                     c.tx_local.incr();
-                    out.send(p, pkt);
+                    Some(p)
                 } else {
                     c.drop_encap.incr();
+                    None
                 }
             }
             Forward::Reply { port: p, vid } => {
                 if let Some(bd) = snap.ports.get(usize::from(p)).and_then(|m| m.bd_for(vid)) {
                     entered(bd);
                 }
-                if push_vid(&mut pkt, vid) {
+                if push_vid(pkt, vid) {
                     c.suppressed.incr();
-                    out.send(p, pkt);
+                    Some(p)
+                } else {
+                    None
                 }
             }
-            Forward::Remote { remote, vni } => {
-                let bd = match snap.ports.get(usize::from(port)) {
-                    Some(PortMode::Access { bd }) => Some(*bd),
-                    _ => bridge.bd_of_vni(vni),
-                };
-                let b = bd.and_then(entered);
-                if let Some(underlay) =
-                    self.encap_to(c, remote, vni, b, &mut pkt, port, source, out)
-                {
-                    out.send(underlay, pkt);
-                }
+            Forward::Remote { remote, vni, bd } => {
+                let b = entered(bd);
+                self.encap_to(c, remote, vni, b, pkt, port, source, out)
             }
             Forward::Flood {
                 bd,
@@ -762,7 +827,7 @@ impl VtepWorker {
                     if Some(p) == snap.underlay {
                         continue;
                     }
-                    match source.copy_of(&pkt) {
+                    match source.copy_of(pkt) {
                         Some(mut copy) => {
                             if push_vid(&mut copy, vid) {
                                 c.flood_copies.incr();
@@ -779,7 +844,7 @@ impl VtepWorker {
                 if to_overlay {
                     if let Some(cfg) = bridge.bd(bd) {
                         for &remote in cfg.flood.as_slice() {
-                            match source.copy_of(&pkt) {
+                            match source.copy_of(pkt) {
                                 Some(mut copy) => {
                                     c.flood_copies.incr();
                                     if let Some(underlay) = self.encap_to(
@@ -793,10 +858,18 @@ impl VtepWorker {
                         }
                     }
                 }
-                // The original goes back to the pool here (drop).
+                // The original goes back to the pool (the caller drops
+                // it).
+                None
             }
-            Forward::Host => c.host.incr(),
-            Forward::Drop(reason) => c.drop_bridge[drop_index(&reason)].incr(),
+            Forward::Host => {
+                c.host.incr();
+                None
+            }
+            Forward::Drop(reason) => {
+                c.drop_bridge[drop_index(&reason)].incr();
+                None
+            }
         }
     }
 

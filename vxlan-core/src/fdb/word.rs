@@ -329,9 +329,18 @@ impl PackedEntry {
     /// at `now` would leave as it is (no refresh due).
     #[inline(always)]
     pub(crate) fn is_current(self, loc: u32, now: u32, refresh_ticks: u32) -> bool {
-        value_kind(self.0).is_some_and(|kind| {
-            value_loc(self.0) == loc && !refresh_due(kind, value_tick(self.0), now, refresh_ticks)
-        })
+        // The common case, a learned entry at `loc`, as one masked compare
+        // of the kind and location bits; then only its age matters (see
+        // `refresh_due`).
+        const KIND_AND_LOC: u64 = (KIND_MASK << KIND_SHIFT) | 0xffff_ffff;
+        if self.0 & KIND_AND_LOC == ((Kind::Learned as u64) << KIND_SHIFT) | u64::from(loc) {
+            return elapsed(now, value_tick(self.0)) < refresh_ticks;
+        }
+        // Any other live kind at `loc` never ages: no refresh is due.
+        value_loc(self.0) == loc
+            && value_kind(self.0).is_some_and(|kind| {
+                kind != Kind::Learned && !refresh_due(kind, value_tick(self.0), now, refresh_ticks)
+            })
     }
 }
 
@@ -501,5 +510,42 @@ mod tests {
     fn elapsed_wraps_at_24_bits() {
         assert_eq!(elapsed(5, 0xff_fffe), 7);
         assert_eq!(elapsed(100, 40), 60);
+    }
+
+    #[test]
+    fn is_current_is_live_same_place_and_no_refresh_due() {
+        // The rule spelled out, against the masked-compare form, over every
+        // kind bit pattern (live or not), both locations, frozen or not,
+        // any generation, and ticks on both sides of the refresh and of the
+        // 24-bit wrap.
+        let locs = [
+            Location::port(3).encode().unwrap(),
+            Location::Remote(3).encode().unwrap(),
+        ];
+        for bits in 0..8u64 {
+            for &stored in &locs {
+                for frozen in [false, true] {
+                    for tick in [0u32, 5, 0xff_fffe] {
+                        let v = u64::from(stored)
+                            | (u64::from(tick) << TICK_SHIFT)
+                            | (bits << KIND_SHIFT)
+                            | if frozen { FROZEN_BIT } else { 0 }
+                            | (0x5 << 60);
+                        for &loc in &locs {
+                            for now in [0u32, 3, 5, 8, 9, 0x100_0002, 0x100_0003] {
+                                let want = value_kind(v).is_some_and(|kind| {
+                                    value_loc(v) == loc && !refresh_due(kind, value_tick(v), now, 4)
+                                });
+                                assert_eq!(
+                                    PackedEntry(v).is_current(loc, now, 4),
+                                    want,
+                                    "kind bits {bits} stored {stored:#x} loc {loc:#x} tick {tick} now {now}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
