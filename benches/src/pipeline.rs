@@ -4,7 +4,9 @@
 //! measure exactly the same tables and frames.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use vxlan_core::bridge::{BdConfig, PortMode};
 use vxlan_core::decap::DecapConfig;
@@ -240,4 +242,85 @@ pub fn run_rig(rig: &mut PortRig, frames: &[&Vec<u8>], rounds: u64) -> std::time
         t += start.elapsed();
     }
     t
+}
+
+/// A barrier that spins (a futex wake per round would dwarf a round).
+pub struct SpinBarrier {
+    n: usize,
+    arrived: AtomicUsize,
+    generation: AtomicUsize,
+}
+
+impl SpinBarrier {
+    /// A barrier for `n` threads.
+    pub fn new(n: usize) -> Self {
+        SpinBarrier {
+            n,
+            arrived: AtomicUsize::new(0),
+            generation: AtomicUsize::new(0),
+        }
+    }
+
+    /// Waits until all `n` threads have arrived (spinning).
+    pub fn wait(&self) {
+        let g = self.generation.load(Ordering::Acquire);
+        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.n {
+            self.arrived.store(0, Ordering::Relaxed);
+            self.generation.store(g + 1, Ordering::Release);
+            return;
+        }
+        let mut spins = 0u32;
+        while self.generation.load(Ordering::Acquire) == g {
+            spins += 1;
+            if spins.is_multiple_of(1024) {
+                // Two vCPUs, shared: let the other worker run.
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
+/// The port-path harness of `--bench pipeline` (see its module docs): `rounds` rounds of
+/// [`ROUND`] frames per worker, returning the summed round times (per
+/// round, the slower worker's).
+pub fn run_ports(
+    shared: &Arc<VtepShared>,
+    frames: &[Vec<u8>],
+    port: u16,
+    workers: usize,
+    rounds: u64,
+) -> Duration {
+    let barrier = SpinBarrier::new(workers);
+    let times: Vec<Vec<Duration>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|id| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    let mut rig = PortRig::new(shared, id, port);
+                    let mine: Vec<&Vec<u8>> = frames.iter().skip(id).step_by(workers).collect();
+                    let mut times = Vec::with_capacity(usize::try_from(rounds).unwrap_or(0));
+                    let mut at = 0;
+                    for _ in 0..rounds {
+                        let end = (at + ROUND).min(mine.len());
+                        let chunk = &mine[at..end];
+                        at = if end == mine.len() { 0 } else { end };
+                        rig.fill(chunk);
+                        barrier.wait();
+                        let start = Instant::now();
+                        rig.poll_round(chunk.len());
+                        times.push(start.elapsed());
+                    }
+                    drop(rig);
+                    Pool::flush_this_thread();
+                    times
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    (0..times[0].len())
+        .map(|r| times.iter().map(|t| t[r]).max().unwrap_or_default())
+        .sum()
 }
