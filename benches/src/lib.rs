@@ -13,7 +13,7 @@ pub mod wire;
 /// A copy of a frame whose first byte sits on a 64-byte boundary, where
 /// poll-mode drivers put received frames (a DPDK mbuf's data starts 128
 /// bytes into a cache-aligned buffer; an AF_XDP frame after its aligned
-/// headroom; our own `PktBuf` at its headroom). A `Vec<u8>` lands wherever
+/// headroom). A `Vec<u8>` lands wherever
 /// the allocator puts it, which moves a parse's wider loads across cache
 /// lines from one frame size to the next and times the allocator's
 /// choice, not the parse.
