@@ -276,7 +276,10 @@ impl<T> Producer<T> {
         // values the caller gives up.
         unsafe {
             s.put(at, src, first);
-            s.put(0, src.add(first), n - first);
+            // Only when the run wraps: a copy of nothing is still a call.
+            if n > first {
+                s.put(0, src.add(first), n - first);
+            }
         }
     }
 
@@ -375,7 +378,10 @@ impl<T> Consumer<T> {
         // releases them and has room for `n` at `dst`.
         unsafe {
             s.take(at, dst, first);
-            s.take(0, dst.add(first), n - first);
+            // Only when the run wraps: a copy of nothing is still a call.
+            if n > first {
+                s.take(0, dst.add(first), n - first);
+            }
         }
     }
 
