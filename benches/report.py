@@ -6,10 +6,13 @@ etherparse or floor-memcpy50).
     python3 benches/report.py GROUP_PREFIX PEER [PEER...]
 """
 import json
+import os
 import pathlib
 import sys
 
-root = pathlib.Path(__file__).resolve().parent.parent / "target" / "criterion"
+# Criterion writes under $CARGO_TARGET_DIR/criterion when that is set.
+target = os.environ.get("CARGO_TARGET_DIR") or pathlib.Path(__file__).resolve().parent.parent / "target"
+root = pathlib.Path(target) / "criterion"
 prefix, peers = sys.argv[1], sys.argv[2:]
 rows = []
 for est in sorted(root.glob("**/new/estimates.json")):
