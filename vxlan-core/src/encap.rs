@@ -33,7 +33,7 @@ use core::net::IpAddr;
 
 use crate::ecn::{self, Ecn};
 use crate::frame::{Frame, FrameError};
-use crate::hash::{source_port, SourcePortRange};
+use crate::hash::{flow_hash, SourcePortRange};
 use crate::wire::ethernet::{HEADER_LEN as ETH_LEN, VLAN_TAG_LEN};
 use crate::wire::vxlan::{self, GpeNextProtocol, MAX_VNI};
 use crate::wire::{checksum, EtherType, IpPair, IpProtocol, MacAddr};
@@ -329,19 +329,36 @@ struct OuterFields {
     inner_len: usize,
 }
 
+/// Where a template's headers lie: the outer IP family and whether the
+/// underlay is tagged, chosen once so that a frame dispatches on one byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// IPv4 at 14, 50 bytes prepended.
+    V4,
+    /// IPv4 at 18 (one tag), 54 bytes prepended.
+    V4Tagged,
+    /// IPv6 at 14, 70 bytes prepended.
+    V6,
+    /// IPv6 at 18 (one tag), 74 bytes prepended.
+    V6Tagged,
+}
+
 /// A prebuilt outer header for one remote VTEP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncapTemplate {
     bytes: [u8; MAX_OUTER_LEN],
     len: u8,
-    ip: u8,
     udp: u8,
     ipv6: bool,
+    layout: Layout,
+    /// [`EncapTemplate::max_inner_len`], computed once.
+    max_inner: u16,
+    /// `src_ports.span()`, computed once.
+    port_span: u32,
     ttl: Ttl,
     dscp: Dscp,
     df: DfPolicy,
     udp_checksum: bool,
-    underlay_mtu: u16,
     src_ports: SourcePortRange,
     /// IPv4: sum of the header with TOS, total length, flags, TTL and the
     /// checksum zeroed (for the header checksum). Unused for IPv6.
@@ -462,17 +479,27 @@ impl EncapTemplate {
             checksum::sum(&b[udp..vx + 8]),
         ))));
         let narrow = |v: usize| u8::try_from(v).unwrap_or(u8::MAX);
+        let layout = match (ipv6, cfg.underlay_vlan.is_some()) {
+            (false, false) => Layout::V4,
+            (false, true) => Layout::V4Tagged,
+            (true, false) => Layout::V6,
+            (true, true) => Layout::V6Tagged,
+        };
+        // The MTU was checked above to hold the outer IP, UDP and tunnel
+        // headers, so this does not underflow.
+        let max_inner = cfg.underlay_mtu - u16::from(narrow(vx + 8 - ip));
         Ok(EncapTemplate {
             bytes: b,
             len: narrow(vx + 8),
-            ip: narrow(ip),
             udp: narrow(udp),
             ipv6,
+            layout,
+            max_inner,
+            port_span: cfg.src_ports.span(),
             ttl: cfg.ttl,
             dscp: cfg.dscp,
             df: cfg.df,
             udp_checksum,
-            underlay_mtu: cfg.underlay_mtu,
             src_ports: cfg.src_ports,
             base_sum,
             udp_base_sum,
@@ -488,7 +515,7 @@ impl EncapTemplate {
 
     /// The largest inner frame that fits the underlay MTU.
     pub const fn max_inner_len(&self) -> usize {
-        self.underlay_mtu as usize - (self.len as usize - self.ip as usize)
+        self.max_inner as usize
     }
 
     /// The inner IP MTU to advertise in a path-MTU error (see
@@ -515,11 +542,11 @@ impl EncapTemplate {
     pub fn encap<F: Frame>(&self, frame: &mut F, vni: u32, src_port: u16) -> Result<(), EncapDrop> {
         // One monomorphic body per header layout, so every offset is a
         // constant and the template copy is a fixed-size move.
-        match (self.ipv6, self.ip) {
-            (false, 14) => self.encap_as::<F, 14, 50, false>(frame, vni, src_port),
-            (false, _) => self.encap_as::<F, 18, 54, false>(frame, vni, src_port),
-            (true, 14) => self.encap_as::<F, 14, 70, true>(frame, vni, src_port),
-            (true, _) => self.encap_as::<F, 18, 74, true>(frame, vni, src_port),
+        match self.layout {
+            Layout::V4 => self.encap_as::<F, 14, 50, false>(frame, vni, src_port),
+            Layout::V4Tagged => self.encap_as::<F, 18, 54, false>(frame, vni, src_port),
+            Layout::V6 => self.encap_as::<F, 14, 70, true>(frame, vni, src_port),
+            Layout::V6Tagged => self.encap_as::<F, 18, 74, true>(frame, vni, src_port),
         }
     }
 
@@ -536,12 +563,17 @@ impl EncapTemplate {
             return Err(EncapDrop::BadVni);
         }
         let inner_len = frame.len();
-        if inner_len < ETH_LEN {
-            return Err(EncapDrop::InnerTruncated);
-        }
-        if inner_len > self.max_inner_len() {
-            return Err(EncapDrop::TooBig {
-                max_inner_len: u16::try_from(self.max_inner_len()).unwrap_or(u16::MAX),
+        // Both bounds in one unsigned compare (a frame shorter than the
+        // Ethernet header wraps to a huge value); the error is sorted out
+        // off the fast path. `max_inner >= 64` (checked when the template
+        // is built), so the subtraction does not underflow.
+        if inner_len.wrapping_sub(ETH_LEN) > usize::from(self.max_inner) - ETH_LEN {
+            return Err(if inner_len < ETH_LEN {
+                EncapDrop::InnerTruncated
+            } else {
+                EncapDrop::TooBig {
+                    max_inner_len: self.max_inner,
+                }
             });
         }
         let inner = inner_ip(frame.data());
@@ -598,7 +630,8 @@ impl EncapTemplate {
         *out = *tpl;
         let udp = LEN - 16;
         // inner_len <= max_inner_len < 65535 - 74, so these fit in u16.
-        let udp_len = u16::try_from(f.inner_len + 16).unwrap_or(u16::MAX);
+        #[allow(clippy::cast_possible_truncation)]
+        let udp_len = (f.inner_len + 16) as u16;
         // The VNI's three bytes and the reserved byte after them (zero in
         // every template) as one 32-bit store.
         let vni_word = (f.vni << 8).to_be_bytes();
@@ -650,7 +683,12 @@ impl EncapTemplate {
     /// the frame carries one, mapped into the configured port range.
     #[inline]
     pub fn encap_flow<F: Frame>(&self, frame: &mut F, vni: u32) -> Result<(), EncapDrop> {
-        let port = source_port(frame.data(), frame.rss_hash(), self.src_ports);
+        // `source_port` with the range's span computed once, in the template.
+        let hash = match frame.rss_hash() {
+            Some(h) => h,
+            None => flow_hash(frame.data()),
+        };
+        let port = self.src_ports.map_with_span(hash, self.port_span);
         self.encap(frame, vni, port)
     }
 
@@ -667,11 +705,11 @@ impl EncapTemplate {
     ) -> usize {
         // The layout is chosen once per burst, and each frame's body is
         // inlined into its loop.
-        match (self.ipv6, self.ip) {
-            (false, 14) => self.burst_as::<F, 14, 50, false>(frames, vni, src_ports, verdicts),
-            (false, _) => self.burst_as::<F, 18, 54, false>(frames, vni, src_ports, verdicts),
-            (true, 14) => self.burst_as::<F, 14, 70, true>(frames, vni, src_ports, verdicts),
-            (true, _) => self.burst_as::<F, 18, 74, true>(frames, vni, src_ports, verdicts),
+        match self.layout {
+            Layout::V4 => self.burst_as::<F, 14, 50, false>(frames, vni, src_ports, verdicts),
+            Layout::V4Tagged => self.burst_as::<F, 18, 54, false>(frames, vni, src_ports, verdicts),
+            Layout::V6 => self.burst_as::<F, 14, 70, true>(frames, vni, src_ports, verdicts),
+            Layout::V6Tagged => self.burst_as::<F, 18, 74, true>(frames, vni, src_ports, verdicts),
         }
     }
 

@@ -106,7 +106,15 @@ impl SourcePortRange {
     #[inline]
     #[must_use]
     pub fn map(self, hash: u32) -> u16 {
-        let offset = (u64::from(hash) * u64::from(self.span())) >> 32;
+        self.map_with_span(hash, self.span())
+    }
+
+    /// [`SourcePortRange::map`] with the range's [`span`](Self::span)
+    /// given (computed once by a caller that maps many hashes).
+    #[inline(always)]
+    pub(crate) fn map_with_span(self, hash: u32, span: u32) -> u16 {
+        debug_assert_eq!(span, self.span());
+        let offset = (u64::from(hash) * u64::from(span)) >> 32;
         // `offset < span <= 65536`, so it fits a u16 and `min + offset <=
         // max`: neither the cast nor the addition loses anything.
         #[allow(clippy::cast_possible_truncation)]
