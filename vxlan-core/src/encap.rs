@@ -323,9 +323,9 @@ fn native16(v: u16) -> u16 {
 struct OuterFields {
     vni: u32,
     src_port: u16,
-    tos: u8,
-    ttl: u8,
-    df: bool,
+    /// The outer TOS / traffic class, DF and TTL / hop limit as an inherit
+    /// word (see [`Policy`]); no bits outside them.
+    ip_word: u64,
     inner_len: usize,
 }
 
@@ -343,6 +343,92 @@ enum Layout {
     V6Tagged,
 }
 
+/// Bits of an inherit word (see [`Policy`]) that carry a value: the TOS /
+/// traffic class, DF and the TTL / hop limit.
+#[cfg(test)]
+const INHERITABLE: u64 = 0xff | DF_BIT | (0xff << 56);
+
+/// DF in an inherit word: bit 6 of the IPv4 header's byte 6.
+const DF_BIT: u64 = 1 << 46;
+
+/// The DSCP, TTL and DF policies in a form a frame applies without a
+/// branch, on one 64-bit "inherit word": the inner IPv4 header's bytes 1-8
+/// as a little-endian integer, which puts the TOS in bits 0-7, DF in bit
+/// 46 and the TTL in bits 56-63 (the total length, identification and
+/// fragment offset bits between them are never kept). Other inner frames
+/// get a word with the same fields (IPv6: traffic class, hop limit, DF
+/// set; non-IP: TOS 0, the default TTL, DF clear). The outer header's word
+/// is `fixed | (inner & mask)`: a mask is all ones over a field that is
+/// inherited, and `fixed` holds the fields that are not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Policy {
+    /// The fixed DSCP, TTL and DF.
+    fixed: u64,
+    /// The inherited fields; the ECN bits always are (RFC 6040 normal
+    /// mode copies them, see [`ecn::encapsulate`]).
+    mask: u64,
+    /// The inherit word of a non-IP inner frame.
+    non_ip: u64,
+}
+
+impl Policy {
+    fn new(cfg: &EncapConfig) -> Self {
+        // RFC 6040 normal mode: the outer ECN field is the inner one.
+        debug_assert!(Ecn::ALL.iter().all(|&e| ecn::encapsulate(e) == e));
+        let mut fixed = 0;
+        let mut mask = 0x03;
+        let mut non_ip = 0;
+        match cfg.dscp {
+            Dscp::Fixed(d) => fixed |= u64::from(d) << 2,
+            Dscp::Inherit => mask |= 0xfc,
+        }
+        match cfg.ttl {
+            Ttl::Fixed(t) => fixed |= u64::from(t) << 56,
+            Ttl::Inherit { default } => {
+                mask |= 0xff << 56;
+                non_ip = u64::from(default) << 56;
+            }
+        }
+        match cfg.df {
+            DfPolicy::Set => fixed |= DF_BIT,
+            DfPolicy::Unset => {}
+            DfPolicy::Inherit => mask |= DF_BIT,
+        }
+        Policy {
+            fixed,
+            mask,
+            non_ip,
+        }
+    }
+}
+
+impl InnerIp {
+    /// The fields as an inherit word (see [`Policy`]).
+    #[inline]
+    fn word(self) -> u64 {
+        u64::from(self.tos) | (u64::from(self.df) << 46) | (u64::from(self.ttl) << 56)
+    }
+}
+
+/// The inherit word (see [`Policy`]) of an inner frame, `None` for non-IP
+/// or truncated frames: `inner_ip(frame).map(InnerIp::word)` except that
+/// bits outside the TOS, DF and TTL may be set.
+#[inline(always)]
+fn inner_word(frame: &[u8]) -> Option<u64> {
+    if let Some(h) = frame.first_chunk::<34>() {
+        // As in `inner_ip`; then bytes 15-22 (the IP header's bytes 1-8)
+        // are the word itself, one load.
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&h[12..16]);
+        if u32::from_le_bytes(w) & 0x00f0_ffff == 0x0040_0008 {
+            let mut q = [0u8; 8];
+            q.copy_from_slice(&h[15..23]);
+            return Some(u64::from_le_bytes(q));
+        }
+    }
+    inner_ip_general(frame).map(InnerIp::word)
+}
+
 /// A prebuilt outer header for one remote VTEP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncapTemplate {
@@ -355,9 +441,9 @@ pub struct EncapTemplate {
     max_inner: u16,
     /// `src_ports.span()`, computed once.
     port_span: u32,
-    ttl: Ttl,
-    dscp: Dscp,
-    df: DfPolicy,
+    /// The TOS / traffic class, TTL and DF policies as masks, so that a
+    /// frame applies them without a branch (see [`Policy`]).
+    policy: Policy,
     udp_checksum: bool,
     src_ports: SourcePortRange,
     /// IPv4: sum of the header with TOS, total length, flags, TTL and the
@@ -496,9 +582,7 @@ impl EncapTemplate {
             layout,
             max_inner,
             port_span: cfg.src_ports.span(),
-            ttl: cfg.ttl,
-            dscp: cfg.dscp,
-            df: cfg.df,
+            policy: Policy::new(cfg),
             udp_checksum,
             src_ports: cfg.src_ports,
             base_sum,
@@ -576,33 +660,12 @@ impl EncapTemplate {
                 }
             });
         }
-        let inner = inner_ip(frame.data());
-        let tos = {
-            let dscp = match (self.dscp, inner) {
-                (Dscp::Fixed(d), _) => d,
-                (Dscp::Inherit, Some(i)) => i.tos >> 2,
-                (Dscp::Inherit, None) => 0,
-            };
-            let ecn = inner.map_or(Ecn::NotEct, |i| ecn::encapsulate(Ecn::from_bits(i.tos)));
-            (dscp << 2) | ecn.bits()
-        };
-        let ttl = match (self.ttl, inner) {
-            (Ttl::Fixed(t), _) => t,
-            (Ttl::Inherit { .. }, Some(i)) => i.ttl,
-            (Ttl::Inherit { default }, None) => default,
-        };
-        let df = match (self.df, inner) {
-            (DfPolicy::Set, _) => true,
-            (DfPolicy::Unset, _) => false,
-            (DfPolicy::Inherit, Some(i)) => i.df,
-            (DfPolicy::Inherit, None) => false,
-        };
+        let p = &self.policy;
+        let inner = inner_word(frame.data()).unwrap_or(p.non_ip);
         let fields = OuterFields {
             vni,
             src_port,
-            tos,
-            ttl,
-            df,
+            ip_word: p.fixed | (inner & p.mask),
             inner_len,
         };
         self.write::<F, IP, LEN, V6>(frame, fields)
@@ -639,22 +702,24 @@ impl EncapTemplate {
         out[udp..udp + 2].copy_from_slice(&f.src_port.to_be_bytes());
         out[udp + 4..udp + 6].copy_from_slice(&udp_len.to_be_bytes());
         if V6 {
-            out[IP] = 0x60 | (f.tos >> 4);
-            out[IP + 1] = f.tos << 4;
+            let [tos, .., ttl] = f.ip_word.to_le_bytes();
+            out[IP] = 0x60 | (tos >> 4);
+            out[IP + 1] = tos << 4;
             out[IP + 4..IP + 6].copy_from_slice(&udp_len.to_be_bytes());
-            out[IP + 7] = f.ttl;
+            out[IP + 7] = ttl;
         } else {
             let total = udp_len + 20;
-            let flags: u16 = if f.df { 0x4000 } else { 0 };
-            out[IP + 1] = f.tos;
+            // The word is the header's bytes 1-8 with the total length and
+            // identification zero (as the template has them): TOS, flags
+            // and TTL in one store, then the length over its zero.
+            out[IP + 1..IP + 9].copy_from_slice(&f.ip_word.to_le_bytes());
             out[IP + 2..IP + 4].copy_from_slice(&total.to_be_bytes());
-            out[IP + 6..IP + 8].copy_from_slice(&flags.to_be_bytes());
-            out[IP + 8] = f.ttl;
-            let sum = self.base_sum
-                + u64::from(f.tos)
-                + u64::from(total)
-                + u64::from(flags)
-                + (u64::from(f.ttl) << 8);
+            // The word's little-endian 16-bit lanes are the header's
+            // big-endian words 0-4 with bytes 0 and 9 (version and IHL,
+            // protocol) zero, so its sum is theirs; the two 32-bit halves
+            // add up to it modulo 0xffff, as the fold reduces.
+            let sum =
+                self.base_sum + u64::from(total) + (f.ip_word & 0xffff_ffff) + (f.ip_word >> 32);
             out[IP + 10..IP + 12].copy_from_slice(&(!checksum::fold(sum)).to_be_bytes());
         }
         if self.udp_checksum {
@@ -874,6 +939,10 @@ mod tests {
             f.push(first);
             f.extend_from_slice(&rest);
             proptest::prop_assert_eq!(inner_ip(&f), inner_ip_general(&f));
+            proptest::prop_assert_eq!(
+                inner_word(&f).map(|w| w & INHERITABLE),
+                inner_ip_general(&f).map(InnerIp::word)
+            );
         }
     }
 
