@@ -329,18 +329,45 @@ struct OuterFields {
     inner_len: usize,
 }
 
-/// Where a template's headers lie: the outer IP family and whether the
-/// underlay is tagged, chosen once so that a frame dispatches on one byte.
+/// Where a template's headers lie (the outer IP family and whether the
+/// underlay is tagged) and whether a UDP checksum is computed, chosen once
+/// so that a frame dispatches on one byte to a body where all of it is
+/// constant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Layout {
-    /// IPv4 at 14, 50 bytes prepended.
+    /// IPv4 at 14, 50 bytes prepended, UDP checksum zero.
     V4,
-    /// IPv4 at 18 (one tag), 54 bytes prepended.
-    V4Tagged,
-    /// IPv6 at 14, 70 bytes prepended.
+    /// As `V4`, UDP checksum computed.
+    V4Sum,
+    /// IPv4 at 18 (one tag), 54 bytes prepended, UDP checksum zero.
+    V4Tag,
+    /// As `V4Tag`, UDP checksum computed.
+    V4TagSum,
+    /// IPv6 at 14, 70 bytes prepended, UDP checksum zero.
     V6,
-    /// IPv6 at 18 (one tag), 74 bytes prepended.
-    V6Tagged,
+    /// As `V6`, UDP checksum computed.
+    V6Sum,
+    /// IPv6 at 18 (one tag), 74 bytes prepended, UDP checksum zero.
+    V6Tag,
+    /// As `V6Tag`, UDP checksum computed.
+    V6TagSum,
+}
+
+/// Calls `$t.$f::<F, IP, LEN, V6, SUM>(args)` for `$t`'s layout (see
+/// [`Layout`]).
+macro_rules! by_layout {
+    ($t:expr, $f:ident::<$F:ty>($($a:expr),*)) => {
+        match $t.layout {
+            Layout::V4 => $t.$f::<$F, 14, 50, false, false>($($a),*),
+            Layout::V4Sum => $t.$f::<$F, 14, 50, false, true>($($a),*),
+            Layout::V4Tag => $t.$f::<$F, 18, 54, false, false>($($a),*),
+            Layout::V4TagSum => $t.$f::<$F, 18, 54, false, true>($($a),*),
+            Layout::V6 => $t.$f::<$F, 14, 70, true, false>($($a),*),
+            Layout::V6Sum => $t.$f::<$F, 14, 70, true, true>($($a),*),
+            Layout::V6Tag => $t.$f::<$F, 18, 74, true, false>($($a),*),
+            Layout::V6TagSum => $t.$f::<$F, 18, 74, true, true>($($a),*),
+        }
+    };
 }
 
 /// Bits of an inherit word (see [`Policy`]) that carry a value: the TOS /
@@ -444,7 +471,6 @@ pub struct EncapTemplate {
     /// The TOS / traffic class, TTL and DF policies as masks, so that a
     /// frame applies them without a branch (see [`Policy`]).
     policy: Policy,
-    udp_checksum: bool,
     src_ports: SourcePortRange,
     /// IPv4: sum of the header with TOS, total length, flags, TTL and the
     /// checksum zeroed (for the header checksum). Unused for IPv6.
@@ -565,11 +591,15 @@ impl EncapTemplate {
             checksum::sum(&b[udp..vx + 8]),
         ))));
         let narrow = |v: usize| u8::try_from(v).unwrap_or(u8::MAX);
-        let layout = match (ipv6, cfg.underlay_vlan.is_some()) {
-            (false, false) => Layout::V4,
-            (false, true) => Layout::V4Tagged,
-            (true, false) => Layout::V6,
-            (true, true) => Layout::V6Tagged,
+        let layout = match (ipv6, cfg.underlay_vlan.is_some(), udp_checksum) {
+            (false, false, false) => Layout::V4,
+            (false, false, true) => Layout::V4Sum,
+            (false, true, false) => Layout::V4Tag,
+            (false, true, true) => Layout::V4TagSum,
+            (true, false, false) => Layout::V6,
+            (true, false, true) => Layout::V6Sum,
+            (true, true, false) => Layout::V6Tag,
+            (true, true, true) => Layout::V6TagSum,
         };
         // The MTU was checked above to hold the outer IP, UDP and tunnel
         // headers, so this does not underflow.
@@ -583,7 +613,6 @@ impl EncapTemplate {
             max_inner,
             port_span: cfg.src_ports.span(),
             policy: Policy::new(cfg),
-            udp_checksum,
             src_ports: cfg.src_ports,
             base_sum,
             udp_base_sum,
@@ -626,18 +655,14 @@ impl EncapTemplate {
     pub fn encap<F: Frame>(&self, frame: &mut F, vni: u32, src_port: u16) -> Result<(), EncapDrop> {
         // One monomorphic body per header layout, so every offset is a
         // constant and the template copy is a fixed-size move.
-        match self.layout {
-            Layout::V4 => self.encap_as::<F, 14, 50, false>(frame, vni, src_port),
-            Layout::V4Tagged => self.encap_as::<F, 18, 54, false>(frame, vni, src_port),
-            Layout::V6 => self.encap_as::<F, 14, 70, true>(frame, vni, src_port),
-            Layout::V6Tagged => self.encap_as::<F, 18, 74, true>(frame, vni, src_port),
-        }
+        by_layout!(self, encap_as::<F>(frame, vni, src_port))
     }
 
     /// [`EncapTemplate::encap`] for one header layout: the IP header at
-    /// `IP`, `LEN` bytes prepended, an IPv6 underlay when `V6`.
+    /// `IP`, `LEN` bytes prepended, an IPv6 underlay when `V6`, a UDP
+    /// checksum when `SUM`.
     #[inline(always)]
-    fn encap_as<F: Frame, const IP: usize, const LEN: usize, const V6: bool>(
+    fn encap_as<F: Frame, const IP: usize, const LEN: usize, const V6: bool, const SUM: bool>(
         &self,
         frame: &mut F,
         vni: u32,
@@ -668,11 +693,11 @@ impl EncapTemplate {
             ip_word: p.fixed | (inner & p.mask),
             inner_len,
         };
-        self.write::<F, IP, LEN, V6>(frame, fields)
+        self.write::<F, IP, LEN, V6, SUM>(frame, fields)
     }
 
     #[inline(always)]
-    fn write<F: Frame, const IP: usize, const LEN: usize, const V6: bool>(
+    fn write<F: Frame, const IP: usize, const LEN: usize, const V6: bool, const SUM: bool>(
         &self,
         frame: &mut F,
         f: OuterFields,
@@ -680,7 +705,7 @@ impl EncapTemplate {
         // The inner frame's part of the UDP checksum, summed where it lies
         // before the headers go in front of it (it starts at an even offset
         // of the datagram, so its 16-bit words are the datagram's).
-        let inner_sum = if self.udp_checksum {
+        let inner_sum = if SUM {
             checksum::sum_native(frame.data())
         } else {
             0
@@ -722,7 +747,7 @@ impl EncapTemplate {
                 self.base_sum + u64::from(total) + (f.ip_word & 0xffff_ffff) + (f.ip_word >> 32);
             out[IP + 10..IP + 12].copy_from_slice(&(!checksum::fold(sum)).to_be_bytes());
         }
-        if self.udp_checksum {
+        if SUM {
             // Only the inner frame was summed: the rest of the datagram and
             // the pseudo-header are the template's sum plus the fields
             // written above. The length counts twice (pseudo-header and
@@ -748,13 +773,26 @@ impl EncapTemplate {
     /// the frame carries one, mapped into the configured port range.
     #[inline]
     pub fn encap_flow<F: Frame>(&self, frame: &mut F, vni: u32) -> Result<(), EncapDrop> {
+        // The layout first, so that the hash and the encapsulation share
+        // one body (and the frame's bounds, loaded once).
+        by_layout!(self, flow_as::<F>(frame, vni))
+    }
+
+    /// [`EncapTemplate::encap_flow`] for one layout (see
+    /// [`EncapTemplate::encap_as`]).
+    #[inline(always)]
+    fn flow_as<F: Frame, const IP: usize, const LEN: usize, const V6: bool, const SUM: bool>(
+        &self,
+        frame: &mut F,
+        vni: u32,
+    ) -> Result<(), EncapDrop> {
         // `source_port` with the range's span computed once, in the template.
         let hash = match frame.rss_hash() {
             Some(h) => h,
             None => flow_hash(frame.data()),
         };
         let port = self.src_ports.map_with_span(hash, self.port_span);
-        self.encap(frame, vni, port)
+        self.encap_as::<F, IP, LEN, V6, SUM>(frame, vni, port)
     }
 
     /// Encapsulates a burst of frames for the same remote and VNI; one
@@ -770,16 +808,11 @@ impl EncapTemplate {
     ) -> usize {
         // The layout is chosen once per burst, and each frame's body is
         // inlined into its loop.
-        match self.layout {
-            Layout::V4 => self.burst_as::<F, 14, 50, false>(frames, vni, src_ports, verdicts),
-            Layout::V4Tagged => self.burst_as::<F, 18, 54, false>(frames, vni, src_ports, verdicts),
-            Layout::V6 => self.burst_as::<F, 14, 70, true>(frames, vni, src_ports, verdicts),
-            Layout::V6Tagged => self.burst_as::<F, 18, 74, true>(frames, vni, src_ports, verdicts),
-        }
+        by_layout!(self, burst_as::<F>(frames, vni, src_ports, verdicts))
     }
 
     #[inline(always)]
-    fn burst_as<F: Frame, const IP: usize, const LEN: usize, const V6: bool>(
+    fn burst_as<F: Frame, const IP: usize, const LEN: usize, const V6: bool, const SUM: bool>(
         &self,
         frames: &mut [F],
         vni: u32,
@@ -788,7 +821,7 @@ impl EncapTemplate {
     ) -> usize {
         let mut done = 0;
         for ((frame, port), verdict) in frames.iter_mut().zip(src_ports).zip(verdicts.iter_mut()) {
-            *verdict = self.encap_as::<F, IP, LEN, V6>(frame, vni, *port);
+            *verdict = self.encap_as::<F, IP, LEN, V6, SUM>(frame, vni, *port);
             done += usize::from(verdict.is_ok());
         }
         done
