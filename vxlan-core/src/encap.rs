@@ -38,6 +38,10 @@ use crate::wire::ethernet::{HEADER_LEN as ETH_LEN, VLAN_TAG_LEN};
 use crate::wire::vxlan::{self, GpeNextProtocol, MAX_VNI};
 use crate::wire::{checksum, EtherType, IpPair, IpProtocol, MacAddr};
 
+/// [`ETH_LEN`] as a `u16`.
+const ETH_LEN_U16: u16 = 14;
+const _: () = assert!(ETH_LEN_U16 as usize == ETH_LEN);
+
 /// The longest outer header: Ethernet, one tag, IPv6, UDP, VXLAN.
 pub const MAX_OUTER_LEN: usize = ETH_LEN + VLAN_TAG_LEN + 40 + 8 + 8;
 
@@ -464,8 +468,9 @@ pub struct EncapTemplate {
     udp: u8,
     ipv6: bool,
     layout: Layout,
-    /// [`EncapTemplate::max_inner_len`], computed once.
-    max_inner: u16,
+    /// [`EncapTemplate::max_inner_len`] less the Ethernet header: the
+    /// span of inner lengths that fit, computed once.
+    inner_span: u16,
     /// `src_ports.span()`, computed once.
     port_span: u32,
     /// The TOS / traffic class, TTL and DF policies as masks, so that a
@@ -610,7 +615,8 @@ impl EncapTemplate {
             udp: narrow(udp),
             ipv6,
             layout,
-            max_inner,
+            // At least 64 - 14.
+            inner_span: max_inner - ETH_LEN_U16,
             port_span: cfg.src_ports.span(),
             policy: Policy::new(cfg),
             src_ports: cfg.src_ports,
@@ -628,7 +634,7 @@ impl EncapTemplate {
 
     /// The largest inner frame that fits the underlay MTU.
     pub const fn max_inner_len(&self) -> usize {
-        self.max_inner as usize
+        self.inner_span as usize + ETH_LEN
     }
 
     /// The inner IP MTU to advertise in a path-MTU error (see
@@ -674,14 +680,13 @@ impl EncapTemplate {
         let inner_len = frame.len();
         // Both bounds in one unsigned compare (a frame shorter than the
         // Ethernet header wraps to a huge value); the error is sorted out
-        // off the fast path. `max_inner >= 64` (checked when the template
-        // is built), so the subtraction does not underflow.
-        if inner_len.wrapping_sub(ETH_LEN) > usize::from(self.max_inner) - ETH_LEN {
+        // off the fast path.
+        if inner_len.wrapping_sub(ETH_LEN) > usize::from(self.inner_span) {
             return Err(if inner_len < ETH_LEN {
                 EncapDrop::InnerTruncated
             } else {
                 EncapDrop::TooBig {
-                    max_inner_len: self.max_inner,
+                    max_inner_len: self.inner_span + ETH_LEN_U16,
                 }
             });
         }
