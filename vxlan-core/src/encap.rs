@@ -674,6 +674,21 @@ impl EncapTemplate {
         vni: u32,
         src_port: u16,
     ) -> Result<(), EncapDrop> {
+        let (inner_len, ip_word) = self.check(frame, vni)?;
+        let fields = OuterFields {
+            vni,
+            src_port,
+            ip_word,
+            inner_len,
+        };
+        self.write::<F, IP, LEN, V6, SUM>(frame, fields)
+    }
+
+    /// The checks every frame passes before it is written (VNI, inner
+    /// length), then its length and its outer inherit word (see
+    /// [`Policy`]).
+    #[inline(always)]
+    fn check<F: Frame>(&self, frame: &F, vni: u32) -> Result<(usize, u64), EncapDrop> {
         if vni > MAX_VNI {
             return Err(EncapDrop::BadVni);
         }
@@ -692,13 +707,7 @@ impl EncapTemplate {
         }
         let p = &self.policy;
         let inner = inner_word(frame.data()).unwrap_or(p.non_ip);
-        let fields = OuterFields {
-            vni,
-            src_port,
-            ip_word: p.fixed | (inner & p.mask),
-            inner_len,
-        };
-        self.write::<F, IP, LEN, V6, SUM>(frame, fields)
+        Ok((inner_len, p.fixed | (inner & p.mask)))
     }
 
     #[inline(always)]
@@ -791,13 +800,22 @@ impl EncapTemplate {
         frame: &mut F,
         vni: u32,
     ) -> Result<(), EncapDrop> {
+        // The checks and the inner header's fields first, then the hash:
+        // both read the frame's first bytes, which are then loaded once.
+        let (inner_len, ip_word) = self.check(frame, vni)?;
         // `source_port` with the range's span computed once, in the template.
         let hash = match frame.rss_hash() {
             Some(h) => h,
             None => flow_hash(frame.data()),
         };
-        let port = self.src_ports.map_with_span(hash, self.port_span);
-        self.encap_as::<F, IP, LEN, V6, SUM>(frame, vni, port)
+        let src_port = self.src_ports.map_with_span(hash, self.port_span);
+        let fields = OuterFields {
+            vni,
+            src_port,
+            ip_word,
+            inner_len,
+        };
+        self.write::<F, IP, LEN, V6, SUM>(frame, fields)
     }
 
     /// Encapsulates a burst of frames for the same remote and VNI; one
