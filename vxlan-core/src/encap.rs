@@ -33,10 +33,14 @@ use core::net::IpAddr;
 
 use crate::ecn::{self, Ecn};
 use crate::frame::{Frame, FrameError};
-use crate::hash::{source_port, SourcePortRange};
+use crate::hash::{flow_hash, SourcePortRange};
 use crate::wire::ethernet::{HEADER_LEN as ETH_LEN, VLAN_TAG_LEN};
 use crate::wire::vxlan::{self, GpeNextProtocol, MAX_VNI};
 use crate::wire::{checksum, EtherType, IpPair, IpProtocol, MacAddr};
+
+/// [`ETH_LEN`] as a `u16`.
+const ETH_LEN_U16: u16 = 14;
+const _: () = assert!(ETH_LEN_U16 as usize == ETH_LEN);
 
 /// The longest outer header: Ethernet, one tag, IPv6, UDP, VXLAN.
 pub const MAX_OUTER_LEN: usize = ETH_LEN + VLAN_TAG_LEN + 40 + 8 + 8;
@@ -323,10 +327,137 @@ fn native16(v: u16) -> u16 {
 struct OuterFields {
     vni: u32,
     src_port: u16,
-    tos: u8,
-    ttl: u8,
-    df: bool,
+    /// The outer TOS / traffic class, DF and TTL / hop limit as an inherit
+    /// word (see [`Policy`]); no bits outside them.
+    ip_word: u64,
     inner_len: usize,
+}
+
+/// Where a template's headers lie (the outer IP family and whether the
+/// underlay is tagged) and whether a UDP checksum is computed, chosen once
+/// so that a frame dispatches on one byte to a body where all of it is
+/// constant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// IPv4 at 14, 50 bytes prepended, UDP checksum zero.
+    V4,
+    /// As `V4`, UDP checksum computed.
+    V4Sum,
+    /// IPv4 at 18 (one tag), 54 bytes prepended, UDP checksum zero.
+    V4Tag,
+    /// As `V4Tag`, UDP checksum computed.
+    V4TagSum,
+    /// IPv6 at 14, 70 bytes prepended, UDP checksum zero.
+    V6,
+    /// As `V6`, UDP checksum computed.
+    V6Sum,
+    /// IPv6 at 18 (one tag), 74 bytes prepended, UDP checksum zero.
+    V6Tag,
+    /// As `V6Tag`, UDP checksum computed.
+    V6TagSum,
+}
+
+/// Calls `$t.$f::<F, IP, LEN, V6, SUM>(args)` for `$t`'s layout (see
+/// [`Layout`]).
+macro_rules! by_layout {
+    ($t:expr, $f:ident::<$F:ty>($($a:expr),*)) => {
+        match $t.layout {
+            Layout::V4 => $t.$f::<$F, 14, 50, false, false>($($a),*),
+            Layout::V4Sum => $t.$f::<$F, 14, 50, false, true>($($a),*),
+            Layout::V4Tag => $t.$f::<$F, 18, 54, false, false>($($a),*),
+            Layout::V4TagSum => $t.$f::<$F, 18, 54, false, true>($($a),*),
+            Layout::V6 => $t.$f::<$F, 14, 70, true, false>($($a),*),
+            Layout::V6Sum => $t.$f::<$F, 14, 70, true, true>($($a),*),
+            Layout::V6Tag => $t.$f::<$F, 18, 74, true, false>($($a),*),
+            Layout::V6TagSum => $t.$f::<$F, 18, 74, true, true>($($a),*),
+        }
+    };
+}
+
+/// Bits of an inherit word (see [`Policy`]) that carry a value: the TOS /
+/// traffic class, DF and the TTL / hop limit.
+#[cfg(test)]
+const INHERITABLE: u64 = 0xff | DF_BIT | (0xff << 56);
+
+/// DF in an inherit word: bit 6 of the IPv4 header's byte 6.
+const DF_BIT: u64 = 1 << 46;
+
+/// The DSCP, TTL and DF policies in a form a frame applies without a
+/// branch, on one 64-bit "inherit word": the inner IPv4 header's bytes 1-8
+/// as a little-endian integer, which puts the TOS in bits 0-7, DF in bit
+/// 46 and the TTL in bits 56-63 (the total length, identification and
+/// fragment offset bits between them are never kept). Other inner frames
+/// get a word with the same fields (IPv6: traffic class, hop limit, DF
+/// set; non-IP: TOS 0, the default TTL, DF clear). The outer header's word
+/// is `fixed | (inner & mask)`: a mask is all ones over a field that is
+/// inherited, and `fixed` holds the fields that are not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Policy {
+    /// The fixed DSCP, TTL and DF.
+    fixed: u64,
+    /// The inherited fields; the ECN bits always are (RFC 6040 normal
+    /// mode copies them, see [`ecn::encapsulate`]).
+    mask: u64,
+    /// The inherit word of a non-IP inner frame.
+    non_ip: u64,
+}
+
+impl Policy {
+    fn new(cfg: &EncapConfig) -> Self {
+        // RFC 6040 normal mode: the outer ECN field is the inner one.
+        debug_assert!(Ecn::ALL.iter().all(|&e| ecn::encapsulate(e) == e));
+        let mut fixed = 0;
+        let mut mask = 0x03;
+        let mut non_ip = 0;
+        match cfg.dscp {
+            Dscp::Fixed(d) => fixed |= u64::from(d) << 2,
+            Dscp::Inherit => mask |= 0xfc,
+        }
+        match cfg.ttl {
+            Ttl::Fixed(t) => fixed |= u64::from(t) << 56,
+            Ttl::Inherit { default } => {
+                mask |= 0xff << 56;
+                non_ip = u64::from(default) << 56;
+            }
+        }
+        match cfg.df {
+            DfPolicy::Set => fixed |= DF_BIT,
+            DfPolicy::Unset => {}
+            DfPolicy::Inherit => mask |= DF_BIT,
+        }
+        Policy {
+            fixed,
+            mask,
+            non_ip,
+        }
+    }
+}
+
+impl InnerIp {
+    /// The fields as an inherit word (see [`Policy`]).
+    #[inline]
+    fn word(self) -> u64 {
+        u64::from(self.tos) | (u64::from(self.df) << 46) | (u64::from(self.ttl) << 56)
+    }
+}
+
+/// The inherit word (see [`Policy`]) of an inner frame, `None` for non-IP
+/// or truncated frames: `inner_ip(frame).map(InnerIp::word)` except that
+/// bits outside the TOS, DF and TTL may be set.
+#[inline(always)]
+fn inner_word(frame: &[u8]) -> Option<u64> {
+    if let Some(h) = frame.first_chunk::<34>() {
+        // As in `inner_ip`; then bytes 15-22 (the IP header's bytes 1-8)
+        // are the word itself, one load.
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&h[12..16]);
+        if u32::from_le_bytes(w) & 0x00f0_ffff == 0x0040_0008 {
+            let mut q = [0u8; 8];
+            q.copy_from_slice(&h[15..23]);
+            return Some(u64::from_le_bytes(q));
+        }
+    }
+    inner_ip_general(frame).map(InnerIp::word)
 }
 
 /// A prebuilt outer header for one remote VTEP.
@@ -334,14 +465,17 @@ struct OuterFields {
 pub struct EncapTemplate {
     bytes: [u8; MAX_OUTER_LEN],
     len: u8,
-    ip: u8,
     udp: u8,
     ipv6: bool,
-    ttl: Ttl,
-    dscp: Dscp,
-    df: DfPolicy,
-    udp_checksum: bool,
-    underlay_mtu: u16,
+    layout: Layout,
+    /// [`EncapTemplate::max_inner_len`] less the Ethernet header: the
+    /// span of inner lengths that fit, computed once.
+    inner_span: u16,
+    /// `src_ports.span()`, computed once.
+    port_span: u32,
+    /// The TOS / traffic class, TTL and DF policies as masks, so that a
+    /// frame applies them without a branch (see [`Policy`]).
+    policy: Policy,
     src_ports: SourcePortRange,
     /// IPv4: sum of the header with TOS, total length, flags, TTL and the
     /// checksum zeroed (for the header checksum). Unused for IPv6.
@@ -462,17 +596,29 @@ impl EncapTemplate {
             checksum::sum(&b[udp..vx + 8]),
         ))));
         let narrow = |v: usize| u8::try_from(v).unwrap_or(u8::MAX);
+        let layout = match (ipv6, cfg.underlay_vlan.is_some(), udp_checksum) {
+            (false, false, false) => Layout::V4,
+            (false, false, true) => Layout::V4Sum,
+            (false, true, false) => Layout::V4Tag,
+            (false, true, true) => Layout::V4TagSum,
+            (true, false, false) => Layout::V6,
+            (true, false, true) => Layout::V6Sum,
+            (true, true, false) => Layout::V6Tag,
+            (true, true, true) => Layout::V6TagSum,
+        };
+        // The MTU was checked above to hold the outer IP, UDP and tunnel
+        // headers, so this does not underflow.
+        let max_inner = cfg.underlay_mtu - u16::from(narrow(vx + 8 - ip));
         Ok(EncapTemplate {
             bytes: b,
             len: narrow(vx + 8),
-            ip: narrow(ip),
             udp: narrow(udp),
             ipv6,
-            ttl: cfg.ttl,
-            dscp: cfg.dscp,
-            df: cfg.df,
-            udp_checksum,
-            underlay_mtu: cfg.underlay_mtu,
+            layout,
+            // At least 64 - 14.
+            inner_span: max_inner - ETH_LEN_U16,
+            port_span: cfg.src_ports.span(),
+            policy: Policy::new(cfg),
             src_ports: cfg.src_ports,
             base_sum,
             udp_base_sum,
@@ -488,7 +634,7 @@ impl EncapTemplate {
 
     /// The largest inner frame that fits the underlay MTU.
     pub const fn max_inner_len(&self) -> usize {
-        self.underlay_mtu as usize - (self.len as usize - self.ip as usize)
+        self.inner_span as usize + ETH_LEN
     }
 
     /// The inner IP MTU to advertise in a path-MTU error (see
@@ -515,69 +661,57 @@ impl EncapTemplate {
     pub fn encap<F: Frame>(&self, frame: &mut F, vni: u32, src_port: u16) -> Result<(), EncapDrop> {
         // One monomorphic body per header layout, so every offset is a
         // constant and the template copy is a fixed-size move.
-        match (self.ipv6, self.ip) {
-            (false, 14) => self.encap_as::<F, 14, 50, false>(frame, vni, src_port),
-            (false, _) => self.encap_as::<F, 18, 54, false>(frame, vni, src_port),
-            (true, 14) => self.encap_as::<F, 14, 70, true>(frame, vni, src_port),
-            (true, _) => self.encap_as::<F, 18, 74, true>(frame, vni, src_port),
-        }
+        by_layout!(self, encap_as::<F>(frame, vni, src_port))
     }
 
     /// [`EncapTemplate::encap`] for one header layout: the IP header at
-    /// `IP`, `LEN` bytes prepended, an IPv6 underlay when `V6`.
+    /// `IP`, `LEN` bytes prepended, an IPv6 underlay when `V6`, a UDP
+    /// checksum when `SUM`.
     #[inline(always)]
-    fn encap_as<F: Frame, const IP: usize, const LEN: usize, const V6: bool>(
+    fn encap_as<F: Frame, const IP: usize, const LEN: usize, const V6: bool, const SUM: bool>(
         &self,
         frame: &mut F,
         vni: u32,
         src_port: u16,
     ) -> Result<(), EncapDrop> {
+        let (inner_len, ip_word) = self.check(frame, vni)?;
+        let fields = OuterFields {
+            vni,
+            src_port,
+            ip_word,
+            inner_len,
+        };
+        self.write::<F, IP, LEN, V6, SUM>(frame, fields)
+    }
+
+    /// The checks every frame passes before it is written (VNI, inner
+    /// length), then its length and its outer inherit word (see
+    /// [`Policy`]).
+    #[inline(always)]
+    fn check<F: Frame>(&self, frame: &F, vni: u32) -> Result<(usize, u64), EncapDrop> {
         if vni > MAX_VNI {
             return Err(EncapDrop::BadVni);
         }
         let inner_len = frame.len();
-        if inner_len < ETH_LEN {
-            return Err(EncapDrop::InnerTruncated);
-        }
-        if inner_len > self.max_inner_len() {
-            return Err(EncapDrop::TooBig {
-                max_inner_len: u16::try_from(self.max_inner_len()).unwrap_or(u16::MAX),
+        // Both bounds in one unsigned compare (a frame shorter than the
+        // Ethernet header wraps to a huge value); the error is sorted out
+        // off the fast path.
+        if inner_len.wrapping_sub(ETH_LEN) > usize::from(self.inner_span) {
+            return Err(if inner_len < ETH_LEN {
+                EncapDrop::InnerTruncated
+            } else {
+                EncapDrop::TooBig {
+                    max_inner_len: self.inner_span + ETH_LEN_U16,
+                }
             });
         }
-        let inner = inner_ip(frame.data());
-        let tos = {
-            let dscp = match (self.dscp, inner) {
-                (Dscp::Fixed(d), _) => d,
-                (Dscp::Inherit, Some(i)) => i.tos >> 2,
-                (Dscp::Inherit, None) => 0,
-            };
-            let ecn = inner.map_or(Ecn::NotEct, |i| ecn::encapsulate(Ecn::from_bits(i.tos)));
-            (dscp << 2) | ecn.bits()
-        };
-        let ttl = match (self.ttl, inner) {
-            (Ttl::Fixed(t), _) => t,
-            (Ttl::Inherit { .. }, Some(i)) => i.ttl,
-            (Ttl::Inherit { default }, None) => default,
-        };
-        let df = match (self.df, inner) {
-            (DfPolicy::Set, _) => true,
-            (DfPolicy::Unset, _) => false,
-            (DfPolicy::Inherit, Some(i)) => i.df,
-            (DfPolicy::Inherit, None) => false,
-        };
-        let fields = OuterFields {
-            vni,
-            src_port,
-            tos,
-            ttl,
-            df,
-            inner_len,
-        };
-        self.write::<F, IP, LEN, V6>(frame, fields)
+        let p = &self.policy;
+        let inner = inner_word(frame.data()).unwrap_or(p.non_ip);
+        Ok((inner_len, p.fixed | (inner & p.mask)))
     }
 
     #[inline(always)]
-    fn write<F: Frame, const IP: usize, const LEN: usize, const V6: bool>(
+    fn write<F: Frame, const IP: usize, const LEN: usize, const V6: bool, const SUM: bool>(
         &self,
         frame: &mut F,
         f: OuterFields,
@@ -585,7 +719,7 @@ impl EncapTemplate {
         // The inner frame's part of the UDP checksum, summed where it lies
         // before the headers go in front of it (it starts at an even offset
         // of the datagram, so its 16-bit words are the datagram's).
-        let inner_sum = if self.udp_checksum {
+        let inner_sum = if SUM {
             checksum::sum_native(frame.data())
         } else {
             0
@@ -598,7 +732,8 @@ impl EncapTemplate {
         *out = *tpl;
         let udp = LEN - 16;
         // inner_len <= max_inner_len < 65535 - 74, so these fit in u16.
-        let udp_len = u16::try_from(f.inner_len + 16).unwrap_or(u16::MAX);
+        #[allow(clippy::cast_possible_truncation)]
+        let udp_len = (f.inner_len + 16) as u16;
         // The VNI's three bytes and the reserved byte after them (zero in
         // every template) as one 32-bit store.
         let vni_word = (f.vni << 8).to_be_bytes();
@@ -606,25 +741,27 @@ impl EncapTemplate {
         out[udp..udp + 2].copy_from_slice(&f.src_port.to_be_bytes());
         out[udp + 4..udp + 6].copy_from_slice(&udp_len.to_be_bytes());
         if V6 {
-            out[IP] = 0x60 | (f.tos >> 4);
-            out[IP + 1] = f.tos << 4;
+            let [tos, .., ttl] = f.ip_word.to_le_bytes();
+            out[IP] = 0x60 | (tos >> 4);
+            out[IP + 1] = tos << 4;
             out[IP + 4..IP + 6].copy_from_slice(&udp_len.to_be_bytes());
-            out[IP + 7] = f.ttl;
+            out[IP + 7] = ttl;
         } else {
             let total = udp_len + 20;
-            let flags: u16 = if f.df { 0x4000 } else { 0 };
-            out[IP + 1] = f.tos;
+            // The word is the header's bytes 1-8 with the total length and
+            // identification zero (as the template has them): TOS, flags
+            // and TTL in one store, then the length over its zero.
+            out[IP + 1..IP + 9].copy_from_slice(&f.ip_word.to_le_bytes());
             out[IP + 2..IP + 4].copy_from_slice(&total.to_be_bytes());
-            out[IP + 6..IP + 8].copy_from_slice(&flags.to_be_bytes());
-            out[IP + 8] = f.ttl;
-            let sum = self.base_sum
-                + u64::from(f.tos)
-                + u64::from(total)
-                + u64::from(flags)
-                + (u64::from(f.ttl) << 8);
+            // The word's little-endian 16-bit lanes are the header's
+            // big-endian words 0-4 with bytes 0 and 9 (version and IHL,
+            // protocol) zero, so its sum is theirs; the two 32-bit halves
+            // add up to it modulo 0xffff, as the fold reduces.
+            let sum =
+                self.base_sum + u64::from(total) + (f.ip_word & 0xffff_ffff) + (f.ip_word >> 32);
             out[IP + 10..IP + 12].copy_from_slice(&(!checksum::fold(sum)).to_be_bytes());
         }
-        if self.udp_checksum {
+        if SUM {
             // Only the inner frame was summed: the rest of the datagram and
             // the pseudo-header are the template's sum plus the fields
             // written above. The length counts twice (pseudo-header and
@@ -650,8 +787,35 @@ impl EncapTemplate {
     /// the frame carries one, mapped into the configured port range.
     #[inline]
     pub fn encap_flow<F: Frame>(&self, frame: &mut F, vni: u32) -> Result<(), EncapDrop> {
-        let port = source_port(frame.data(), frame.rss_hash(), self.src_ports);
-        self.encap(frame, vni, port)
+        // The layout first, so that the hash and the encapsulation share
+        // one body (and the frame's bounds, loaded once).
+        by_layout!(self, flow_as::<F>(frame, vni))
+    }
+
+    /// [`EncapTemplate::encap_flow`] for one layout (see
+    /// [`EncapTemplate::encap_as`]).
+    #[inline(always)]
+    fn flow_as<F: Frame, const IP: usize, const LEN: usize, const V6: bool, const SUM: bool>(
+        &self,
+        frame: &mut F,
+        vni: u32,
+    ) -> Result<(), EncapDrop> {
+        // The checks and the inner header's fields first, then the hash:
+        // both read the frame's first bytes, which are then loaded once.
+        let (inner_len, ip_word) = self.check(frame, vni)?;
+        // `source_port` with the range's span computed once, in the template.
+        let hash = match frame.rss_hash() {
+            Some(h) => h,
+            None => flow_hash(frame.data()),
+        };
+        let src_port = self.src_ports.map_with_span(hash, self.port_span);
+        let fields = OuterFields {
+            vni,
+            src_port,
+            ip_word,
+            inner_len,
+        };
+        self.write::<F, IP, LEN, V6, SUM>(frame, fields)
     }
 
     /// Encapsulates a burst of frames for the same remote and VNI; one
@@ -667,16 +831,11 @@ impl EncapTemplate {
     ) -> usize {
         // The layout is chosen once per burst, and each frame's body is
         // inlined into its loop.
-        match (self.ipv6, self.ip) {
-            (false, 14) => self.burst_as::<F, 14, 50, false>(frames, vni, src_ports, verdicts),
-            (false, _) => self.burst_as::<F, 18, 54, false>(frames, vni, src_ports, verdicts),
-            (true, 14) => self.burst_as::<F, 14, 70, true>(frames, vni, src_ports, verdicts),
-            (true, _) => self.burst_as::<F, 18, 74, true>(frames, vni, src_ports, verdicts),
-        }
+        by_layout!(self, burst_as::<F>(frames, vni, src_ports, verdicts))
     }
 
     #[inline(always)]
-    fn burst_as<F: Frame, const IP: usize, const LEN: usize, const V6: bool>(
+    fn burst_as<F: Frame, const IP: usize, const LEN: usize, const V6: bool, const SUM: bool>(
         &self,
         frames: &mut [F],
         vni: u32,
@@ -685,7 +844,7 @@ impl EncapTemplate {
     ) -> usize {
         let mut done = 0;
         for ((frame, port), verdict) in frames.iter_mut().zip(src_ports).zip(verdicts.iter_mut()) {
-            *verdict = self.encap_as::<F, IP, LEN, V6>(frame, vni, *port);
+            *verdict = self.encap_as::<F, IP, LEN, V6, SUM>(frame, vni, *port);
             done += usize::from(verdict.is_ok());
         }
         done
@@ -836,6 +995,10 @@ mod tests {
             f.push(first);
             f.extend_from_slice(&rest);
             proptest::prop_assert_eq!(inner_ip(&f), inner_ip_general(&f));
+            proptest::prop_assert_eq!(
+                inner_word(&f).map(|w| w & INHERITABLE),
+                inner_ip_general(&f).map(InnerIp::word)
+            );
         }
     }
 

@@ -106,7 +106,15 @@ impl SourcePortRange {
     #[inline]
     #[must_use]
     pub fn map(self, hash: u32) -> u16 {
-        let offset = (u64::from(hash) * u64::from(self.span())) >> 32;
+        self.map_with_span(hash, self.span())
+    }
+
+    /// [`SourcePortRange::map`] with the range's [`span`](Self::span)
+    /// given (computed once by a caller that maps many hashes).
+    #[inline(always)]
+    pub(crate) fn map_with_span(self, hash: u32, span: u32) -> u16 {
+        debug_assert_eq!(span, self.span());
+        let offset = (u64::from(hash) * u64::from(span)) >> 32;
         // `offset < span <= 65536`, so it fits a u16 and `min + offset <=
         // max`: neither the cast nor the addition loses anything.
         #[allow(clippy::cast_possible_truncation)]
@@ -207,11 +215,14 @@ fn flow_hash_fast(inner_frame: &[u8]) -> Option<u32> {
 /// `V4_FAST_LEN` bytes whose bytes 12-15 (little-endian) are `head`.
 #[inline(always)]
 fn fast_v4<const N: usize>(h: &[u8; N], head: u32) -> Option<u32> {
-    // Bytes 20-23: flags and fragment offset, TTL, protocol. The mask keeps
-    // the 13 offset bits and the protocol.
-    let frag_proto = le32(h, 20) & 0xff00_ff1f;
-    if head & 0x00ff_ffff == 0x0045_0008 && ports_follow(frag_proto) {
-        let w3 = u64::from(le32(h, 34)) | (u64::from(frag_proto >> 24) << 32);
+    // Bytes 20-23: flags and fragment offset, TTL, protocol. The mask
+    // 0xff1f keeps the 13 offset bits (an offset-0 fragment has none set);
+    // the protocol is looked up in one table load, the same cost for TCP,
+    // UDP and SCTP.
+    let w = le32(h, 20);
+    let proto = (w >> 24) as u8;
+    if head & 0x00ff_ffff == 0x0045_0008 && w & 0xff1f == 0 && has_ports_table(proto) {
+        let w3 = u64::from(le32(h, 34)) | (u64::from(proto) << 32);
         return Some(mix([
             le64(h, 0) << 16,
             le64(h, 6),
@@ -233,17 +244,6 @@ fn fast_v4<const N: usize>(h: &[u8; N], head: u32) -> Option<u32> {
 #[inline(never)]
 fn flow_hash_general(frame: &[u8]) -> u32 {
     FlowKey::extract(frame).mix_hash()
-}
-
-/// True when `frag_proto` (bytes 20-23 of an untagged IPv4 frame as a
-/// little-endian word, masked to the fragment offset and protocol) is an
-/// offset-0 fragment of TCP, UDP or SCTP.
-#[inline(always)]
-fn ports_follow(frag_proto: u32) -> bool {
-    matches!(
-        frag_proto,
-        0x1100_0000 /* UDP */ | 0x0600_0000 /* TCP */ | 0x8400_0000 /* SCTP */
-    )
 }
 
 const ETHERTYPE_IPV4: u16 = 0x0800;
