@@ -21,6 +21,7 @@
 use std::sync::Arc;
 
 use vxlan_benches::dpdk_peer::io_fwd;
+use vxlan_benches::median;
 use vxlan_core::testutil::{build_vxlan_frame, FrameSpec};
 use vxlan_pmd::config::VtepConfig;
 use vxlan_pmd::dpdk::{DpdkLoop, Eal, EthPort, EthPortConfig, Mempool};
@@ -35,11 +36,6 @@ fn prefill(pool: &Mempool, frame: &[u8]) {
         all.push(m);
     }
     assert_eq!(all.len(), pool.capacity());
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn main() {

@@ -17,16 +17,11 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use vxlan_benches::wire::{etherparse_path, ours_single_with};
-use vxlan_benches::{vxlan_frame, AlignedFrame};
+use vxlan_benches::{median, vxlan_frame, AlignedFrame};
 use vxlan_core::tunnel::ParseConfig;
 
 const ROUNDS: usize = 300;
 const PER_ROUND: u32 = 200_000;
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 /// Nanoseconds per call of `f`, over [`PER_ROUND`] calls.
 fn time(mut f: impl FnMut() -> u64) -> f64 {

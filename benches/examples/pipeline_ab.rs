@@ -8,15 +8,11 @@
 //!
 //! `cargo run --profile bench -p vxlan-benches --example pipeline_ab [ROUNDS]`
 
+use vxlan_benches::median;
 use vxlan_benches::pipeline::{run_ports, run_ports_free, setup, ROUND};
 
 /// Poll rounds (of [`ROUND`] frames per worker) per timed run.
 const RUN: u64 = 400;
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn main() {
     let rounds: usize = std::env::args()

@@ -49,6 +49,12 @@ impl AlignedFrame {
     }
 }
 
+/// The median of `v` (sorted in place; the upper one of an even count).
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 /// A VXLAN frame with an inner frame of `inner_len` bytes over an IPv4 or
 /// IPv6 underlay.
 pub fn vxlan_frame(ipv6: bool, inner_len: usize) -> Vec<u8> {

@@ -233,15 +233,22 @@ pub fn run_rig(rig: &mut PortRig, frames: &[&Vec<u8>], rounds: u64) -> std::time
     let mut t = std::time::Duration::ZERO;
     let mut at = 0;
     for _ in 0..rounds {
-        let end = (at + ROUND).min(frames.len());
-        let chunk = &frames[at..end];
-        at = if end == frames.len() { 0 } else { end };
+        let chunk = next_chunk(frames, &mut at);
         rig.fill(chunk);
         let start = std::time::Instant::now();
         rig.poll_round(chunk.len());
         t += start.elapsed();
     }
     t
+}
+
+/// The next round's frames: up to [`ROUND`] from `at`, cycling back to the
+/// start after the last.
+fn next_chunk<'a>(frames: &'a [&'a Vec<u8>], at: &mut usize) -> &'a [&'a Vec<u8>] {
+    let end = (*at + ROUND).min(frames.len());
+    let chunk = &frames[*at..end];
+    *at = if end == frames.len() { 0 } else { end };
+    chunk
 }
 
 /// A barrier that spins (a futex wake per round would dwarf a round).
@@ -282,18 +289,22 @@ impl SpinBarrier {
     }
 }
 
-/// The port-path harness of `--bench pipeline` (see its module docs): `rounds` rounds of
-/// [`ROUND`] frames per worker, returning the summed round times (per
-/// round, the slower worker's).
-pub fn run_ports(
+/// Runs `workers` threads, each its own worker of `shared` behind its own
+/// [`PortRig`] with every `workers`-th frame of `frames` (as RSS deals
+/// flows to queues), for `rounds` rounds; fills are untimed. With
+/// `lockstep`, the workers meet at a barrier before every round, else only
+/// once before the first. Returns, per worker, each round's frame count
+/// and poll time.
+fn worker_rounds(
     shared: &Arc<VtepShared>,
     frames: &[Vec<u8>],
     port: u16,
     workers: usize,
     rounds: u64,
-) -> Duration {
+    lockstep: bool,
+) -> Vec<Vec<(usize, Duration)>> {
     let barrier = SpinBarrier::new(workers);
-    let times: Vec<Vec<Duration>> = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|id| {
                 let barrier = &barrier;
@@ -302,15 +313,18 @@ pub fn run_ports(
                     let mine: Vec<&Vec<u8>> = frames.iter().skip(id).step_by(workers).collect();
                     let mut times = Vec::with_capacity(usize::try_from(rounds).unwrap_or(0));
                     let mut at = 0;
-                    for _ in 0..rounds {
-                        let end = (at + ROUND).min(mine.len());
-                        let chunk = &mine[at..end];
-                        at = if end == mine.len() { 0 } else { end };
-                        rig.fill(chunk);
+                    if !lockstep {
                         barrier.wait();
+                    }
+                    for _ in 0..rounds {
+                        let chunk = next_chunk(&mine, &mut at);
+                        rig.fill(chunk);
+                        if lockstep {
+                            barrier.wait();
+                        }
                         let start = Instant::now();
                         rig.poll_round(chunk.len());
-                        times.push(start.elapsed());
+                        times.push((chunk.len(), start.elapsed()));
                     }
                     drop(rig);
                     Pool::flush_this_thread();
@@ -319,9 +333,22 @@ pub fn run_ports(
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    })
+}
+
+/// The port-path harness of `--bench pipeline` (see its module docs): `rounds` rounds of
+/// [`ROUND`] frames per worker, in lockstep, returning the summed round
+/// times (per round, the slower worker's).
+pub fn run_ports(
+    shared: &Arc<VtepShared>,
+    frames: &[Vec<u8>],
+    port: u16,
+    workers: usize,
+    rounds: u64,
+) -> Duration {
+    let times = worker_rounds(shared, frames, port, workers, rounds, true);
     (0..times[0].len())
-        .map(|r| times.iter().map(|t| t[r]).max().unwrap_or_default())
+        .map(|r| times.iter().map(|t| t[r].1).max().unwrap_or_default())
         .sum()
 }
 
@@ -339,35 +366,14 @@ pub fn run_ports_free(
     workers: usize,
     rounds: u64,
 ) -> Duration {
-    let barrier = SpinBarrier::new(workers);
-    let per_worker: Vec<(usize, Duration)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|id| {
-                let barrier = &barrier;
-                s.spawn(move || {
-                    let mut rig = PortRig::new(shared, id, port);
-                    let mine: Vec<&Vec<u8>> = frames.iter().skip(id).step_by(workers).collect();
-                    barrier.wait();
-                    let (mut n, mut t) = (0, Duration::ZERO);
-                    let mut at = 0;
-                    for _ in 0..rounds {
-                        let end = (at + ROUND).min(mine.len());
-                        let chunk = &mine[at..end];
-                        at = if end == mine.len() { 0 } else { end };
-                        rig.fill(chunk);
-                        let start = Instant::now();
-                        rig.poll_round(chunk.len());
-                        t += start.elapsed();
-                        n += chunk.len();
-                    }
-                    drop(rig);
-                    Pool::flush_this_thread();
-                    (n, t)
-                })
+    let per_worker: Vec<(usize, Duration)> =
+        worker_rounds(shared, frames, port, workers, rounds, false)
+            .iter()
+            .map(|t| {
+                t.iter()
+                    .fold((0, Duration::ZERO), |(n, d), &(k, e)| (n + k, d + e))
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
     let frames: usize = per_worker.iter().map(|&(n, _)| n).sum();
     let rate: f64 = per_worker
         .iter()

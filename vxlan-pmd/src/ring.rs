@@ -439,10 +439,10 @@ impl<T> Consumer<T> {
             return 0;
         }
         let s = &*self.shared;
-        let at = s.index(self.head);
-        let first = n.min(s.cap() - at);
         #[cfg(not(loom))]
         {
+            let at = s.index(self.head);
+            let first = n.min(s.cap() - at);
             let base = std::cell::UnsafeCell::<MaybeUninit<T>>::raw_get(s.slots.as_ptr().cast())
                 .cast::<T>();
             // SAFETY: the `n` slots after `head` (`first` from `at` to the
@@ -468,7 +468,6 @@ impl<T> Consumer<T> {
                 take(one.as_mut_ptr(), 1);
             }
         }
-        let _ = first;
         self.release(n);
         n
     }
