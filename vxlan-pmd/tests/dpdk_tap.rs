@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 
 use dpdk_common::*;
 use netns::{in_namespace, in_ns_ok, is_root, Namespaces};
+use vxlan_core::encap::{
+    complete_tx_checksums, EncapConfig, EncapTemplate, TxChecksumOffload, UdpChecksumMode,
+};
 use vxlan_core::frame::Frame;
 use vxlan_pmd::config::VtepConfig;
 use vxlan_pmd::dpdk::{DpdkLoop, Eal, EthPort, EthPortConfig, Mempool};
@@ -90,6 +93,7 @@ fn tap_port_computes_the_outer_ipv4_checksum() {
         rx_ring: 256,
         tx_ring: 256,
         tx_ipv4_checksum: true,
+        tx_udp_checksum: true,
     };
     // Set up in the namespace too: the tap PMD opens each queue's tun
     // file by interface name, which the kernel looks up in the calling
@@ -100,6 +104,7 @@ fn tap_port_computes_the_outer_ipv4_checksum() {
             let uplink = EthPort::open(eal, "net_tap0", &pcfg, &up_pool).unwrap();
             let access_cfg = EthPortConfig {
                 tx_ipv4_checksum: false,
+                tx_udp_checksum: false,
                 ..pcfg
             };
             let vm = EthPort::open(eal, "net_null0", &access_cfg, &acc_pool).unwrap();
@@ -116,8 +121,15 @@ fn tap_port_computes_the_outer_ipv4_checksum() {
         "net_tap offers RTE_ETH_TX_OFFLOAD_IPV4_CKSUM: capa {:#x}",
         uplink.tx_offload_capa()
     );
+    assert!(
+        uplink.offloads().tx_udp_checksum,
+        "net_tap offers RTE_ETH_TX_OFFLOAD_UDP_CKSUM: capa {:#x}",
+        uplink.tx_offload_capa()
+    );
     assert!(!vm.offloads().tx_ipv4_checksum, "not asked for");
+    assert!(!vm.offloads().tx_udp_checksum, "not asked for");
     request_by_frame_shape(&copies);
+    requests_from_templates(&copies, &uplink);
 
     // Capture the VXLAN frames the tap hands the kernel; started (and
     // ready) before anything is sent.
@@ -250,6 +262,75 @@ fn tap_port_computes_the_outer_ipv4_checksum() {
     assert_eq!(access_pool.in_use(), 0);
     assert_eq!(copies.in_use(), 0);
     assert_eq!(under_pool.in_use(), 0);
+}
+
+/// Templates built with the tap's offloads
+/// ([`EthPort::tx_checksum_offload`]) leave the checksums to the device:
+/// each encapsulated mbuf carries DPDK's request for its shape (read back
+/// from `ol_flags` and `tx_offload`), the IPv4 header checksum zero and
+/// the UDP field the pseudo-header's sum, and completed in software the
+/// frame is what the template writes without the hint.
+fn requests_from_templates(pool: &Mempool, uplink: &EthPort) {
+    let off = uplink.tx_checksum_offload();
+    assert_eq!(
+        off,
+        TxChecksumOffload {
+            ipv4_header: true,
+            udp: true
+        }
+    );
+    let v4 = (VTEP_IP.parse().unwrap(), REMOTE_IP.parse().unwrap());
+    let v6 = (
+        "2001:db8::2".parse().unwrap(),
+        "2001:db8::1".parse().unwrap(),
+    );
+    let cases = [
+        (v4, None, UdpChecksumMode::Default, 14, 20, false, false),
+        (v4, Some(7), UdpChecksumMode::Default, 18, 20, false, false),
+        (v4, None, UdpChecksumMode::Compute, 14, 20, false, true),
+        (v6, None, UdpChecksumMode::Default, 14, 40, true, true),
+        (v6, Some(7), UdpChecksumMode::Default, 18, 40, true, true),
+    ];
+    for ((local, remote), vlan, udp_checksum, l2, l3, ipv6, udp) in cases {
+        let plain = EncapConfig {
+            underlay_vlan: vlan,
+            udp_checksum,
+            ..EncapConfig::new(
+                local,
+                remote,
+                VTEP_MAC.parse().unwrap(),
+                REMOTE_MAC.parse().unwrap(),
+            )
+        };
+        let hinted = EncapConfig {
+            tx_offload: off,
+            ..plain
+        };
+        let inner = tenant_frame(VM_A, VM_B, 5);
+        let mut want = pool.alloc_with(&inner).unwrap();
+        EncapTemplate::new(&plain)
+            .unwrap()
+            .encap_flow(&mut want, VNI)
+            .unwrap();
+        assert_eq!(want.tx_checksums(), None, "no hint, no request");
+        let t = EncapTemplate::new(&hinted).unwrap();
+        let mut m = pool.alloc_with(&inner).unwrap();
+        t.encap_flow(&mut m, VNI).unwrap();
+        let req = m.tx_checksums().expect("a request");
+        assert_eq!(Some(req), t.tx_checksums());
+        assert_eq!(
+            (req.l2_len, req.l3_len, req.ipv6, req.ipv4_header, req.udp),
+            (l2, l3, ipv6, !ipv6, udp),
+            "{vlan:?} {udp_checksum:?}"
+        );
+        let mut done = m.data().to_vec();
+        if !ipv6 {
+            let ip = usize::from(l2);
+            assert_eq!(&done[ip + 10..ip + 12], &[0, 0]);
+        }
+        assert!(complete_tx_checksums(&mut done, req));
+        assert_eq!(&done[..], want.data(), "{vlan:?} {udp_checksum:?}");
+    }
 }
 
 /// [`Mbuf::request_ipv4_checksum`] on frames of each shape: IPv4 (plain,

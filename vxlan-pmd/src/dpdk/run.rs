@@ -8,7 +8,8 @@ use dpdk_sys as sys;
 
 use super::eal::{DpdkError, Eal};
 use super::ethdev::{EthPort, EthPortConfig};
-use super::mbuf::{Mbuf, Mempool, TxIpv4Checksum};
+use super::mbuf::{tx_flags, Mbuf, Mempool, TxIpv4Checksum};
+use crate::build::RemoteFactory;
 use crate::config::{BridgeMode, ConfigError, PortKind, VtepConfig};
 use crate::pool::Pool;
 use crate::vtep::{Output, VtepShared, VtepWorker};
@@ -57,9 +58,16 @@ pub struct PortLoopStats {
     /// Frames queued for transmission with their IPv4 header checksum left
     /// to the device (the port's
     /// [`Offloads::tx_ipv4_checksum`](super::Offloads::tx_ipv4_checksum)
-    /// is on); 0 on a port without the offload, whose frames carry the
-    /// checksum the encapsulation wrote.
+    /// is on): asked for by the encapsulation (a template with the
+    /// offload hint) or, for a frame that came without the request, by the
+    /// transmit path; 0 on a port without the offload, whose frames carry
+    /// the checksum the encapsulation wrote.
     pub tx_ipv4_checksum_offloaded: u64,
+    /// Frames queued for transmission with their UDP checksum left to the
+    /// device (asked for by the encapsulation; the port's
+    /// [`Offloads::tx_udp_checksum`](super::Offloads::tx_udp_checksum) is
+    /// on).
+    pub tx_udp_checksum_offloaded: u64,
 }
 
 impl std::ops::AddAssign for PortLoopStats {
@@ -69,6 +77,7 @@ impl std::ops::AddAssign for PortLoopStats {
         self.tx_dropped += o.tx_dropped;
         self.rx_chained += o.rx_chained;
         self.tx_ipv4_checksum_offloaded += o.tx_ipv4_checksum_offloaded;
+        self.tx_udp_checksum_offloaded += o.tx_udp_checksum_offloaded;
     }
 }
 
@@ -102,8 +111,12 @@ struct TxBuf {
     /// Invariant: `pkts[..n]` are live mbufs this loop owns.
     pkts: [*mut sys::rte_mbuf; TX_BURST],
     n: usize,
+    /// The port has a transmit checksum offload on: frames may carry
+    /// requests, to count (and IPv4 frames without one get one when
+    /// `ip_checksum` is set).
+    offload: bool,
     /// The port computes the IPv4 header checksum of the frames it sends:
-    /// what to write into each mbuf to ask for it.
+    /// what to write into an mbuf that comes without a request.
     ip_checksum: Option<TxIpv4Checksum>,
 }
 
@@ -144,12 +157,19 @@ impl Output<Mbuf> for TxOut<'_> {
         if buf.n == TX_BURST {
             buf.flush(p, self.queue, st);
         }
-        // The encapsulation's checksum (cheap: incremental from the
-        // template) is replaced by the device's; only ports set up for it
-        // carry a request.
-        if let Some(req) = buf.ip_checksum {
-            if pkt.request_ipv4_checksum_with(req) {
-                st.tx_ipv4_checksum_offloaded += 1;
+        // Only ports set up for it carry requests. A template with the
+        // offload hint made the request already (and wrote no software
+        // checksum): count it. Other IPv4 frames get one here, their
+        // software checksum replaced by the device's.
+        if buf.offload {
+            let f = pkt.tx_checksum_flags();
+            if f != 0 {
+                st.tx_ipv4_checksum_offloaded += u64::from(f & tx_flags::IP_CKSUM != 0);
+                st.tx_udp_checksum_offloaded += u64::from(f & tx_flags::L4_MASK != 0);
+            } else if let Some(req) = buf.ip_checksum {
+                if pkt.request_ipv4_checksum_with(req) {
+                    st.tx_ipv4_checksum_offloaded += 1;
+                }
             }
         }
         buf.pkts[buf.n] = pkt.into_raw();
@@ -195,6 +215,7 @@ impl DpdkLoop {
             .map(|p| TxBuf {
                 pkts: [std::ptr::null_mut(); TX_BURST],
                 n: 0,
+                offload: p.offloads().tx_ipv4_checksum || p.offloads().tx_udp_checksum,
                 ip_checksum: p.offloads().tx_ipv4_checksum.then(TxIpv4Checksum::new),
             })
             .collect();
@@ -307,6 +328,7 @@ pub struct DpdkVtep {
     ports: Vec<Arc<EthPort>>,
     pool: Arc<Mempool>,
     workers: u16,
+    factory: RemoteFactory,
 }
 
 fn cfg_err<T>(key: impl Into<String>, e: impl std::fmt::Display) -> Result<T, ConfigError> {
@@ -343,11 +365,12 @@ impl DpdkVtep {
             }
             let device = p.device.as_deref().unwrap_or_default();
             // The underlay sends only the VTEP's own VXLAN frames: the
-            // device may compute their IPv4 header checksum. Tenant frames
-            // on access ports leave untouched.
+            // device may compute their IPv4 header and UDP checksums.
+            // Tenant frames on access ports leave untouched.
             let port_cfg = EthPortConfig {
                 queues: workers,
                 tx_ipv4_checksum: Some(i) == underlay,
+                tx_udp_checksum: Some(i) == underlay,
                 ..EthPortConfig::default()
             };
             let port = EthPort::open(eal, device, &port_cfg, &pool)
@@ -357,14 +380,31 @@ impl DpdkVtep {
         // The VTEP's own buffer pool is unused on DPDK ports (mbufs come
         // from the mempool); keep it minimal.
         let unused = Pool::new(1, 256, 128).or_else(|e| cfg_err("", e))?;
-        let shared = crate::build::vtep(cfg, unused)?;
+        // The templates leave to the underlay device the checksums it
+        // offers to compute (every encapsulated frame leaves by it).
+        let mut factory = RemoteFactory::from_config(cfg);
+        if let Some(u) = underlay.and_then(|u| ports.get(u)) {
+            factory.tx_offload = u.tx_checksum_offload();
+        }
+        let shared = crate::build::vtep_with(cfg, unused, &factory)?;
         Ok(DpdkVtep {
             eal,
             shared,
             ports,
             pool,
             workers,
+            factory,
         })
+    }
+
+    /// What builds this VTEP's remote templates: the configuration's, with
+    /// the underlay port's transmit checksum offloads
+    /// ([`RemoteFactory::tx_offload`]). A control socket that adds or
+    /// rebuilds remotes should use it
+    /// ([`Control::new`](crate::control::Control::new)), so that their
+    /// frames also leave their checksums to the device.
+    pub fn remote_factory(&self) -> RemoteFactory {
+        self.factory
     }
 
     /// The running EAL.
