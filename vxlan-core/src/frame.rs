@@ -65,7 +65,8 @@ impl fmt::Display for FrameError {
 #[cfg(feature = "std")]
 impl std::error::Error for FrameError {}
 
-/// What the NIC (or whoever received the frame) already checked.
+/// What the NIC (or whoever received the frame) already checked. Neither
+/// good nor bad: not checked (decapsulation then checks in software).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RxOffloads {
     /// The NIC verified the outermost IPv4 header checksum and found it
@@ -73,6 +74,11 @@ pub struct RxOffloads {
     pub ip_checksum_good: bool,
     /// The NIC verified the outermost L4 checksum and found it good.
     pub l4_checksum_good: bool,
+    /// The NIC verified the outermost IPv4 header checksum and found it
+    /// wrong.
+    pub ip_checksum_bad: bool,
+    /// The NIC verified the outermost L4 checksum and found it wrong.
+    pub l4_checksum_bad: bool,
 }
 
 /// The checksums of an outgoing frame that are left to the transmitting

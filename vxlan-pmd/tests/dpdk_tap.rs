@@ -23,10 +23,11 @@ use std::time::{Duration, Instant};
 
 use dpdk_common::*;
 use netns::{in_namespace, in_ns_ok, is_root, Namespaces};
+use vxlan_core::decap::{decap, DecapConfig, DecapDrop};
 use vxlan_core::encap::{
     complete_tx_checksums, EncapConfig, EncapTemplate, TxChecksumOffload, UdpChecksumMode,
 };
-use vxlan_core::frame::Frame;
+use vxlan_core::frame::{Frame, RxOffloads};
 use vxlan_pmd::config::VtepConfig;
 use vxlan_pmd::dpdk::{DpdkLoop, Eal, EthPort, EthPortConfig, Mempool};
 use vxlan_pmd::pool::Pool;
@@ -257,11 +258,94 @@ fn tap_port_computes_the_outer_ipv4_checksum() {
         assert_eq!(row[4], VNI.to_string(), "{row:?}");
     }
 
+    rx_verdicts(&ns, &tap, &uplink);
+
     drop(uplink); // closes the port: its interface goes
     drop(vm);
     assert_eq!(access_pool.in_use(), 0);
     assert_eq!(copies.in_use(), 0);
     assert_eq!(under_pool.in_use(), 0);
+}
+
+/// The tap's receive checksum verdicts reach decapsulation: three VXLAN
+/// frames with UDP checksums, written into the tap interface from the
+/// kernel's side (an AF_PACKET socket), one good, one with a wrong UDP
+/// checksum, one with a wrong IPv4 header checksum, come out of the port
+/// with net_tap's verdicts, and decapsulation accepts the first without
+/// summing and drops the others for the device's reasons.
+fn rx_verdicts(ns: &str, tap: &str, uplink: &EthPort) {
+    let cfg = EncapConfig {
+        udp_checksum: UdpChecksumMode::Compute,
+        ..EncapConfig::new(
+            REMOTE_IP.parse().unwrap(),
+            VTEP_IP.parse().unwrap(),
+            REMOTE_MAC.parse().unwrap(),
+            VTEP_MAC.parse().unwrap(),
+        )
+    };
+    let t = EncapTemplate::new(&cfg).unwrap();
+    let mut storage = vec![0u8; 512];
+    let mut f =
+        vxlan_core::frame::BufFrame::with_data(&mut storage[..], 128, &tenant_frame(VM_B, VM_A, 3))
+            .unwrap();
+    t.encap(&mut f, VNI, 50000).unwrap();
+    let good = f.data().to_vec();
+    assert_ne!(&good[40..42], &[0, 0], "a UDP checksum");
+    let mut bad_udp = good.clone();
+    bad_udp[40] ^= 0x5a;
+    let mut bad_ip = good.clone();
+    bad_ip[24] ^= 0x5a;
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let script = "import socket,sys\n\
+                  s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n\
+                  s.bind((sys.argv[1],0))\n\
+                  [s.send(bytes.fromhex(h)) for h in sys.argv[2:]]";
+    let (g, u, i) = (hex(&good), hex(&bad_udp), hex(&bad_ip));
+    in_ns_ok(ns, &["python3", "-c", script, tap, &g, &u, &i]);
+    let mut got = Vec::new();
+    let end = Instant::now() + Duration::from_secs(5);
+    while got.len() < 3 && Instant::now() < end {
+        // SAFETY: no loop runs any more; this thread alone uses queue 0.
+        got.extend(unsafe { uplink.rx_burst(0, 8) });
+    }
+    let dcfg = DecapConfig::new(VTEP_IP.parse().unwrap());
+    let mut verdicts = Vec::new();
+    for mut m in got {
+        let offloads = m.rx_offloads();
+        let which = if m.data() == &good[..] {
+            "good"
+        } else if m.data() == &bad_udp[..] {
+            "bad_udp"
+        } else if m.data() == &bad_ip[..] {
+            "bad_ip"
+        } else {
+            continue; // anything of the kernel's own
+        };
+        verdicts.push((which, offloads, decap(&mut m, &dcfg).map(|d| d.is_some())));
+    }
+    eprintln!("net_tap receive verdicts: {verdicts:#?}");
+    let ok = RxOffloads {
+        ip_checksum_good: true,
+        l4_checksum_good: true,
+        ..RxOffloads::default()
+    };
+    assert_eq!(verdicts.len(), 3, "{verdicts:?}");
+    assert_eq!(verdicts[0], ("good", ok, Ok(true)));
+    assert_eq!(
+        verdicts[1],
+        (
+            "bad_udp",
+            RxOffloads {
+                l4_checksum_good: false,
+                l4_checksum_bad: true,
+                ..ok
+            },
+            Err(DecapDrop::DeviceUdpChecksum)
+        )
+    );
+    assert_eq!(verdicts[2].0, "bad_ip");
+    assert!(verdicts[2].1.ip_checksum_bad, "{:?}", verdicts[2]);
+    assert_eq!(verdicts[2].2, Err(DecapDrop::DeviceIpv4Checksum));
 }
 
 /// Templates built with the tap's offloads

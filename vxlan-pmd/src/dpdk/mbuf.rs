@@ -376,6 +376,27 @@ impl Mbuf {
         })
     }
 
+    /// [`Frame::rx_offloads`] of a frame whose tunnel the device parsed:
+    /// the outer verdicts, from the `RTE_MBUF_F_RX_OUTER_*` flags.
+    #[cold]
+    fn outer_rx_offloads(&self, f: u64) -> RxOffloads {
+        // SAFETY: reads immutable statics defined by the shim.
+        let (ipb, l4m, l4g, l4b) = unsafe {
+            (
+                sys::VXD_RX_OUTER_IP_CKSUM_BAD,
+                sys::VXD_RX_OUTER_L4_CKSUM_MASK,
+                sys::VXD_RX_OUTER_L4_CKSUM_GOOD,
+                sys::VXD_RX_OUTER_L4_CKSUM_BAD,
+            )
+        };
+        RxOffloads {
+            ip_checksum_good: false,
+            l4_checksum_good: f & l4m == l4g,
+            ip_checksum_bad: f & ipb != 0,
+            l4_checksum_bad: f & l4m == l4b,
+        }
+    }
+
     #[inline]
     fn raw(&self) -> &sys::rte_mbuf {
         // SAFETY: the mbuf is live and ours (invariant); DPDK touches it
@@ -517,21 +538,40 @@ impl Frame for Mbuf {
         self.raw().port
     }
 
+    /// The device's receive checksum verdicts on the outer headers. For a
+    /// frame whose tunnel the device recognised (a tunnel type in
+    /// `packet_type`, as NICs that parse VXLAN report it), the plain
+    /// `RTE_MBUF_F_RX_IP_CKSUM_*` and `_L4_CKSUM_*` flags are about the
+    /// inner headers, so the outer ones are read from the
+    /// `RTE_MBUF_F_RX_OUTER_*` flags instead (DPDK has no outer IPv4
+    /// "good", only "bad": such frames get their outer IPv4 header checked
+    /// in software).
     #[inline]
     fn rx_offloads(&self) -> RxOffloads {
         let f = self.ol_flags();
         // SAFETY: reads immutable statics defined by the shim.
-        let (ipm, ipg, l4m, l4g) = unsafe {
+        let (ipm, ipg, ipb, l4m, l4g, l4b, tunnel) = unsafe {
             (
                 sys::VXD_RX_IP_CKSUM_MASK,
                 sys::VXD_RX_IP_CKSUM_GOOD,
+                sys::VXD_RX_IP_CKSUM_BAD,
                 sys::VXD_RX_L4_CKSUM_MASK,
                 sys::VXD_RX_L4_CKSUM_GOOD,
+                sys::VXD_RX_L4_CKSUM_BAD,
+                sys::VXD_PTYPE_TUNNEL_MASK,
             )
         };
+        // SAFETY: packet_type is a plain u32 view of the union's bit
+        // fields; every bit pattern is valid.
+        let ptype = unsafe { self.raw().__bindgen_anon_1.packet_type };
+        if ptype & tunnel != 0 {
+            return self.outer_rx_offloads(f);
+        }
         RxOffloads {
             ip_checksum_good: f & ipm == ipg,
             l4_checksum_good: f & l4m == l4g,
+            ip_checksum_bad: f & ipm == ipb,
+            l4_checksum_bad: f & l4m == l4b,
         }
     }
 
