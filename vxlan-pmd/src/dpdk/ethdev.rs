@@ -63,9 +63,12 @@ pub struct Offloads {
     pub rx_udp_checksum: bool,
     /// Transmit IPv4 header checksum: the device computes the outer IPv4
     /// header checksum of every IPv4 frame the worker loop sends on this
-    /// port (the loop zeroes the field and sets `RTE_MBUF_F_TX_IPV4 |
-    /// RTE_MBUF_F_TX_IP_CKSUM`, `l2_len` and `l3_len`; counted in
-    /// [`PortLoopStats::tx_ipv4_checksum_offloaded`](super::PortLoopStats::tx_ipv4_checksum_offloaded)).
+    /// port. A template built with [`EthPort::tx_checksum_offload`] asks
+    /// for it as it encapsulates (writing no software checksum); for any
+    /// other IPv4 frame the loop zeroes the field and sets
+    /// `RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM`, `l2_len` and
+    /// `l3_len`. Counted in
+    /// [`PortLoopStats::tx_ipv4_checksum_offloaded`](super::PortLoopStats::tx_ipv4_checksum_offloaded).
     /// On only when [`EthPortConfig::tx_ipv4_checksum`] asked for it and
     /// the device offers it; otherwise the checksum the encapsulation
     /// writes is sent as it is.
