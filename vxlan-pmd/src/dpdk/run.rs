@@ -118,6 +118,22 @@ struct TxBuf {
     /// The port computes the IPv4 header checksum of the frames it sends:
     /// what to write into an mbuf that comes without a request.
     ip_checksum: Option<TxIpv4Checksum>,
+    /// Frames that came with a template's request since the last flush,
+    /// by [`request_kind`]: one increment per frame, folded into the
+    /// port's counters per burst.
+    requests: [u64; 4],
+}
+
+/// Where a transmit checksum request's flags `f` (non-zero) are counted
+/// in [`TxBuf::requests`]: bit 0 the UDP checksum (`RTE_MBUF_F_TX_UDP_CKSUM`
+/// is both L4 bits, so its high one), bit 1 the IPv4 header checksum.
+#[inline(always)]
+fn request_kind(f: u64) -> usize {
+    const _: () = assert!(tx_flags::UDP_CKSUM >> 53 & 1 == 1 && tx_flags::IP_CKSUM >> 53 == 2);
+    // Two bits: the cast keeps them.
+    #[allow(clippy::cast_possible_truncation)]
+    let k = (f >> 53) as usize & 3;
+    k
 }
 
 impl TxBuf {
@@ -129,6 +145,9 @@ impl TxBuf {
         // this buffer has `queue` to itself (DpdkLoop::new's contract).
         let sent = unsafe { port.tx_raw(queue, &mut self.pkts[..self.n]) };
         stats.tx += sent as u64;
+        let [_, udp, ip, both] = std::mem::take(&mut self.requests);
+        stats.tx_ipv4_checksum_offloaded += ip + both;
+        stats.tx_udp_checksum_offloaded += udp + both;
         for m in &self.pkts[sent..self.n] {
             stats.tx_dropped += 1;
             // SAFETY: unsent mbufs are still ours; wrapping frees them.
@@ -164,8 +183,7 @@ impl Output<Mbuf> for TxOut<'_> {
         if buf.offload {
             let f = pkt.tx_checksum_flags();
             if f != 0 {
-                st.tx_ipv4_checksum_offloaded += u64::from(f & tx_flags::IP_CKSUM != 0);
-                st.tx_udp_checksum_offloaded += u64::from(f & tx_flags::L4_MASK != 0);
+                buf.requests[request_kind(f)] += 1;
             } else if let Some(req) = buf.ip_checksum {
                 if pkt.request_ipv4_checksum_with(req) {
                     st.tx_ipv4_checksum_offloaded += 1;
@@ -217,6 +235,7 @@ impl DpdkLoop {
                 n: 0,
                 offload: p.offloads().tx_ipv4_checksum || p.offloads().tx_udp_checksum,
                 ip_checksum: p.offloads().tx_ipv4_checksum.then(TxIpv4Checksum::new),
+                requests: [0; 4],
             })
             .collect();
         let stats = vec![PortLoopStats::default(); ports.len()];
