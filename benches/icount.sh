@@ -4,7 +4,7 @@
 # the inclusive counts of the measured function, over 32 N frames, is what
 # one frame costs (setup and process start cancel out).
 #
-#   benches/icount.sh parse|parse_with|etherparse|encap|decap|sport 4|6 INNER_LEN
+#   benches/icount.sh parse|parse_with|etherparse|encap|encap_off|decap|sport 4|6 INNER_LEN
 #
 # Needs valgrind. Builds the example with the bench profile (fat LTO, one
 # codegen unit), as the criterion benches are built.
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 cargo build -q --profile bench -p vxlan-benches --example icount
 bin=${CARGO_TARGET_DIR:-target}/release/examples/icount
 case $what in
-parse) fn=vxlan_benches::wire::ours_single ;; parse_with) fn=vxlan_benches::wire::ours_single_with ;; etherparse) fn=vxlan_benches::wire::etherparse_path ;; encap) fn=icount::encap_32 ;; decap) fn=icount::decap_32 ;; sport) fn=icount::sport_one ;;
+parse) fn=vxlan_benches::wire::ours_single ;; parse_with) fn=vxlan_benches::wire::ours_single_with ;; etherparse) fn=vxlan_benches::wire::etherparse_path ;; encap|encap_off) fn=icount::encap_32 ;; decap) fn=icount::decap_32 ;; sport) fn=icount::sport_one ;;
 *) echo "unknown: $what" >&2; exit 2 ;;
 esac
 out=$(mktemp)

@@ -7,18 +7,19 @@
 //!
 //! `cargo run --profile bench -p vxlan-benches --example icount -- WHAT V INNER N`
 //! with WHAT one of `parse`, `etherparse` (the wire bench's peer), `encap`,
-//! `decap`, `sport`; V `4` or `6` (the
+//! `encap_off` (the template built for a device with the transmit IPv4 and
+//! UDP checksum offloads), `decap`, `sport`; V `4` or `6` (the
 //! underlay); INNER the inner frame length; N the number of bursts of 32.
 
 use std::hint::black_box;
 
-use vxlan_benches::encap::{frames, template};
+use vxlan_benches::encap::{frames, template, template_with};
 use vxlan_benches::vxlan_frame;
 use vxlan_benches::wire::{
     etherparse_path as etherparse_one, ours_single as parse_one, ours_single_with as parse_with_one,
 };
 use vxlan_core::decap::{decap_burst, DecapConfig, DecapDrop, Decapsulated};
-use vxlan_core::encap::{EncapDrop, EncapTemplate};
+use vxlan_core::encap::{EncapDrop, EncapTemplate, TxChecksumOffload};
 use vxlan_core::frame::BufFrame;
 use vxlan_core::hash::{source_port, SourcePortRange};
 use vxlan_core::tunnel::ParseConfig;
@@ -81,7 +82,8 @@ fn sport_one(frame: &[u8]) -> u16 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: icount parse|parse_with|etherparse|encap|decap|sport 4|6 INNER_LEN BURSTS";
+    let usage =
+        "usage: icount parse|parse_with|etherparse|encap|encap_off|decap|sport 4|6 INNER_LEN BURSTS";
     let [_, what, v, inner_len, n] = args.as_slice() else {
         panic!("{usage}");
     };
@@ -122,7 +124,18 @@ fn main() {
                 acc ^= etherparse_one(black_box(&frame));
             }
         }
-        "encap" => {
+        "encap" | "encap_off" => {
+            let t = if what == "encap_off" {
+                let all = TxChecksumOffload {
+                    ipv4_header: true,
+                    udp: true,
+                };
+                let t = template_with(ipv6, all);
+                assert!(t.tx_checksums().is_some());
+                t
+            } else {
+                t
+            };
             let ports: Vec<u16> = (49152u16..).take(BURST).collect();
             let mut verdicts = [Ok(()); BURST];
             let mut frames = burst(&inner);

@@ -2,7 +2,7 @@
 //! bench (`benches/encap_decap.rs`) and the `icount` harness, so both
 //! measure the same template and frames.
 
-use vxlan_core::encap::{EncapConfig, EncapTemplate};
+use vxlan_core::encap::{EncapConfig, EncapTemplate, TxChecksumOffload};
 use vxlan_core::frame::{BufFrame, Frame};
 use vxlan_core::testutil::write_inner_frame;
 use vxlan_core::wire::MacAddr;
@@ -10,6 +10,12 @@ use vxlan_core::wire::MacAddr;
 /// The remote VTEP the benchmarks encapsulate toward: 192.0.2.1 to
 /// 192.0.2.2, or 2001:db8::1 to 2001:db8::2 with `ipv6`.
 pub fn template(ipv6: bool) -> EncapTemplate {
+    template_with(ipv6, TxChecksumOffload::NONE)
+}
+
+/// [`template`] built for a device with the transmit checksum offloads
+/// `tx_offload` (its frames leave their checksums to the device).
+pub fn template_with(ipv6: bool, tx_offload: TxChecksumOffload) -> EncapTemplate {
     let (l, r) = if ipv6 {
         (
             "2001:db8::1".parse().unwrap(),
@@ -18,12 +24,15 @@ pub fn template(ipv6: bool) -> EncapTemplate {
     } else {
         ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap())
     };
-    EncapTemplate::new(&EncapConfig::new(
-        l,
-        r,
-        MacAddr([2, 0, 0, 0, 0, 1]),
-        MacAddr([2, 0, 0, 0, 0, 2]),
-    ))
+    EncapTemplate::new(&EncapConfig {
+        tx_offload,
+        ..EncapConfig::new(
+            l,
+            r,
+            MacAddr([2, 0, 0, 0, 0, 1]),
+            MacAddr([2, 0, 0, 0, 0, 2]),
+        )
+    })
     .unwrap()
 }
 

@@ -30,7 +30,7 @@ fuzz_target!(|input: (u16, u32, u16, &[u8])| {
     cfg.accept_multicast = knobs & 32 != 0;
     let mut storage = vec![0u8; data.len() + 256];
     let mut f = BufFrame::with_data(&mut storage[..], 128, data).unwrap();
-    f.set_rx_offloads(RxOffloads { ip_checksum_good: knobs & 64 != 0, l4_checksum_good: false });
+    f.set_rx_offloads(RxOffloads { ip_checksum_good: knobs & 64 != 0, ..RxOffloads::default() });
     let round_trip = knobs & 128 != 0;
     if round_trip {
         let ecfg = EncapConfig {

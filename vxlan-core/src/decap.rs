@@ -6,9 +6,11 @@
 //!   bits per policy, inner Ethernet header);
 //! * the outer destination is one of our underlay addresses (or, when
 //!   allowed, a multicast group);
-//! * the IPv4 header checksum, unless the NIC vouched for it;
-//! * a non-zero UDP checksum verifies; a zero one over IPv6 only when
-//!   configured (RFC 6935/6936);
+//! * the IPv4 header checksum, unless the NIC vouched for it (a wrong one
+//!   the NIC found wrong too is a drop of its own; a NIC's "wrong" alone
+//!   drops nothing, so one that misreads a tunnel cannot drop good frames);
+//! * a non-zero UDP checksum verifies (the NIC's verdicts taken as for
+//!   IPv4); a zero one over IPv6 only when configured (RFC 6935/6936);
 //! * an inner VLAN tag only when configured (RFC 7348 section 6.1 says a
 //!   decapsulating VTEP should drop tagged inner frames unless configured);
 //! * ECN per RFC 6040: outer CE over a not-ECT inner packet is dropped.
@@ -130,6 +132,12 @@ pub enum DecapDrop {
     Ipv4Checksum,
     /// The outer UDP checksum is wrong.
     UdpChecksum,
+    /// The outer IPv4 header checksum is wrong, and the NIC said so too
+    /// ([`RxOffloads::ip_checksum_bad`](crate::frame::RxOffloads::ip_checksum_bad)).
+    DeviceIpv4Checksum,
+    /// The outer (non-zero) UDP checksum is wrong, and the NIC said so too
+    /// ([`RxOffloads::l4_checksum_bad`](crate::frame::RxOffloads::l4_checksum_bad)).
+    DeviceUdpChecksum,
     /// A zero UDP checksum over IPv6 without RFC 6935 opt-in.
     Ipv6ZeroChecksum,
     /// An inner VLAN tag where none is allowed.
@@ -148,6 +156,8 @@ impl DecapDrop {
             DecapDrop::NotOurAddress => "not_our_address",
             DecapDrop::Ipv4Checksum => "ipv4_checksum",
             DecapDrop::UdpChecksum => "udp_checksum",
+            DecapDrop::DeviceIpv4Checksum => "ipv4_checksum_device",
+            DecapDrop::DeviceUdpChecksum => "udp_checksum_device",
             DecapDrop::Ipv6ZeroChecksum => "ipv6_zero_udp_checksum",
             DecapDrop::InnerVlan => "inner_vlan",
             DecapDrop::EcnCeOnNotEct => "ecn_ce_on_not_ect",
@@ -348,11 +358,18 @@ fn check(
     let outer_tos = if layer.is_ipv6() {
         (data[ip] << 4) | (data[ip + 1] >> 4)
     } else {
+        // The NIC's "good" skips the sum. Its "bad" is looked at only once
+        // the sum failed too (off the common path, and a NIC that misreads
+        // a tunnel cannot drop good frames): it names the drop.
         if cfg.verify_ipv4_checksum
             && !offloads.ip_checksum_good
             && !ipv4_header_checksum_ok(&data[ip..ip + usize::from(data[ip] & 0x0f) * 4])
         {
-            return Err(DecapDrop::Ipv4Checksum);
+            return Err(if offloads.ip_checksum_bad {
+                DecapDrop::DeviceIpv4Checksum
+            } else {
+                DecapDrop::Ipv4Checksum
+            });
         }
         data[ip + 1]
     };
@@ -365,7 +382,12 @@ fn check(
         && !offloads.l4_checksum_good
         && !udp_checksum_ok(data, &layer, &udp, &ips)
     {
-        return Err(DecapDrop::UdpChecksum);
+        // As for IPv4.
+        return Err(if offloads.l4_checksum_bad {
+            DecapDrop::DeviceUdpChecksum
+        } else {
+            DecapDrop::UdpChecksum
+        });
     }
     let inner = one.inner();
     if inner.header_len() > crate::wire::ethernet::HEADER_LEN && !cfg.allow_inner_vlan {
@@ -564,13 +586,66 @@ mod tests {
         let mut f = BufFrame::with_data(&mut storage[..], 0, &bad).unwrap();
         f.set_rx_offloads(RxOffloads {
             ip_checksum_good: true,
-            l4_checksum_good: false,
+            ..RxOffloads::default()
         });
         assert!(decap(&mut f, &cfg4()).unwrap().is_some());
         // Wrong non-zero UDP checksum.
         let mut bad = good.clone();
         bad[34 + 6] = 0x12;
         assert_eq!(run(&bad, &cfg4()).0, Err(DecapDrop::UdpChecksum));
+        // The NIC says wrong: a wrong checksum is dropped for a reason of
+        // its own; a right one (a NIC misreading a tunnel) is kept, as is
+        // a zero UDP checksum (none, over IPv4), and nothing is checked
+        // when verification is off.
+        let nic = |frame: &[u8], o: RxOffloads, cfg: &DecapConfig| {
+            let mut storage = vec![0u8; 512];
+            let mut f = BufFrame::with_data(&mut storage[..], 0, frame).unwrap();
+            f.set_rx_offloads(o);
+            decap(&mut f, cfg).map(|d| d.is_some())
+        };
+        let ip_bad = RxOffloads {
+            ip_checksum_bad: true,
+            ..RxOffloads::default()
+        };
+        let l4_bad = RxOffloads {
+            l4_checksum_bad: true,
+            ..RxOffloads::default()
+        };
+        let mut with_sum = good.clone();
+        let ips = crate::wire::IpPair::V4(
+            core::net::Ipv4Addr::from([with_sum[26], with_sum[27], with_sum[28], with_sum[29]]),
+            core::net::Ipv4Addr::from([with_sum[30], with_sum[31], with_sum[32], with_sum[33]]),
+        );
+        UdpPacket::new_unchecked(&mut with_sum[34..]).fill_checksum(&ips);
+        assert_ne!(&with_sum[40..42], &[0, 0]);
+        assert_eq!(run(&with_sum, &cfg4()).0.map(|d| d.is_some()), Ok(true));
+        let mut bad_ip = good.clone();
+        bad_ip[14 + 10] ^= 0xff;
+        let mut bad_udp = with_sum.clone();
+        bad_udp[34 + 6] ^= 0xff;
+        assert_eq!(
+            nic(&bad_ip, ip_bad, &cfg4()),
+            Err(DecapDrop::DeviceIpv4Checksum)
+        );
+        assert_eq!(
+            nic(&bad_udp, l4_bad, &cfg4()),
+            Err(DecapDrop::DeviceUdpChecksum)
+        );
+        assert_eq!(nic(&good, ip_bad, &cfg4()), Ok(true), "the bytes are right");
+        assert_eq!(
+            nic(&with_sum, l4_bad, &cfg4()),
+            Ok(true),
+            "the bytes are right"
+        );
+        assert_eq!(nic(&good, l4_bad, &cfg4()), Ok(true), "zero: no checksum");
+        let trusting = DecapConfig {
+            verify_ipv4_checksum: false,
+            verify_udp_checksum: false,
+            ..cfg4()
+        };
+        assert_eq!(nic(&bad_ip, ip_bad, &trusting), Ok(true));
+        assert_eq!(nic(&bad_udp, l4_bad, &trusting), Ok(true));
+        assert_eq!(DecapDrop::DeviceUdpChecksum.as_str(), "udp_checksum_device");
         // Parse drops pass through with their reason.
         let mut frag = good.clone();
         frag[14 + 6] |= 0x20;

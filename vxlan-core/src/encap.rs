@@ -10,6 +10,9 @@
 //! DF, the IPv4 header checksum (from a sum precomputed over the fixed
 //! fields, so no header is summed per frame) and the UDP checksum when one
 //! is due (IPv6, unless RFC 6935/6936 zero checksums are configured).
+//! A template built for a device with transmit checksum offload
+//! ([`TxChecksumOffload`]) leaves those checksums to the device instead
+//! and marks each frame with the request ([`Frame::request_tx_checksums`]).
 //!
 //! ```
 //! use vxlan_core::encap::{EncapConfig, EncapTemplate};
@@ -32,7 +35,7 @@ use core::fmt;
 use core::net::IpAddr;
 
 use crate::ecn::{self, Ecn};
-use crate::frame::{Frame, FrameError};
+use crate::frame::{Frame, FrameError, TxChecksums};
 use crate::hash::{flow_hash, SourcePortRange};
 use crate::wire::ethernet::{HEADER_LEN as ETH_LEN, VLAN_TAG_LEN};
 use crate::wire::vxlan::{self, GpeNextProtocol, MAX_VNI};
@@ -110,6 +113,64 @@ pub enum UdpChecksumMode {
     Zero,
 }
 
+/// Which transmit checksum offloads the device that sends a template's
+/// frames offers (DPDK's `RTE_ETH_TX_OFFLOAD_IPV4_CKSUM` and
+/// `RTE_ETH_TX_OFFLOAD_UDP_CKSUM`, turned on at the port). Off by
+/// default: every checksum is computed in software.
+///
+/// A template leaves its checksums to the device only when the device can
+/// do all of them for its layout: the IPv4 header checksum of an IPv4
+/// underlay without UDP checksums; the UDP checksum of an IPv6 underlay
+/// (whose IPv6 header has none); both for an IPv4 underlay with UDP
+/// checksums ([`UdpChecksumMode::Compute`]). Otherwise it computes them
+/// all, as without the hint. It then writes no IPv4 header checksum (the
+/// field stays zero) and only the pseudo-header's sum into the UDP
+/// checksum field, and passes a [`TxChecksums`] request to
+/// [`Frame::request_tx_checksums`].
+///
+/// Only for frames that leave through such a device: anywhere else they
+/// would go out with wrong checksums (or have them finished by
+/// [`complete_tx_checksums`]).
+///
+/// ```
+/// use vxlan_core::encap::{EncapConfig, EncapTemplate, TxChecksumOffload};
+/// use vxlan_core::frame::{BufFrame, Frame};
+///
+/// let cfg = EncapConfig {
+///     tx_offload: TxChecksumOffload { ipv4_header: true, udp: false },
+///     ..EncapConfig::new(
+///         "192.0.2.1".parse().unwrap(),
+///         "192.0.2.2".parse().unwrap(),
+///         "02:00:00:00:00:01".parse().unwrap(),
+///         "02:00:00:00:00:fe".parse().unwrap(),
+///     )
+/// };
+/// let template = EncapTemplate::new(&cfg).unwrap();
+/// let mut storage = [0u8; 256];
+/// let mut frame = BufFrame::with_data(&mut storage[..], 128, &[0x33; 60]).unwrap();
+/// template.encap(&mut frame, 100, 49152).unwrap();
+/// assert_eq!(&frame.data()[24..26], &[0, 0]); // for the device
+/// let req = frame.tx_checksums().unwrap();
+/// assert!(req.ipv4_header && !req.udp);
+/// assert_eq!((req.l2_len, req.l3_len), (14, 20));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TxChecksumOffload {
+    /// The device computes IPv4 header checksums.
+    pub ipv4_header: bool,
+    /// The device computes UDP checksums (from the pseudo-header sum in
+    /// the field).
+    pub udp: bool,
+}
+
+impl TxChecksumOffload {
+    /// No offload: every checksum in software.
+    pub const NONE: TxChecksumOffload = TxChecksumOffload {
+        ipv4_header: false,
+        udp: false,
+    };
+}
+
 /// Everything a template is built from: one remote VTEP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncapConfig {
@@ -140,11 +201,15 @@ pub struct EncapConfig {
     pub underlay_mtu: u16,
     /// The UDP source ports [`EncapTemplate::encap_flow`] maps flows into.
     pub src_ports: SourcePortRange,
+    /// The transmit checksum offloads of the device the frames leave by
+    /// (none by default).
+    pub tx_offload: TxChecksumOffload,
 }
 
 impl EncapConfig {
     /// Defaults: port 4789, TTL 64, DSCP inherited, DF set, UDP checksum per
-    /// [`UdpChecksumMode::Default`], plain VXLAN, MTU 1500.
+    /// [`UdpChecksumMode::Default`], plain VXLAN, MTU 1500, no transmit
+    /// checksum offload.
     pub fn new(
         local_ip: IpAddr,
         remote_ip: IpAddr,
@@ -165,6 +230,7 @@ impl EncapConfig {
             kind: TunnelKind::Vxlan,
             underlay_mtu: 1500,
             src_ports: SourcePortRange::DEFAULT,
+            tx_offload: TxChecksumOffload::NONE,
         }
     }
 }
@@ -355,21 +421,39 @@ enum Layout {
     V6Tag,
     /// As `V6Tag`, UDP checksum computed.
     V6TagSum,
+    /// As `V4`, the IPv4 header checksum left to the device.
+    V4Off,
+    /// As `V4Sum`, both checksums left to the device.
+    V4SumOff,
+    /// As `V4Tag`, the IPv4 header checksum left to the device.
+    V4TagOff,
+    /// As `V4TagSum`, both checksums left to the device.
+    V4TagSumOff,
+    /// As `V6Sum`, the UDP checksum left to the device.
+    V6SumOff,
+    /// As `V6TagSum`, the UDP checksum left to the device.
+    V6TagSumOff,
 }
 
-/// Calls `$t.$f::<F, IP, LEN, V6, SUM>(args)` for `$t`'s layout (see
-/// [`Layout`]).
+/// Calls `$t.$f::<F, IP, LEN, V6, SUM, OFF>(args)` for `$t`'s layout (see
+/// [`Layout`]; `OFF`: the checksums are left to the device).
 macro_rules! by_layout {
     ($t:expr, $f:ident::<$F:ty>($($a:expr),*)) => {
         match $t.layout {
-            Layout::V4 => $t.$f::<$F, 14, 50, false, false>($($a),*),
-            Layout::V4Sum => $t.$f::<$F, 14, 50, false, true>($($a),*),
-            Layout::V4Tag => $t.$f::<$F, 18, 54, false, false>($($a),*),
-            Layout::V4TagSum => $t.$f::<$F, 18, 54, false, true>($($a),*),
-            Layout::V6 => $t.$f::<$F, 14, 70, true, false>($($a),*),
-            Layout::V6Sum => $t.$f::<$F, 14, 70, true, true>($($a),*),
-            Layout::V6Tag => $t.$f::<$F, 18, 74, true, false>($($a),*),
-            Layout::V6TagSum => $t.$f::<$F, 18, 74, true, true>($($a),*),
+            Layout::V4 => $t.$f::<$F, 14, 50, false, false, false>($($a),*),
+            Layout::V4Sum => $t.$f::<$F, 14, 50, false, true, false>($($a),*),
+            Layout::V4Tag => $t.$f::<$F, 18, 54, false, false, false>($($a),*),
+            Layout::V4TagSum => $t.$f::<$F, 18, 54, false, true, false>($($a),*),
+            Layout::V6 => $t.$f::<$F, 14, 70, true, false, false>($($a),*),
+            Layout::V6Sum => $t.$f::<$F, 14, 70, true, true, false>($($a),*),
+            Layout::V6Tag => $t.$f::<$F, 18, 74, true, false, false>($($a),*),
+            Layout::V6TagSum => $t.$f::<$F, 18, 74, true, true, false>($($a),*),
+            Layout::V4Off => $t.$f::<$F, 14, 50, false, false, true>($($a),*),
+            Layout::V4SumOff => $t.$f::<$F, 14, 50, false, true, true>($($a),*),
+            Layout::V4TagOff => $t.$f::<$F, 18, 54, false, false, true>($($a),*),
+            Layout::V4TagSumOff => $t.$f::<$F, 18, 54, false, true, true>($($a),*),
+            Layout::V6SumOff => $t.$f::<$F, 14, 70, true, true, true>($($a),*),
+            Layout::V6TagSumOff => $t.$f::<$F, 18, 74, true, true, true>($($a),*),
         }
     };
 }
@@ -460,6 +544,65 @@ fn inner_word(frame: &[u8]) -> Option<u64> {
     inner_ip_general(frame).map(InnerIp::word)
 }
 
+/// Computes in software the checksums `req` left to the device, as the
+/// device would: the IPv4 header checksum over the `l3_len`-byte header at
+/// `l2_len`, and the UDP checksum over the datagram after it (its length
+/// from the UDP header), whose checksum field holds the pseudo-header's
+/// sum on entry. For a frame encapsulated by a template with
+/// [`TxChecksumOffload`] that does not leave through such a device after
+/// all; the bytes are then what the template writes without the hint.
+/// Returns false (and changes nothing) when the frame is too short for the
+/// headers `req` names.
+///
+/// ```
+/// use vxlan_core::encap::{complete_tx_checksums, EncapConfig, EncapTemplate, TxChecksumOffload};
+/// use vxlan_core::frame::{BufFrame, Frame};
+///
+/// let plain = EncapConfig::new(
+///     "2001:db8::1".parse().unwrap(),
+///     "2001:db8::2".parse().unwrap(),
+///     "02:00:00:00:00:01".parse().unwrap(),
+///     "02:00:00:00:00:fe".parse().unwrap(),
+/// );
+/// let offloaded = EncapConfig {
+///     tx_offload: TxChecksumOffload { ipv4_header: false, udp: true },
+///     ..plain
+/// };
+/// let mut out = Vec::new();
+/// for cfg in [plain, offloaded] {
+///     let mut storage = [0u8; 256];
+///     let mut frame = BufFrame::with_data(&mut storage[..], 128, &[0x33; 60]).unwrap();
+///     EncapTemplate::new(&cfg).unwrap().encap(&mut frame, 100, 49152).unwrap();
+///     if let Some(req) = frame.tx_checksums() {
+///         assert!(complete_tx_checksums(frame.data_mut(), req));
+///     }
+///     out.push(frame.data().to_vec());
+/// }
+/// assert_eq!(out[0], out[1]);
+/// ```
+pub fn complete_tx_checksums(frame: &mut [u8], req: TxChecksums) -> bool {
+    let ip = usize::from(req.l2_len);
+    let udp = ip + usize::from(req.l3_len);
+    let Some(len) = frame.get(udp + 4..udp + 6) else {
+        return false;
+    };
+    let end = udp + usize::from(u16::from_be_bytes([len[0], len[1]]));
+    if (req.udp && (end < udp + 8 || end > frame.len())) || (req.ipv4_header && req.l3_len < 20) {
+        return false;
+    }
+    if req.ipv4_header {
+        frame[ip + 10..ip + 12].fill(0);
+        let c = !checksum::fold(checksum::sum(&frame[ip..udp]));
+        frame[ip + 10..ip + 12].copy_from_slice(&c.to_be_bytes());
+    }
+    if req.udp {
+        let c = !checksum::fold(checksum::sum(&frame[udp..end]));
+        let c = if c == 0 { 0xffff } else { c };
+        frame[udp + 6..udp + 8].copy_from_slice(&c.to_be_bytes());
+    }
+    true
+}
+
 /// A prebuilt outer header for one remote VTEP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncapTemplate {
@@ -486,6 +629,10 @@ pub struct EncapTemplate {
     /// port, length and VNI zeroed. A frame adds those three and the sum
     /// of its inner frame.
     udp_base_sum: u64,
+    /// The pseudo-header's addresses and protocol, folded, in native word
+    /// order: with the length added, what a UDP checksum left to the
+    /// device starts from.
+    pseudo_sum: u64,
     remote: IpAddr,
 }
 
@@ -596,15 +743,29 @@ impl EncapTemplate {
             checksum::sum(&b[udp..vx + 8]),
         ))));
         let narrow = |v: usize| u8::try_from(v).unwrap_or(u8::MAX);
-        let layout = match (ipv6, cfg.underlay_vlan.is_some(), udp_checksum) {
-            (false, false, false) => Layout::V4,
-            (false, false, true) => Layout::V4Sum,
-            (false, true, false) => Layout::V4Tag,
-            (false, true, true) => Layout::V4TagSum,
-            (true, false, false) => Layout::V6,
-            (true, false, true) => Layout::V6Sum,
-            (true, true, false) => Layout::V6Tag,
-            (true, true, true) => Layout::V6TagSum,
+        // The device takes every checksum of the layout, or none.
+        let off = cfg.tx_offload;
+        let offload = match (ipv6, udp_checksum) {
+            (false, false) => off.ipv4_header,
+            (false, true) => off.ipv4_header && off.udp,
+            (true, true) => off.udp,
+            (true, false) => false,
+        };
+        let layout = match (ipv6, cfg.underlay_vlan.is_some(), udp_checksum, offload) {
+            (false, false, false, false) => Layout::V4,
+            (false, false, true, false) => Layout::V4Sum,
+            (false, true, false, false) => Layout::V4Tag,
+            (false, true, true, false) => Layout::V4TagSum,
+            (true, false, false, _) => Layout::V6,
+            (true, false, true, false) => Layout::V6Sum,
+            (true, true, false, _) => Layout::V6Tag,
+            (true, true, true, false) => Layout::V6TagSum,
+            (false, false, false, true) => Layout::V4Off,
+            (false, false, true, true) => Layout::V4SumOff,
+            (false, true, false, true) => Layout::V4TagOff,
+            (false, true, true, true) => Layout::V4TagSumOff,
+            (true, false, true, true) => Layout::V6SumOff,
+            (true, true, true, true) => Layout::V6TagSumOff,
         };
         // The MTU was checked above to hold the outer IP, UDP and tunnel
         // headers, so this does not underflow.
@@ -622,6 +783,7 @@ impl EncapTemplate {
             src_ports: cfg.src_ports,
             base_sum,
             udp_base_sum,
+            pseudo_sum: u64::from(native16(checksum::fold(pseudo_sum))),
             remote: cfg.remote_ip,
         })
     }
@@ -654,6 +816,44 @@ impl EncapTemplate {
         self.ipv6
     }
 
+    /// Whether the layout carries a UDP checksum (tests).
+    #[cfg(test)]
+    fn layout_sums(&self) -> bool {
+        matches!(
+            self.layout,
+            Layout::V4Sum
+                | Layout::V4TagSum
+                | Layout::V6Sum
+                | Layout::V6TagSum
+                | Layout::V4SumOff
+                | Layout::V4TagSumOff
+                | Layout::V6SumOff
+                | Layout::V6TagSumOff
+        )
+    }
+
+    /// The checksums this template leaves to the transmitting device
+    /// (the request every frame it encapsulates carries), or `None` when
+    /// it computes them all (see [`TxChecksumOffload`]).
+    pub const fn tx_checksums(&self) -> Option<TxChecksums> {
+        let (l2_len, ipv4_header, udp) = match self.layout {
+            Layout::V4Off => (14, true, false),
+            Layout::V4SumOff => (14, true, true),
+            Layout::V4TagOff => (18, true, false),
+            Layout::V4TagSumOff => (18, true, true),
+            Layout::V6SumOff => (14, false, true),
+            Layout::V6TagSumOff => (18, false, true),
+            _ => return None,
+        };
+        Some(TxChecksums {
+            l2_len,
+            l3_len: if self.ipv6 { 40 } else { 20 },
+            ipv6: self.ipv6,
+            ipv4_header,
+            udp,
+        })
+    }
+
     /// Encapsulates `frame` (an Ethernet frame) in place for `vni`, with
     /// `src_port` as the UDP source port (see `hash` for the RFC 7348
     /// flow hash).
@@ -668,7 +868,14 @@ impl EncapTemplate {
     /// `IP`, `LEN` bytes prepended, an IPv6 underlay when `V6`, a UDP
     /// checksum when `SUM`.
     #[inline(always)]
-    fn encap_as<F: Frame, const IP: usize, const LEN: usize, const V6: bool, const SUM: bool>(
+    fn encap_as<
+        F: Frame,
+        const IP: usize,
+        const LEN: usize,
+        const V6: bool,
+        const SUM: bool,
+        const OFF: bool,
+    >(
         &self,
         frame: &mut F,
         vni: u32,
@@ -681,7 +888,7 @@ impl EncapTemplate {
             ip_word,
             inner_len,
         };
-        self.write::<F, IP, LEN, V6, SUM>(frame, fields)
+        self.write::<F, IP, LEN, V6, SUM, OFF>(frame, fields)
     }
 
     /// The checks every frame passes before it is written (VNI, inner
@@ -711,7 +918,14 @@ impl EncapTemplate {
     }
 
     #[inline(always)]
-    fn write<F: Frame, const IP: usize, const LEN: usize, const V6: bool, const SUM: bool>(
+    fn write<
+        F: Frame,
+        const IP: usize,
+        const LEN: usize,
+        const V6: bool,
+        const SUM: bool,
+        const OFF: bool,
+    >(
         &self,
         frame: &mut F,
         f: OuterFields,
@@ -719,7 +933,7 @@ impl EncapTemplate {
         // The inner frame's part of the UDP checksum, summed where it lies
         // before the headers go in front of it (it starts at an even offset
         // of the datagram, so its 16-bit words are the datagram's).
-        let inner_sum = if SUM {
+        let inner_sum = if SUM && !OFF {
             checksum::sum_native(frame.data())
         } else {
             0
@@ -757,11 +971,23 @@ impl EncapTemplate {
             // big-endian words 0-4 with bytes 0 and 9 (version and IHL,
             // protocol) zero, so its sum is theirs; the two 32-bit halves
             // add up to it modulo 0xffff, as the fold reduces.
-            let sum =
-                self.base_sum + u64::from(total) + (f.ip_word & 0xffff_ffff) + (f.ip_word >> 32);
-            out[IP + 10..IP + 12].copy_from_slice(&(!checksum::fold(sum)).to_be_bytes());
+            if !OFF {
+                let sum = self.base_sum
+                    + u64::from(total)
+                    + (f.ip_word & 0xffff_ffff)
+                    + (f.ip_word >> 32);
+                out[IP + 10..IP + 12].copy_from_slice(&(!checksum::fold(sum)).to_be_bytes());
+            }
+            // else the template's zero stays, for the device.
         }
-        if SUM {
+        if SUM && OFF {
+            // DPDK's transmit contract: the field holds the pseudo-header's
+            // sum, folded and not inverted, which the device adds to the
+            // datagram's. The length is the IPv6 upper-layer length or the
+            // IPv4 UDP length: the same 16-bit value here.
+            let sum = self.pseudo_sum + u64::from(native16(udp_len));
+            out[udp + 6..udp + 8].copy_from_slice(&checksum::fold(sum).to_ne_bytes());
+        } else if SUM {
             // Only the inner frame was summed: the rest of the datagram and
             // the pseudo-header are the template's sum plus the fields
             // written above. The length counts twice (pseudo-header and
@@ -777,6 +1003,16 @@ impl EncapTemplate {
                 + u64::from(u32::from_ne_bytes(vni_word));
             let c = !checksum::fold(sum);
             out[udp + 6..udp + 8].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_ne_bytes());
+        }
+        if OFF {
+            // Constant per layout: a few stores into the frame's metadata.
+            frame.request_tx_checksums(TxChecksums {
+                l2_len: if IP == 14 { 14 } else { 18 },
+                l3_len: if V6 { 40 } else { 20 },
+                ipv6: V6,
+                ipv4_header: !V6,
+                udp: SUM,
+            });
         }
         Ok(())
     }
@@ -795,7 +1031,14 @@ impl EncapTemplate {
     /// [`EncapTemplate::encap_flow`] for one layout (see
     /// [`EncapTemplate::encap_as`]).
     #[inline(always)]
-    fn flow_as<F: Frame, const IP: usize, const LEN: usize, const V6: bool, const SUM: bool>(
+    fn flow_as<
+        F: Frame,
+        const IP: usize,
+        const LEN: usize,
+        const V6: bool,
+        const SUM: bool,
+        const OFF: bool,
+    >(
         &self,
         frame: &mut F,
         vni: u32,
@@ -815,7 +1058,7 @@ impl EncapTemplate {
             ip_word,
             inner_len,
         };
-        self.write::<F, IP, LEN, V6, SUM>(frame, fields)
+        self.write::<F, IP, LEN, V6, SUM, OFF>(frame, fields)
     }
 
     /// Encapsulates a burst of frames for the same remote and VNI; one
@@ -835,7 +1078,14 @@ impl EncapTemplate {
     }
 
     #[inline(always)]
-    fn burst_as<F: Frame, const IP: usize, const LEN: usize, const V6: bool, const SUM: bool>(
+    fn burst_as<
+        F: Frame,
+        const IP: usize,
+        const LEN: usize,
+        const V6: bool,
+        const SUM: bool,
+        const OFF: bool,
+    >(
         &self,
         frames: &mut [F],
         vni: u32,
@@ -844,7 +1094,7 @@ impl EncapTemplate {
     ) -> usize {
         let mut done = 0;
         for ((frame, port), verdict) in frames.iter_mut().zip(src_ports).zip(verdicts.iter_mut()) {
-            *verdict = self.encap_as::<F, IP, LEN, V6, SUM>(frame, vni, *port);
+            *verdict = self.encap_as::<F, IP, LEN, V6, SUM, OFF>(frame, vni, *port);
             done += usize::from(verdict.is_ok());
         }
         done
@@ -932,6 +1182,172 @@ mod tests {
         } else {
             c
         }
+    }
+
+    /// The pseudo-header's sum of an encapsulated frame from scratch,
+    /// folded and not inverted: what DPDK's transmit UDP checksum offload
+    /// wants in the field.
+    fn pseudo_sum_from_scratch(out: &[u8], ip: usize, ipv6: bool) -> u16 {
+        let udp = ip + if ipv6 { 40 } else { 20 };
+        let mut bytes = std::vec::Vec::new();
+        if ipv6 {
+            bytes.extend_from_slice(&out[ip + 8..ip + 40]);
+            bytes.extend_from_slice(&u32::try_from(out.len() - udp).unwrap().to_be_bytes());
+            bytes.extend_from_slice(&[0, 0, 0, 17]);
+        } else {
+            bytes.extend_from_slice(&out[ip + 12..ip + 20]);
+            bytes.extend_from_slice(&[0, 17]);
+            bytes.extend_from_slice(&u16::try_from(out.len() - udp).unwrap().to_be_bytes());
+        }
+        let mut acc: u32 = 0;
+        for pair in bytes.chunks(2) {
+            acc += u32::from(pair[0]) << 8 | u32::from(pair[1]);
+            acc = (acc & 0xffff) + (acc >> 16);
+        }
+        u16::try_from(acc).unwrap()
+    }
+
+    #[test]
+    fn offloaded_checksums_leave_the_device_contract_and_complete_to_software() {
+        // Every layout, kind and checksum mode, with each offload hint: a
+        // template leaves either everything of its layout to the device or
+        // nothing; what it leaves is a zero IPv4 header checksum and the
+        // pseudo-header's sum in the UDP field; completed as a device
+        // would, the frame is byte for byte what the template writes
+        // without the hint.
+        let hints = [
+            TxChecksumOffload::NONE,
+            TxChecksumOffload {
+                ipv4_header: true,
+                udp: false,
+            },
+            TxChecksumOffload {
+                ipv4_header: false,
+                udp: true,
+            },
+            TxChecksumOffload {
+                ipv4_header: true,
+                udp: true,
+            },
+        ];
+        let kinds = [
+            TunnelKind::Vxlan,
+            TunnelKind::Gpe,
+            TunnelKind::Gbp {
+                policy_id: 7,
+                dont_learn: false,
+                policy_applied: true,
+            },
+        ];
+        let mut offloaded = 0;
+        for base in [v4_cfg(), v6_cfg()] {
+            for vlan in [None, Some(100)] {
+                for mode in [
+                    UdpChecksumMode::Default,
+                    UdpChecksumMode::Compute,
+                    UdpChecksumMode::Zero,
+                ] {
+                    for kind in kinds {
+                        let plain = EncapConfig {
+                            kind,
+                            underlay_vlan: vlan,
+                            udp_checksum: mode,
+                            ..base
+                        };
+                        let t0 = EncapTemplate::new(&plain).unwrap();
+                        assert_eq!(t0.tx_checksums(), None);
+                        for hint in hints {
+                            let t = EncapTemplate::new(&EncapConfig {
+                                tx_offload: hint,
+                                ..plain
+                            })
+                            .unwrap();
+                            let ip = if vlan.is_some() { 18 } else { 14 };
+                            let ipv6 = t.is_ipv6();
+                            let sums = t0.layout_sums();
+                            // All of the layout's checksums, or none.
+                            let expect = (!ipv6 || sums)
+                                && (ipv6 || hint.ipv4_header)
+                                && (!sums || hint.udp);
+                            assert_eq!(
+                                t.tx_checksums().is_some(),
+                                expect,
+                                "v6 {ipv6} sums {sums} {hint:?}"
+                            );
+                            for len in [14, 15, 60, 61, 64, 143, 1400, 1401] {
+                                let mut inner = inner_v4(0x2a, 9, true, len.max(64));
+                                inner.truncate(len);
+                                for (i, b) in inner.iter_mut().enumerate().skip(42) {
+                                    *b = u8::try_from((i * 37 + 3) % 256).unwrap();
+                                }
+                                let (vni, sport) = (0xab_cdef, 65535 - u16::try_from(len).unwrap());
+                                let want = encap_bytes(&t0, &inner, vni, sport);
+                                let mut storage = vec![0u8; 2048];
+                                let mut f =
+                                    BufFrame::with_data(&mut storage[..], 128, &inner).unwrap();
+                                t.encap(&mut f, vni, sport).unwrap();
+                                assert_eq!(f.tx_checksums(), t.tx_checksums());
+                                let Some(req) = f.tx_checksums() else {
+                                    assert_eq!(f.data(), &want[..]);
+                                    continue;
+                                };
+                                offloaded += 1;
+                                assert_eq!(
+                                    (usize::from(req.l2_len), req.l3_len, req.ipv6),
+                                    (ip, if ipv6 { 40 } else { 20 }, ipv6)
+                                );
+                                assert_eq!(req.ipv4_header, !ipv6);
+                                assert_eq!(req.udp, sums);
+                                let mut got = f.data().to_vec();
+                                if !ipv6 {
+                                    assert_eq!(&got[ip + 10..ip + 12], &[0, 0]);
+                                }
+                                let udp = t.overhead() - 16;
+                                if sums {
+                                    assert_eq!(
+                                        u16::from_be_bytes([got[udp + 6], got[udp + 7]]),
+                                        pseudo_sum_from_scratch(&got, ip, ipv6),
+                                        "the pseudo-header's sum, {hint:?} len {len}"
+                                    );
+                                }
+                                // Only the checksum fields differ.
+                                let mut masked = want.clone();
+                                if !ipv6 {
+                                    masked[ip + 10..ip + 12].fill(0);
+                                }
+                                if sums {
+                                    masked[udp + 6..udp + 8]
+                                        .copy_from_slice(&got[udp + 6..udp + 8]);
+                                }
+                                assert_eq!(got, masked);
+                                assert!(complete_tx_checksums(&mut got, req));
+                                assert_eq!(got, want, "{hint:?} vlan {vlan:?} {mode:?} len {len}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(offloaded > 100, "{offloaded}");
+    }
+
+    #[test]
+    fn completing_refuses_short_frames() {
+        let req = TxChecksums {
+            l2_len: 14,
+            l3_len: 40,
+            ipv6: true,
+            ipv4_header: false,
+            udp: true,
+        };
+        let mut short = [0u8; 60];
+        assert!(!complete_tx_checksums(&mut short, req));
+        // A UDP length beyond the frame.
+        let mut f = [0u8; 80];
+        f[54 + 4..54 + 6].copy_from_slice(&100u16.to_be_bytes());
+        let before = f;
+        assert!(!complete_tx_checksums(&mut f, req));
+        assert_eq!(f, before);
     }
 
     #[test]

@@ -65,7 +65,8 @@ impl fmt::Display for FrameError {
 #[cfg(feature = "std")]
 impl std::error::Error for FrameError {}
 
-/// What the NIC (or whoever received the frame) already checked.
+/// What the NIC (or whoever received the frame) already checked. Neither
+/// good nor bad: not checked (decapsulation then checks in software).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RxOffloads {
     /// The NIC verified the outermost IPv4 header checksum and found it
@@ -73,6 +74,44 @@ pub struct RxOffloads {
     pub ip_checksum_good: bool,
     /// The NIC verified the outermost L4 checksum and found it good.
     pub l4_checksum_good: bool,
+    /// The NIC verified the outermost IPv4 header checksum and found it
+    /// wrong.
+    pub ip_checksum_bad: bool,
+    /// The NIC verified the outermost L4 checksum and found it wrong.
+    pub l4_checksum_bad: bool,
+}
+
+/// The checksums of an outgoing frame that are left to the transmitting
+/// device, and where its headers lie (DPDK's `l2_len` and `l3_len`).
+///
+/// An encapsulation template built for a device with transmit checksum
+/// offload (see [`crate::encap::TxChecksumOffload`]) hands one to
+/// [`Frame::request_tx_checksums`] and leaves the fields as DPDK's
+/// transmit contract asks: the IPv4 header checksum zero, the UDP checksum
+/// holding the pseudo-header's sum (folded, not inverted). A frame that
+/// never reaches such a device can have them finished in software by
+/// [`crate::encap::complete_tx_checksums`].
+///
+/// ```
+/// use vxlan_core::frame::TxChecksums;
+///
+/// // What an untagged IPv4 template leaves to the device.
+/// let req = TxChecksums { l2_len: 14, l3_len: 20, ipv6: false, ipv4_header: true, udp: false };
+/// assert_eq!(usize::from(req.l2_len + req.l3_len), 34); // where UDP starts
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TxChecksums {
+    /// The Ethernet header's length, tags included.
+    pub l2_len: u8,
+    /// The IP header's length (20 for IPv4 without options, 40 for IPv6).
+    pub l3_len: u8,
+    /// An IPv6 packet (else IPv4).
+    pub ipv6: bool,
+    /// The device computes the IPv4 header checksum (the field is zero).
+    pub ipv4_header: bool,
+    /// The device completes the UDP checksum (the field holds the
+    /// pseudo-header's sum).
+    pub udp: bool,
 }
 
 /// One frame in a buffer with headroom.
@@ -102,6 +141,15 @@ pub trait Frame {
     fn rx_offloads(&self) -> RxOffloads {
         RxOffloads::default()
     }
+    /// Asks the transmitting device to compute the checksums `req` names
+    /// (called by the encapsulation of a template built for a device with
+    /// the offload, after it wrote the headers). The default does nothing:
+    /// a frame type that cannot carry the request must never meet such a
+    /// template.
+    #[inline(always)]
+    fn request_tx_checksums(&mut self, req: TxChecksums) {
+        let _ = req;
+    }
     /// Length in bytes.
     fn len(&self) -> usize {
         self.data().len()
@@ -121,6 +169,7 @@ pub struct BufFrame<B> {
     rss: Option<u32>,
     port: u16,
     offloads: RxOffloads,
+    tx: Option<TxChecksums>,
 }
 
 impl<B: AsRef<[u8]> + AsMut<[u8]>> BufFrame<B> {
@@ -135,6 +184,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> BufFrame<B> {
             rss: None,
             port: 0,
             offloads: RxOffloads::default(),
+            tx: None,
         }
     }
 
@@ -167,6 +217,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> BufFrame<B> {
         self.end = self.start;
         self.rss = None;
         self.offloads = RxOffloads::default();
+        self.tx = None;
     }
 
     /// Sets the RSS hash reported by [`Frame::rss_hash`].
@@ -182,6 +233,12 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> BufFrame<B> {
     /// Sets what the "NIC" verified.
     pub fn set_rx_offloads(&mut self, offloads: RxOffloads) {
         self.offloads = offloads;
+    }
+
+    /// The transmit checksum request the encapsulation made, if any (see
+    /// [`Frame::request_tx_checksums`]); [`BufFrame::reset`] clears it.
+    pub fn tx_checksums(&self) -> Option<TxChecksums> {
+        self.tx
     }
 
     /// Gives the buffer back.
@@ -253,6 +310,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Frame for BufFrame<B> {
 
     fn rx_offloads(&self) -> RxOffloads {
         self.offloads
+    }
+
+    fn request_tx_checksums(&mut self, req: TxChecksums) {
+        self.tx = Some(req);
     }
 }
 

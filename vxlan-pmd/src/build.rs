@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use vxlan_core::bridge::{BdConfig, FloodList, PortMode};
 use vxlan_core::decap::DecapConfig;
-use vxlan_core::encap::{EncapConfig, EncapTemplate};
+use vxlan_core::encap::{EncapConfig, EncapTemplate, TxChecksumOffload};
 use vxlan_core::fdb::Location;
 use vxlan_core::tunnel::ParseConfig;
 use vxlan_core::wire::{MacAddr, ReservedBitsPolicy};
@@ -62,6 +62,12 @@ pub struct RemoteFactory {
     /// to them counted as `nexthop_unresolved` drops) until a resolver
     /// fills in their next hop.
     pub gateway: Option<MacAddr>,
+    /// The checksums the underlay device computes for the templates'
+    /// frames (see [`TxChecksumOffload`]); none from a configuration,
+    /// which knows nothing of devices: a DPDK VTEP sets it from its
+    /// underlay port ([`DpdkVtep`](crate::dpdk::DpdkVtep), feature
+    /// `dpdk`).
+    pub tx_offload: TxChecksumOffload,
 }
 
 impl RemoteFactory {
@@ -74,6 +80,7 @@ impl RemoteFactory {
             udp_port: v.udp_port,
             underlay_mtu: v.underlay_mtu.unwrap_or(1500),
             gateway: cfg.underlay.as_ref().and_then(|u| u.gateway_mac),
+            tx_offload: TxChecksumOffload::NONE,
         }
     }
 
@@ -92,6 +99,7 @@ impl RemoteFactory {
         let ecfg = EncapConfig {
             dst_port: self.udp_port,
             underlay_mtu: self.underlay_mtu,
+            tx_offload: self.tx_offload,
             ..EncapConfig::new(self.local_ip, ip, self.local_mac, next_hop)
         };
         let template = EncapTemplate::new(&ecfg).map_err(|e| format!("remote {ip}: {e}"))?;
@@ -101,6 +109,12 @@ impl RemoteFactory {
 
 /// Builds the switching snapshot a configuration describes.
 pub fn snapshot(cfg: &VtepConfig) -> Result<Snapshot, ConfigError> {
+    snapshot_with(cfg, &RemoteFactory::from_config(cfg))
+}
+
+/// [`snapshot`] with the remote templates built by `factory` (the
+/// configuration's, with a device's transmit checksum offloads, say).
+pub fn snapshot_with(cfg: &VtepConfig, factory: &RemoteFactory) -> Result<Snapshot, ConfigError> {
     let v = &cfg.vtep;
     let overlay = v.mode == BridgeMode::Overlay;
     let underlay = match &cfg.underlay {
@@ -144,7 +158,6 @@ pub fn snapshot(cfg: &VtepConfig) -> Result<Snapshot, ConfigError> {
         ports.push(mode);
     }
     // Remote VTEPs: flood lists, groups, then static entries.
-    let factory = RemoteFactory::from_config(cfg);
     let mut remotes: Vec<(IpAddr, MacAddr)> = Vec::new();
     let mut index = |ip: IpAddr, key: &str| -> Result<u32, ConfigError> {
         if let Some(i) = remotes.iter().position(|(r, _)| *r == ip) {
@@ -200,7 +213,17 @@ pub fn snapshot(cfg: &VtepConfig) -> Result<Snapshot, ConfigError> {
 
 /// Builds the shared VTEP state and installs the static FDB entries.
 pub fn vtep(cfg: &VtepConfig, pool: Arc<Pool>) -> Result<Arc<VtepShared>, ConfigError> {
-    let snap = snapshot(cfg)?;
+    vtep_with(cfg, pool, &RemoteFactory::from_config(cfg))
+}
+
+/// [`vtep`] with the remote templates built by `factory` (see
+/// [`snapshot_with`]).
+pub fn vtep_with(
+    cfg: &VtepConfig,
+    pool: Arc<Pool>,
+    factory: &RemoteFactory,
+) -> Result<Arc<VtepShared>, ConfigError> {
+    let snap = snapshot_with(cfg, factory)?;
     let sizing = Sizing {
         fdb_entries: cfg.vtep.fdb_capacity.unwrap_or(65_536),
         neighbors: 65_536,

@@ -989,7 +989,7 @@ mod tests {
         a.set_ingress_port(3);
         a.set_rx_offloads(RxOffloads {
             ip_checksum_good: true,
-            l4_checksum_good: false,
+            ..RxOffloads::default()
         });
         a.set_timestamp_us(Some(77));
         let b = pool.alloc_copy(&a).unwrap();

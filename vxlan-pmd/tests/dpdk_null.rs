@@ -113,9 +113,10 @@ fn null_ports_pipeline_on_registered_threads() {
         queues: 2,
         rx_ring: 256,
         tx_ring: 256,
-        // Asked for; net_null does not offer it, so frames keep the
-        // checksum the encapsulation wrote.
+        // Asked for; net_null does not offer them, so frames keep the
+        // checksums the encapsulation wrote.
         tx_ipv4_checksum: true,
+        tx_udp_checksum: true,
     };
     let uplink = Arc::new(EthPort::open(eal, "net_null0", &pcfg, &under_pool).unwrap());
     let vm = Arc::new(EthPort::open(eal, "net_null1", &pcfg, &access_pool).unwrap());
@@ -124,6 +125,15 @@ fn null_ports_pipeline_on_registered_threads() {
         !uplink.offloads().tx_ipv4_checksum,
         "net_null offers no transmit IPv4 checksum: {:#x}",
         uplink.tx_offload_capa()
+    );
+    assert!(
+        !uplink.offloads().tx_udp_checksum,
+        "net_null offers no transmit UDP checksum: {:#x}",
+        uplink.tx_offload_capa()
+    );
+    assert_eq!(
+        uplink.tx_checksum_offload(),
+        vxlan_core::encap::TxChecksumOffload::NONE
     );
 
     let cfg = VtepConfig::from_toml_str(&config(

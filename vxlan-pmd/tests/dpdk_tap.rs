@@ -23,7 +23,11 @@ use std::time::{Duration, Instant};
 
 use dpdk_common::*;
 use netns::{in_namespace, in_ns_ok, is_root, Namespaces};
-use vxlan_core::frame::Frame;
+use vxlan_core::decap::{decap, DecapConfig, DecapDrop};
+use vxlan_core::encap::{
+    complete_tx_checksums, EncapConfig, EncapTemplate, TxChecksumOffload, UdpChecksumMode,
+};
+use vxlan_core::frame::{Frame, RxOffloads};
 use vxlan_pmd::config::VtepConfig;
 use vxlan_pmd::dpdk::{DpdkLoop, Eal, EthPort, EthPortConfig, Mempool};
 use vxlan_pmd::pool::Pool;
@@ -90,6 +94,7 @@ fn tap_port_computes_the_outer_ipv4_checksum() {
         rx_ring: 256,
         tx_ring: 256,
         tx_ipv4_checksum: true,
+        tx_udp_checksum: true,
     };
     // Set up in the namespace too: the tap PMD opens each queue's tun
     // file by interface name, which the kernel looks up in the calling
@@ -100,6 +105,7 @@ fn tap_port_computes_the_outer_ipv4_checksum() {
             let uplink = EthPort::open(eal, "net_tap0", &pcfg, &up_pool).unwrap();
             let access_cfg = EthPortConfig {
                 tx_ipv4_checksum: false,
+                tx_udp_checksum: false,
                 ..pcfg
             };
             let vm = EthPort::open(eal, "net_null0", &access_cfg, &acc_pool).unwrap();
@@ -116,8 +122,15 @@ fn tap_port_computes_the_outer_ipv4_checksum() {
         "net_tap offers RTE_ETH_TX_OFFLOAD_IPV4_CKSUM: capa {:#x}",
         uplink.tx_offload_capa()
     );
+    assert!(
+        uplink.offloads().tx_udp_checksum,
+        "net_tap offers RTE_ETH_TX_OFFLOAD_UDP_CKSUM: capa {:#x}",
+        uplink.tx_offload_capa()
+    );
     assert!(!vm.offloads().tx_ipv4_checksum, "not asked for");
+    assert!(!vm.offloads().tx_udp_checksum, "not asked for");
     request_by_frame_shape(&copies);
+    requests_from_templates(&copies, &uplink);
 
     // Capture the VXLAN frames the tap hands the kernel; started (and
     // ready) before anything is sent.
@@ -245,11 +258,163 @@ fn tap_port_computes_the_outer_ipv4_checksum() {
         assert_eq!(row[4], VNI.to_string(), "{row:?}");
     }
 
+    rx_verdicts(&ns, &tap, &uplink);
+
     drop(uplink); // closes the port: its interface goes
     drop(vm);
     assert_eq!(access_pool.in_use(), 0);
     assert_eq!(copies.in_use(), 0);
     assert_eq!(under_pool.in_use(), 0);
+}
+
+/// The tap's receive checksum verdicts reach decapsulation: three VXLAN
+/// frames with UDP checksums, written into the tap interface from the
+/// kernel's side (an AF_PACKET socket), one good, one with a wrong UDP
+/// checksum, one with a wrong IPv4 header checksum, come out of the port
+/// with net_tap's verdicts, and decapsulation accepts the first without
+/// summing and drops the others for the device's reasons.
+fn rx_verdicts(ns: &str, tap: &str, uplink: &EthPort) {
+    let cfg = EncapConfig {
+        udp_checksum: UdpChecksumMode::Compute,
+        ..EncapConfig::new(
+            REMOTE_IP.parse().unwrap(),
+            VTEP_IP.parse().unwrap(),
+            REMOTE_MAC.parse().unwrap(),
+            VTEP_MAC.parse().unwrap(),
+        )
+    };
+    let t = EncapTemplate::new(&cfg).unwrap();
+    let mut storage = vec![0u8; 512];
+    let mut f =
+        vxlan_core::frame::BufFrame::with_data(&mut storage[..], 128, &tenant_frame(VM_B, VM_A, 3))
+            .unwrap();
+    t.encap(&mut f, VNI, 50000).unwrap();
+    let good = f.data().to_vec();
+    assert_ne!(&good[40..42], &[0, 0], "a UDP checksum");
+    let mut bad_udp = good.clone();
+    bad_udp[40] ^= 0x5a;
+    let mut bad_ip = good.clone();
+    bad_ip[24] ^= 0x5a;
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let script = "import socket,sys\n\
+                  s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n\
+                  s.bind((sys.argv[1],0))\n\
+                  [s.send(bytes.fromhex(h)) for h in sys.argv[2:]]";
+    let (g, u, i) = (hex(&good), hex(&bad_udp), hex(&bad_ip));
+    in_ns_ok(ns, &["python3", "-c", script, tap, &g, &u, &i]);
+    let mut got = Vec::new();
+    let end = Instant::now() + Duration::from_secs(5);
+    while got.len() < 3 && Instant::now() < end {
+        // SAFETY: no loop runs any more; this thread alone uses queue 0.
+        got.extend(unsafe { uplink.rx_burst(0, 8) });
+    }
+    let dcfg = DecapConfig::new(VTEP_IP.parse().unwrap());
+    let mut verdicts = Vec::new();
+    for mut m in got {
+        let offloads = m.rx_offloads();
+        let which = if m.data() == &good[..] {
+            "good"
+        } else if m.data() == &bad_udp[..] {
+            "bad_udp"
+        } else if m.data() == &bad_ip[..] {
+            "bad_ip"
+        } else {
+            continue; // anything of the kernel's own
+        };
+        verdicts.push((which, offloads, decap(&mut m, &dcfg).map(|d| d.is_some())));
+    }
+    eprintln!("net_tap receive verdicts: {verdicts:#?}");
+    let ok = RxOffloads {
+        ip_checksum_good: true,
+        l4_checksum_good: true,
+        ..RxOffloads::default()
+    };
+    assert_eq!(verdicts.len(), 3, "{verdicts:?}");
+    assert_eq!(verdicts[0], ("good", ok, Ok(true)));
+    assert_eq!(
+        verdicts[1],
+        (
+            "bad_udp",
+            RxOffloads {
+                l4_checksum_good: false,
+                l4_checksum_bad: true,
+                ..ok
+            },
+            Err(DecapDrop::DeviceUdpChecksum)
+        )
+    );
+    assert_eq!(verdicts[2].0, "bad_ip");
+    assert!(verdicts[2].1.ip_checksum_bad, "{:?}", verdicts[2]);
+    assert_eq!(verdicts[2].2, Err(DecapDrop::DeviceIpv4Checksum));
+}
+
+/// Templates built with the tap's offloads
+/// ([`EthPort::tx_checksum_offload`]) leave the checksums to the device:
+/// each encapsulated mbuf carries DPDK's request for its shape (read back
+/// from `ol_flags` and `tx_offload`), the IPv4 header checksum zero and
+/// the UDP field the pseudo-header's sum, and completed in software the
+/// frame is what the template writes without the hint.
+fn requests_from_templates(pool: &Mempool, uplink: &EthPort) {
+    let off = uplink.tx_checksum_offload();
+    assert_eq!(
+        off,
+        TxChecksumOffload {
+            ipv4_header: true,
+            udp: true
+        }
+    );
+    let v4 = (VTEP_IP.parse().unwrap(), REMOTE_IP.parse().unwrap());
+    let v6 = (
+        "2001:db8::2".parse().unwrap(),
+        "2001:db8::1".parse().unwrap(),
+    );
+    let cases = [
+        (v4, None, UdpChecksumMode::Default, 14, 20, false, false),
+        (v4, Some(7), UdpChecksumMode::Default, 18, 20, false, false),
+        (v4, None, UdpChecksumMode::Compute, 14, 20, false, true),
+        (v6, None, UdpChecksumMode::Default, 14, 40, true, true),
+        (v6, Some(7), UdpChecksumMode::Default, 18, 40, true, true),
+    ];
+    for ((local, remote), vlan, udp_checksum, l2, l3, ipv6, udp) in cases {
+        let plain = EncapConfig {
+            underlay_vlan: vlan,
+            udp_checksum,
+            ..EncapConfig::new(
+                local,
+                remote,
+                VTEP_MAC.parse().unwrap(),
+                REMOTE_MAC.parse().unwrap(),
+            )
+        };
+        let hinted = EncapConfig {
+            tx_offload: off,
+            ..plain
+        };
+        let inner = tenant_frame(VM_A, VM_B, 5);
+        let mut want = pool.alloc_with(&inner).unwrap();
+        EncapTemplate::new(&plain)
+            .unwrap()
+            .encap_flow(&mut want, VNI)
+            .unwrap();
+        assert_eq!(want.tx_checksums(), None, "no hint, no request");
+        let t = EncapTemplate::new(&hinted).unwrap();
+        let mut m = pool.alloc_with(&inner).unwrap();
+        t.encap_flow(&mut m, VNI).unwrap();
+        let req = m.tx_checksums().expect("a request");
+        assert_eq!(Some(req), t.tx_checksums());
+        assert_eq!(
+            (req.l2_len, req.l3_len, req.ipv6, req.ipv4_header, req.udp),
+            (l2, l3, ipv6, !ipv6, udp),
+            "{vlan:?} {udp_checksum:?}"
+        );
+        let mut done = m.data().to_vec();
+        if !ipv6 {
+            let ip = usize::from(l2);
+            assert_eq!(&done[ip + 10..ip + 12], &[0, 0]);
+        }
+        assert!(complete_tx_checksums(&mut done, req));
+        assert_eq!(&done[..], want.data(), "{vlan:?} {udp_checksum:?}");
+    }
 }
 
 /// [`Mbuf::request_ipv4_checksum`] on frames of each shape: IPv4 (plain,

@@ -276,12 +276,30 @@ pub fn start_control(
     shared: &std::sync::Arc<VtepShared>,
     cfg: &VtepConfig,
 ) -> Result<ControlHandle, String> {
+    start_control_with(
+        shared,
+        cfg,
+        vxlan_pmd::build::RemoteFactory::from_config(cfg),
+    )
+}
+
+/// [`start_control`] with remotes built by `factory` (a DPDK VTEP's, which
+/// knows its underlay device's checksum offloads).
+pub fn start_control_with(
+    shared: &std::sync::Arc<VtepShared>,
+    cfg: &VtepConfig,
+    factory: vxlan_pmd::build::RemoteFactory,
+) -> Result<ControlHandle, String> {
     let path = cfg
         .vtep
         .control_socket
         .clone()
         .unwrap_or_else(|| PathBuf::from(control::DEFAULT_CONTROL_SOCKET));
-    let mut control = Control::from_config(cfg, std::sync::Arc::clone(shared));
+    let mut control = Control::new(
+        std::sync::Arc::clone(shared),
+        cfg.ports.iter().map(|p| p.name.clone()).collect(),
+        factory,
+    );
     if cfg
         .underlay
         .as_ref()
@@ -573,7 +591,7 @@ mod dpdk_run {
     use vxlan_pmd::config::VtepConfig;
     use vxlan_pmd::dpdk::DpdkVtep;
 
-    use super::{dump_json, fail, start_control, RunLimits};
+    use super::{dump_json, fail, start_control_with, RunLimits};
 
     pub(super) fn run(
         cfg: &VtepConfig,
@@ -590,7 +608,7 @@ mod dpdk_run {
         // [vtep] control_socket; it changes the tables while the workers
         // run.
         let control = if serve || cfg.vtep.control_socket.is_some() {
-            match start_control(vtep.shared(), cfg) {
+            match start_control_with(vtep.shared(), cfg, vtep.remote_factory()) {
                 Ok(c) => {
                     eprintln!("vtep: control socket {}", c.path().display());
                     Some(c)
@@ -690,6 +708,7 @@ mod dpdk_run {
                         "name": p.name, "rx": l.rx, "tx": l.tx, "tx_dropped": l.tx_dropped,
                         "rx_chained": l.rx_chained,
                         "tx_ipv4_checksum_offloaded": l.tx_ipv4_checksum_offloaded,
+                        "tx_udp_checksum_offloaded": l.tx_udp_checksum_offloaded,
                         "driver_ipackets": d.ipackets,
                         "driver_opackets": d.opackets, "driver_imissed": d.imissed,
                         "driver_rx_nombuf": d.rx_nombuf,
@@ -698,6 +717,7 @@ mod dpdk_run {
                             "rx_ipv4_checksum": o.rx_ipv4_checksum,
                             "rx_udp_checksum": o.rx_udp_checksum,
                             "tx_ipv4_checksum": o.tx_ipv4_checksum,
+                            "tx_udp_checksum": o.tx_udp_checksum,
                         },
                     })
                 })

@@ -5,7 +5,8 @@ use std::ffi::CString;
 use dpdk_sys as sys;
 
 use super::eal::{DpdkError, Eal};
-use super::mbuf::{Mbuf, Mempool};
+use super::mbuf::{tx_flags, Mbuf, Mempool};
+use vxlan_core::encap::TxChecksumOffload;
 
 /// How to set up an [`EthPort`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +27,12 @@ pub struct EthPortConfig {
     /// tenant frames on access ports leave exactly as they came. Off by
     /// default.
     pub tx_ipv4_checksum: bool,
+    /// Let the device compute the UDP checksum of the frames that ask for
+    /// it, when it offers to (`RTE_ETH_TX_OFFLOAD_UDP_CKSUM`;
+    /// [`Offloads::tx_udp_checksum`] says whether it does). Only frames
+    /// that carry the request (an encapsulation template built with
+    /// [`EthPort::tx_checksum_offload`]) use it. Off by default.
+    pub tx_udp_checksum: bool,
 }
 
 impl Default for EthPortConfig {
@@ -35,6 +42,7 @@ impl Default for EthPortConfig {
             rx_ring: 512,
             tx_ring: 512,
             tx_ipv4_checksum: false,
+            tx_udp_checksum: false,
         }
     }
 }
@@ -55,13 +63,23 @@ pub struct Offloads {
     pub rx_udp_checksum: bool,
     /// Transmit IPv4 header checksum: the device computes the outer IPv4
     /// header checksum of every IPv4 frame the worker loop sends on this
-    /// port (the loop zeroes the field and sets `RTE_MBUF_F_TX_IPV4 |
-    /// RTE_MBUF_F_TX_IP_CKSUM`, `l2_len` and `l3_len`; counted in
-    /// [`PortLoopStats::tx_ipv4_checksum_offloaded`](super::PortLoopStats::tx_ipv4_checksum_offloaded)).
+    /// port. A template built with [`EthPort::tx_checksum_offload`] asks
+    /// for it as it encapsulates (writing no software checksum); for any
+    /// other IPv4 frame the loop zeroes the field and sets
+    /// `RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM`, `l2_len` and
+    /// `l3_len`. Counted in
+    /// [`PortLoopStats::tx_ipv4_checksum_offloaded`](super::PortLoopStats::tx_ipv4_checksum_offloaded).
     /// On only when [`EthPortConfig::tx_ipv4_checksum`] asked for it and
     /// the device offers it; otherwise the checksum the encapsulation
     /// writes is sent as it is.
     pub tx_ipv4_checksum: bool,
+    /// Transmit UDP checksum: the device completes the UDP checksum of the
+    /// frames that ask for it (`RTE_MBUF_F_TX_UDP_CKSUM`, with the
+    /// pseudo-header's sum in the field, as an encapsulation template with
+    /// [`TxChecksumOffload::udp`] writes). On only when
+    /// [`EthPortConfig::tx_udp_checksum`] asked for it and the device
+    /// offers it.
+    pub tx_udp_checksum: bool,
 }
 
 /// Port counters, from the driver (`rte_eth_stats_get`).
@@ -143,14 +161,15 @@ impl EthPort {
                 ),
             ));
         }
-        // SAFETY: five reads of immutable statics defined by the shim.
-        let (rss_hf, off_ip, off_udp, off_hash, tx_off_ip) = unsafe {
+        // SAFETY: six reads of immutable statics defined by the shim.
+        let (rss_hf, off_ip, off_udp, off_hash, tx_off_ip, tx_off_udp) = unsafe {
             (
                 sys::VXD_ETH_RSS_IP_UDP,
                 sys::VXD_RX_OFFLOAD_IPV4_CKSUM,
                 sys::VXD_RX_OFFLOAD_UDP_CKSUM,
                 sys::VXD_RX_OFFLOAD_RSS_HASH,
                 sys::VXD_TX_OFFLOAD_IPV4_CKSUM,
+                sys::VXD_TX_OFFLOAD_UDP_CKSUM,
             )
         };
         let mut conf = sys::rte_eth_conf::default();
@@ -176,10 +195,17 @@ impl EthPort {
             offloads.rx_rss_hash = true;
         }
         conf.rxmode.offloads = rx_off;
-        if cfg.tx_ipv4_checksum && info.tx_offload_capa & tx_off_ip != 0 {
+        // The requests are written with DPDK's flag values compiled in
+        // (tx_flags): a DPDK whose values differ gets no transmit offload.
+        let tx_ok = tx_flags::consts_match_dpdk();
+        if tx_ok && cfg.tx_ipv4_checksum && info.tx_offload_capa & tx_off_ip != 0 {
             // Port-wide, so every transmit queue set up below has it.
             conf.txmode.offloads |= tx_off_ip;
             offloads.tx_ipv4_checksum = true;
+        }
+        if tx_ok && cfg.tx_udp_checksum && info.tx_offload_capa & tx_off_udp != 0 {
+            conf.txmode.offloads |= tx_off_udp;
+            offloads.tx_udp_checksum = true;
         }
         // SAFETY: id is valid; conf is a fully initialised configuration.
         let r = unsafe { sys::rte_eth_dev_configure(id, cfg.queues, cfg.queues, &conf) };
@@ -238,6 +264,17 @@ impl EthPort {
     /// The offloads in use.
     pub fn offloads(&self) -> Offloads {
         self.offloads
+    }
+
+    /// The transmit checksum offloads in use, as an encapsulation
+    /// template toward this port takes them
+    /// ([`EncapConfig::tx_offload`](vxlan_core::encap::EncapConfig::tx_offload)):
+    /// its frames then leave their checksums to the device.
+    pub fn tx_checksum_offload(&self) -> TxChecksumOffload {
+        TxChecksumOffload {
+            ipv4_header: self.offloads.tx_ipv4_checksum,
+            udp: self.offloads.tx_udp_checksum,
+        }
     }
 
     /// The transmit offloads the device offers (`tx_offload_capa`, the

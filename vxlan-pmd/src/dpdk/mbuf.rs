@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use dpdk_sys as sys;
-use vxlan_core::frame::{Frame, FrameError, RxOffloads};
+use vxlan_core::frame::{Frame, FrameError, RxOffloads, TxChecksums};
 
 use super::eal::{DpdkError, Eal};
 use crate::vtep::FrameSource;
@@ -129,6 +129,46 @@ impl FrameSource<Mbuf> for Mempool {
     #[inline]
     fn with_data(&self, data: &[u8]) -> Option<Mbuf> {
         self.alloc_with(data)
+    }
+}
+
+/// DPDK's transmit request flags and `tx_offload` bit positions (22.11's
+/// `rte_mbuf_core.h`) as Rust constants, so that the request an
+/// encapsulation template makes ([`Frame::request_tx_checksums`]) folds to
+/// two constant stores. [`consts_match_dpdk`] checks them against the
+/// linked DPDK's (through the shim), and a port turns transmit checksum
+/// offloads on only when they agree.
+pub(crate) mod tx_flags {
+    /// `RTE_MBUF_F_TX_IPV4`.
+    pub const IPV4: u64 = 1 << 55;
+    /// `RTE_MBUF_F_TX_IPV6`.
+    pub const IPV6: u64 = 1 << 56;
+    /// `RTE_MBUF_F_TX_IP_CKSUM`.
+    pub const IP_CKSUM: u64 = 1 << 54;
+    /// `RTE_MBUF_F_TX_UDP_CKSUM`.
+    pub const UDP_CKSUM: u64 = 3 << 52;
+    /// `RTE_MBUF_F_TX_L4_MASK`.
+    pub const L4_MASK: u64 = 3 << 52;
+    /// `RTE_MBUF_L2_LEN_OFS`.
+    pub const L2_LEN_OFS: u32 = 0;
+    /// `RTE_MBUF_L3_LEN_OFS`.
+    pub const L3_LEN_OFS: u32 = 7;
+    /// Either checksum requested.
+    pub const CHECKSUMS: u64 = IP_CKSUM | L4_MASK;
+
+    /// Whether the constants are the linked DPDK's.
+    pub fn consts_match_dpdk() -> bool {
+        use dpdk_sys as sys;
+        // SAFETY: reads of immutable statics defined by the shim.
+        unsafe {
+            sys::VXD_TX_IPV4 == IPV4
+                && sys::VXD_TX_IPV6 == IPV6
+                && sys::VXD_TX_IP_CKSUM == IP_CKSUM
+                && sys::VXD_TX_UDP_CKSUM == UDP_CKSUM
+                && sys::VXD_TX_L4_MASK == L4_MASK
+                && sys::VXD_MBUF_L2_LEN_OFS == L2_LEN_OFS
+                && sys::VXD_MBUF_L3_LEN_OFS == L3_LEN_OFS
+        }
     }
 }
 
@@ -304,6 +344,59 @@ impl Mbuf {
         true
     }
 
+    /// The transmit checksum flags (`RTE_MBUF_F_TX_IP_CKSUM` and the L4
+    /// bits) the frame carries: 0 when nothing asked the device for a
+    /// checksum.
+    #[inline(always)]
+    pub(crate) fn tx_checksum_flags(&self) -> u64 {
+        self.ol_flags() & tx_flags::CHECKSUMS
+    }
+
+    /// The transmit checksum request this frame carries (made by
+    /// [`Frame::request_tx_checksums`] or
+    /// [`Mbuf::request_ipv4_checksum`]), read back from `ol_flags` and
+    /// `tx_offload`; `None` when the device is asked for no checksum.
+    pub fn tx_checksums(&self) -> Option<TxChecksums> {
+        let f = self.ol_flags();
+        if f & tx_flags::CHECKSUMS == 0 {
+            return None;
+        }
+        // SAFETY: tx_offload is a plain u64 view of the union's bit
+        // fields; every bit pattern is valid.
+        let word = unsafe { self.raw().__bindgen_anon_3.tx_offload };
+        let field = |ofs: u32, bits: u32| {
+            u8::try_from((word >> ofs) & ((1 << bits) - 1)).unwrap_or(u8::MAX)
+        };
+        Some(TxChecksums {
+            l2_len: field(tx_flags::L2_LEN_OFS, 7),
+            l3_len: field(tx_flags::L3_LEN_OFS, 9),
+            ipv6: f & tx_flags::IPV6 != 0,
+            ipv4_header: f & tx_flags::IP_CKSUM != 0,
+            udp: f & tx_flags::L4_MASK == tx_flags::UDP_CKSUM,
+        })
+    }
+
+    /// [`Frame::rx_offloads`] of a frame whose tunnel the device parsed:
+    /// the outer verdicts, from the `RTE_MBUF_F_RX_OUTER_*` flags.
+    #[cold]
+    fn outer_rx_offloads(&self, f: u64) -> RxOffloads {
+        // SAFETY: reads immutable statics defined by the shim.
+        let (ipb, l4m, l4g, l4b) = unsafe {
+            (
+                sys::VXD_RX_OUTER_IP_CKSUM_BAD,
+                sys::VXD_RX_OUTER_L4_CKSUM_MASK,
+                sys::VXD_RX_OUTER_L4_CKSUM_GOOD,
+                sys::VXD_RX_OUTER_L4_CKSUM_BAD,
+            )
+        };
+        RxOffloads {
+            ip_checksum_good: false,
+            l4_checksum_good: f & l4m == l4g,
+            ip_checksum_bad: f & ipb != 0,
+            l4_checksum_bad: f & l4m == l4b,
+        }
+    }
+
     #[inline]
     fn raw(&self) -> &sys::rte_mbuf {
         // SAFETY: the mbuf is live and ours (invariant); DPDK touches it
@@ -445,21 +538,66 @@ impl Frame for Mbuf {
         self.raw().port
     }
 
+    /// The device's receive checksum verdicts on the outer headers. For a
+    /// frame whose tunnel the device recognised (a tunnel type in
+    /// `packet_type`, as NICs that parse VXLAN report it), the plain
+    /// `RTE_MBUF_F_RX_IP_CKSUM_*` and `_L4_CKSUM_*` flags are about the
+    /// inner headers, so the outer ones are read from the
+    /// `RTE_MBUF_F_RX_OUTER_*` flags instead (DPDK has no outer IPv4
+    /// "good", only "bad": such frames get their outer IPv4 header checked
+    /// in software).
     #[inline]
     fn rx_offloads(&self) -> RxOffloads {
         let f = self.ol_flags();
         // SAFETY: reads immutable statics defined by the shim.
-        let (ipm, ipg, l4m, l4g) = unsafe {
+        let (ipm, ipg, ipb, l4m, l4g, l4b, tunnel) = unsafe {
             (
                 sys::VXD_RX_IP_CKSUM_MASK,
                 sys::VXD_RX_IP_CKSUM_GOOD,
+                sys::VXD_RX_IP_CKSUM_BAD,
                 sys::VXD_RX_L4_CKSUM_MASK,
                 sys::VXD_RX_L4_CKSUM_GOOD,
+                sys::VXD_RX_L4_CKSUM_BAD,
+                sys::VXD_PTYPE_TUNNEL_MASK,
             )
         };
+        // SAFETY: packet_type is a plain u32 view of the union's bit
+        // fields; every bit pattern is valid.
+        let ptype = unsafe { self.raw().__bindgen_anon_1.packet_type };
+        if ptype & tunnel != 0 {
+            return self.outer_rx_offloads(f);
+        }
         RxOffloads {
             ip_checksum_good: f & ipm == ipg,
             l4_checksum_good: f & l4m == l4g,
+            ip_checksum_bad: f & ipm == ipb,
+            l4_checksum_bad: f & l4m == l4b,
         }
+    }
+
+    /// Sets DPDK's request: `RTE_MBUF_F_TX_IPV4` or `_IPV6`, with
+    /// `RTE_MBUF_F_TX_IP_CKSUM` and `RTE_MBUF_F_TX_UDP_CKSUM` as asked, and
+    /// `l2_len` and `l3_len` (every other length of `tx_offload` zero).
+    /// The encapsulation passes a constant request, so this is two
+    /// constant stores. Only for a port whose transmit offloads are on
+    /// (see [`Offloads`](super::Offloads)).
+    #[inline(always)]
+    fn request_tx_checksums(&mut self, req: TxChecksums) {
+        let mut flags = if req.ipv6 {
+            tx_flags::IPV6
+        } else {
+            tx_flags::IPV4
+        };
+        if req.ipv4_header {
+            flags |= tx_flags::IP_CKSUM;
+        }
+        if req.udp {
+            flags |= tx_flags::UDP_CKSUM;
+        }
+        let word = (u64::from(req.l2_len & 0x7f) << tx_flags::L2_LEN_OFS)
+            | (u64::from(req.l3_len) << tx_flags::L3_LEN_OFS);
+        let m = self.raw_mut();
+        m.ol_flags |= flags;
+        m.__bindgen_anon_3.tx_offload = word;
     }
 }

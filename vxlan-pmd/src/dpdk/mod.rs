@@ -11,7 +11,9 @@
 //! * [`EthPort`]: an ethdev port configured with one receive and one
 //!   transmit queue per worker, RSS across the queues when there are
 //!   several, the receive offloads the device offers, and on request (the
-//!   underlay port) its transmit IPv4 checksum offload;
+//!   underlay port) its transmit IPv4 and UDP checksum offloads, which the
+//!   VTEP's encapsulation templates then leave their checksums to
+//!   ([`EthPort::tx_checksum_offload`]);
 //! * [`DpdkLoop`]: one worker's run-to-completion loop over its queue of
 //!   every port, and [`DpdkVtep`]: the whole VTEP from a configuration,
 //!   its workers run on EAL's worker lcores (one per worker, pinned to the

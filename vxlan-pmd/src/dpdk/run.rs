@@ -8,7 +8,8 @@ use dpdk_sys as sys;
 
 use super::eal::{DpdkError, Eal};
 use super::ethdev::{EthPort, EthPortConfig};
-use super::mbuf::{Mbuf, Mempool, TxIpv4Checksum};
+use super::mbuf::{tx_flags, Mbuf, Mempool, TxIpv4Checksum};
+use crate::build::RemoteFactory;
 use crate::config::{BridgeMode, ConfigError, PortKind, VtepConfig};
 use crate::pool::Pool;
 use crate::vtep::{Output, VtepShared, VtepWorker};
@@ -57,9 +58,16 @@ pub struct PortLoopStats {
     /// Frames queued for transmission with their IPv4 header checksum left
     /// to the device (the port's
     /// [`Offloads::tx_ipv4_checksum`](super::Offloads::tx_ipv4_checksum)
-    /// is on); 0 on a port without the offload, whose frames carry the
-    /// checksum the encapsulation wrote.
+    /// is on): asked for by the encapsulation (a template with the
+    /// offload hint) or, for a frame that came without the request, by the
+    /// transmit path; 0 on a port without the offload, whose frames carry
+    /// the checksum the encapsulation wrote.
     pub tx_ipv4_checksum_offloaded: u64,
+    /// Frames queued for transmission with their UDP checksum left to the
+    /// device (asked for by the encapsulation; the port's
+    /// [`Offloads::tx_udp_checksum`](super::Offloads::tx_udp_checksum) is
+    /// on).
+    pub tx_udp_checksum_offloaded: u64,
 }
 
 impl std::ops::AddAssign for PortLoopStats {
@@ -69,6 +77,7 @@ impl std::ops::AddAssign for PortLoopStats {
         self.tx_dropped += o.tx_dropped;
         self.rx_chained += o.rx_chained;
         self.tx_ipv4_checksum_offloaded += o.tx_ipv4_checksum_offloaded;
+        self.tx_udp_checksum_offloaded += o.tx_udp_checksum_offloaded;
     }
 }
 
@@ -102,9 +111,29 @@ struct TxBuf {
     /// Invariant: `pkts[..n]` are live mbufs this loop owns.
     pkts: [*mut sys::rte_mbuf; TX_BURST],
     n: usize,
+    /// The port has a transmit checksum offload on: frames may carry
+    /// requests, to count (and IPv4 frames without one get one when
+    /// `ip_checksum` is set).
+    offload: bool,
     /// The port computes the IPv4 header checksum of the frames it sends:
-    /// what to write into each mbuf to ask for it.
+    /// what to write into an mbuf that comes without a request.
     ip_checksum: Option<TxIpv4Checksum>,
+    /// Frames that came with a template's request since the last flush,
+    /// by [`request_kind`]: one increment per frame, folded into the
+    /// port's counters per burst.
+    requests: [u64; 4],
+}
+
+/// Where a transmit checksum request's flags `f` (non-zero) are counted
+/// in [`TxBuf::requests`]: bit 0 the UDP checksum (`RTE_MBUF_F_TX_UDP_CKSUM`
+/// is both L4 bits, so its high one), bit 1 the IPv4 header checksum.
+#[inline(always)]
+fn request_kind(f: u64) -> usize {
+    const _: () = assert!(tx_flags::UDP_CKSUM >> 53 & 1 == 1 && tx_flags::IP_CKSUM >> 53 == 2);
+    // Two bits: the cast keeps them.
+    #[allow(clippy::cast_possible_truncation)]
+    let k = (f >> 53) as usize & 3;
+    k
 }
 
 impl TxBuf {
@@ -116,6 +145,9 @@ impl TxBuf {
         // this buffer has `queue` to itself (DpdkLoop::new's contract).
         let sent = unsafe { port.tx_raw(queue, &mut self.pkts[..self.n]) };
         stats.tx += sent as u64;
+        let [_, udp, ip, both] = std::mem::take(&mut self.requests);
+        stats.tx_ipv4_checksum_offloaded += ip + both;
+        stats.tx_udp_checksum_offloaded += udp + both;
         for m in &self.pkts[sent..self.n] {
             stats.tx_dropped += 1;
             // SAFETY: unsent mbufs are still ours; wrapping frees them.
@@ -144,12 +176,18 @@ impl Output<Mbuf> for TxOut<'_> {
         if buf.n == TX_BURST {
             buf.flush(p, self.queue, st);
         }
-        // The encapsulation's checksum (cheap: incremental from the
-        // template) is replaced by the device's; only ports set up for it
-        // carry a request.
-        if let Some(req) = buf.ip_checksum {
-            if pkt.request_ipv4_checksum_with(req) {
-                st.tx_ipv4_checksum_offloaded += 1;
+        // Only ports set up for it carry requests. A template with the
+        // offload hint made the request already (and wrote no software
+        // checksum): count it. Other IPv4 frames get one here, their
+        // software checksum replaced by the device's.
+        if buf.offload {
+            let f = pkt.tx_checksum_flags();
+            if f != 0 {
+                buf.requests[request_kind(f)] += 1;
+            } else if let Some(req) = buf.ip_checksum {
+                if pkt.request_ipv4_checksum_with(req) {
+                    st.tx_ipv4_checksum_offloaded += 1;
+                }
             }
         }
         buf.pkts[buf.n] = pkt.into_raw();
@@ -195,7 +233,9 @@ impl DpdkLoop {
             .map(|p| TxBuf {
                 pkts: [std::ptr::null_mut(); TX_BURST],
                 n: 0,
+                offload: p.offloads().tx_ipv4_checksum || p.offloads().tx_udp_checksum,
                 ip_checksum: p.offloads().tx_ipv4_checksum.then(TxIpv4Checksum::new),
+                requests: [0; 4],
             })
             .collect();
         let stats = vec![PortLoopStats::default(); ports.len()];
@@ -307,6 +347,7 @@ pub struct DpdkVtep {
     ports: Vec<Arc<EthPort>>,
     pool: Arc<Mempool>,
     workers: u16,
+    factory: RemoteFactory,
 }
 
 fn cfg_err<T>(key: impl Into<String>, e: impl std::fmt::Display) -> Result<T, ConfigError> {
@@ -343,11 +384,12 @@ impl DpdkVtep {
             }
             let device = p.device.as_deref().unwrap_or_default();
             // The underlay sends only the VTEP's own VXLAN frames: the
-            // device may compute their IPv4 header checksum. Tenant frames
-            // on access ports leave untouched.
+            // device may compute their IPv4 header and UDP checksums.
+            // Tenant frames on access ports leave untouched.
             let port_cfg = EthPortConfig {
                 queues: workers,
                 tx_ipv4_checksum: Some(i) == underlay,
+                tx_udp_checksum: Some(i) == underlay,
                 ..EthPortConfig::default()
             };
             let port = EthPort::open(eal, device, &port_cfg, &pool)
@@ -357,14 +399,31 @@ impl DpdkVtep {
         // The VTEP's own buffer pool is unused on DPDK ports (mbufs come
         // from the mempool); keep it minimal.
         let unused = Pool::new(1, 256, 128).or_else(|e| cfg_err("", e))?;
-        let shared = crate::build::vtep(cfg, unused)?;
+        // The templates leave to the underlay device the checksums it
+        // offers to compute (every encapsulated frame leaves by it).
+        let mut factory = RemoteFactory::from_config(cfg);
+        if let Some(u) = underlay.and_then(|u| ports.get(u)) {
+            factory.tx_offload = u.tx_checksum_offload();
+        }
+        let shared = crate::build::vtep_with(cfg, unused, &factory)?;
         Ok(DpdkVtep {
             eal,
             shared,
             ports,
             pool,
             workers,
+            factory,
         })
+    }
+
+    /// What builds this VTEP's remote templates: the configuration's, with
+    /// the underlay port's transmit checksum offloads
+    /// ([`RemoteFactory::tx_offload`]). A control socket that adds or
+    /// rebuilds remotes should use it
+    /// ([`Control::new`](crate::control::Control::new)), so that their
+    /// frames also leave their checksums to the device.
+    pub fn remote_factory(&self) -> RemoteFactory {
+        self.factory
     }
 
     /// The running EAL.
