@@ -6,7 +6,7 @@
 #
 #   benches/fdb_count.sh hit|miss 1K|64K|1M batch|packed|single|hashbrown [N]
 #
-# With FEATURES=miss-filter, also u8x1|u16x1|u16x2|u16x3|u32x2|u32x4 (the miss-filter
+# With FEATURES=miss-filter, also u8x1|u16x1|u16x2|u16x3|u32x2|u32x4|u64x4 (the miss-filter
 # prototype); FDB_LOAD=7/8 sizes the table for load 7/8 instead of 1/2.
 #
 # Needs valgrind. Builds the example with the bench profile.

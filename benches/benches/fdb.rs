@@ -412,12 +412,12 @@ fn mix(c: &mut Criterion) {
 
 /// The miss-filter prototype (feature `miss-filter`) at 1 Mi entries, at
 /// load 1/2 (`Fdb::slots_for`) and 7/8: `lookup_batch_packed` with no
-/// filter, through `u8` (1 bit per key), `u16` (3) and `u32` (4) filter
-/// words, and hashbrown, hits and misses. `benches/examples/fdb_filter_ab.rs`
+/// filter, through `u8` (1 bit per key), `u16` (3), `u32` (4) and `u64` (4)
+/// filter words, and hashbrown, hits and misses. `benches/examples/fdb_filter_ab.rs`
 /// is the interleaved cross-check for this noisy host.
 #[cfg(feature = "miss-filter")]
 fn filtered(c: &mut Criterion) {
-    use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU8};
+    use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8};
     use vxlan_core::fdb::FilterWord;
 
     fn build<W: FilterWord, const K: u32>(fdb: &Fdb<'_>) -> Vec<W> {
@@ -459,6 +459,7 @@ fn filtered(c: &mut Criterion) {
         let f8 = build::<AtomicU8, 1>(&fdb);
         let f16 = build::<AtomicU16, 3>(&fdb);
         let f32 = build::<AtomicU32, 4>(&fdb);
+        let f64 = build::<AtomicU64, 4>(&fdb);
         for (what, qs) in [("hit", &d.hits), ("miss", &d.misses)] {
             let keys: Vec<FdbKey> = qs.iter().map(|&(b, m)| FdbKey::new(b, m)).collect();
             let words: Vec<u64> = qs.iter().map(|&(b, m)| word(b, m)).collect();
@@ -496,6 +497,15 @@ fn filtered(c: &mut Criterion) {
                 let mut out = [PackedEntry::MISS; BATCH];
                 b.iter(|| {
                     fdb.lookup_batch_packed_filtered::<_, 4>(&f32, &keys[i..i + BATCH], &mut out);
+                    black_box(&out);
+                    i = (i + BATCH) % QUERIES;
+                })
+            });
+            g.bench_function(BenchmarkId::new("u64x4", load), |b| {
+                let mut i = 0;
+                let mut out = [PackedEntry::MISS; BATCH];
+                b.iter(|| {
+                    fdb.lookup_batch_packed_filtered::<_, 4>(&f64, &keys[i..i + BATCH], &mut out);
                     black_box(&out);
                     i = (i + BATCH) % QUERIES;
                 })

@@ -11,7 +11,7 @@
 //! load 1/2 as in `benches/fdb.rs`); `batch` (`Fdb::lookup_batch`),
 //! `packed` (`Fdb::lookup_batch_packed`), `single` (`Fdb::lookup`) or
 //! `hashbrown` (`HashMap<u64, u64>::get`, the peer), or, with the feature
-//! `miss-filter`, `u8x1`, `u16x1`, `u16x2`, `u16x3`, `u32x2`, `u32x4` (the miss-filter
+//! `miss-filter`, `u8x1`, `u16x1`, `u16x2`, `u16x3`, `u32x2`, `u32x4`, `u64x4` (the miss-filter
 //! prototype, `Fdb::lookup_batch_packed_filtered`, with a filter word of
 //! that size and that many bits per key); rounds of 32 lookups.
 //! `FDB_LOAD=7/8` in the environment sizes the table for load 7/8.
@@ -71,7 +71,7 @@ fn run_filtered<W: vxlan_core::fdb::FilterWord, const K: u32>(
 
 #[cfg(feature = "miss-filter")]
 fn filtered(fdb: &Fdb<'_>, keys: &[FdbKey], api: &str, rounds: usize) {
-    use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU8};
+    use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8};
     use vxlan_core::fdb::FilterWord;
     fn build<W: FilterWord, const K: u32>(fdb: &Fdb<'_>) -> Vec<W> {
         let f: Vec<W> = (0..fdb.miss_filter_len()).map(|_| W::new()).collect();
@@ -85,8 +85,9 @@ fn filtered(fdb: &Fdb<'_>, keys: &[FdbKey], api: &str, rounds: usize) {
         "u16x3" => run_filtered::<_, 3>(fdb, &build::<AtomicU16, 3>(fdb), keys, rounds),
         "u32x2" => run_filtered::<_, 2>(fdb, &build::<AtomicU32, 2>(fdb), keys, rounds),
         "u32x4" => run_filtered::<_, 4>(fdb, &build::<AtomicU32, 4>(fdb), keys, rounds),
+        "u64x4" => run_filtered::<_, 4>(fdb, &build::<AtomicU64, 4>(fdb), keys, rounds),
         _ => panic!(
-            "api: batch, packed, single, hashbrown, u8x1, u16x1, u16x2, u16x3, u32x2 or u32x4"
+            "api: batch, packed, single, hashbrown, u8x1, u16x1, u16x2, u16x3, u32x2, u32x4 or u64x4"
         ),
     }
 }

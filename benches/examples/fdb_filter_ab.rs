@@ -9,7 +9,7 @@
 //! criterion bench) and at 7/8 (the most `Fdb::new` accepts).
 //!
 //! Variants: `packed` (`Fdb::lookup_batch_packed`, no filter), `u8x1`,
-//! `u16x1`, `u16x3`, `u32x2`, `u32x4` (`Fdb::lookup_batch_packed_filtered`
+//! `u16x1`, `u16x3`, `u32x2`, `u32x4`, `u64x4` (`Fdb::lookup_batch_packed_filtered`
 //! with a filter word of that size and that many bits per key),
 //! `hashbrown` (`HashMap<u64, u64>::get`, its default hasher, 32 calls),
 //! each called through a boxed closure (one indirect call per batch).
@@ -20,7 +20,7 @@
 //! ```
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU8};
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8};
 use std::time::Instant;
 
 use hashbrown::HashMap;
@@ -126,16 +126,19 @@ fn main() {
         let f16k3 = filter::<AtomicU16, 3>(&fdb);
         let f32k2 = filter::<AtomicU32, 2>(&fdb);
         let f32k4 = filter::<AtomicU32, 4>(&fdb);
+        let f64k4 = filter::<AtomicU64, 4>(&fdb);
         let lines = fdb.miss_filter_len();
         println!(
-            "\nload {load}: {n_slots} slots, {lines} lines; filter u8 {} KiB, u16 {} KiB, u32 {} KiB \
-             ({:.2} / {:.2} / {:.2} bits per slot)",
+            "\nload {load}: {n_slots} slots, {lines} lines; filter u8 {} KiB, u16 {} KiB, u32 {} KiB, \
+             u64 {} KiB ({:.2} / {:.2} / {:.2} / {:.2} bits per slot)",
             lines / 1024,
             lines * 2 / 1024,
             lines * 4 / 1024,
+            lines * 8 / 1024,
             8.0 * lines as f64 / n_slots as f64,
             16.0 * lines as f64 / n_slots as f64,
             32.0 * lines as f64 / n_slots as f64,
+            64.0 * lines as f64 / n_slots as f64,
         );
         // Each variant: one batch of 32 from `keys` (or the same keys as
         // words, for hashbrown) at stream position `i`.
@@ -181,6 +184,13 @@ fn main() {
                     fdb.lookup_batch_packed_filtered::<_, 4>(&f32k4, &k[i..i + BATCH], o)
                 }),
                 Some(pass_rate::<_, 4>(fdb, &f32k4, &d.misses)),
+            ),
+            (
+                "u64x4",
+                Box::new(|k, _, i, o| {
+                    fdb.lookup_batch_packed_filtered::<_, 4>(&f64k4, &k[i..i + BATCH], o)
+                }),
+                Some(pass_rate::<_, 4>(fdb, &f64k4, &d.misses)),
             ),
             (
                 "hashbrown",

@@ -1,10 +1,10 @@
 //! **Prototype** (cargo feature `miss-filter`, not part of the default
 //! build): a per-home-line miss filter for the batched lookup.
 //!
-//! One small word per 64-byte home line (a `u8`, `u16` or `u32`: see
+//! One small word per 64-byte home line (a `u8`, `u16`, `u32` or `u64`: see
 //! [`FilterWord`]), in a separate array of [`Fdb::miss_filter_len`] words.
 //! Every key homed at line `b` (wherever its probe put it) sets `K`
-//! distinct bits of word `b`: a pattern from a 1024-entry table (4 KiB),
+//! distinct bits of word `b`: a pattern from a 1024-entry table (8 KiB),
 //! chosen by hash bits the home does not use, the top 10 bits of the low
 //! half of the multiply-high that maps the hash onto the lines (the
 //! fraction of the way through line `b`'s share of the hash range, uniform
@@ -29,7 +29,7 @@
 //! table does not change (a key inserted later may be missed; a key
 //! removed later leaves its bits, which only costs false positives).
 
-use crate::sync::{AtomicU16, AtomicU32, AtomicU8, Ordering};
+use crate::sync::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use super::slot::Slot;
 use super::table::{mix, prefetch, Fdb, FdbKey, BATCH};
@@ -42,9 +42,9 @@ pub trait FilterWord: Sync {
     /// A clear word.
     fn new() -> Self;
     /// The word's bits (Relaxed: a hint; see the module documentation).
-    fn get(&self) -> u32;
+    fn get(&self) -> u64;
     /// Sets the bits of `mask`.
-    fn set(&self, mask: u32);
+    fn set(&self, mask: u64);
     /// Clears the word.
     fn clear(&self);
 }
@@ -57,14 +57,14 @@ macro_rules! filter_word {
                 <$t>::new(0)
             }
             #[inline(always)]
-            fn get(&self) -> u32 {
-                u32::from(self.load(Ordering::Relaxed))
+            fn get(&self) -> u64 {
+                u64::from(self.load(Ordering::Relaxed))
             }
             #[inline(always)]
-            fn set(&self, mask: u32) {
+            fn set(&self, mask: u64) {
                 // Truncation impossible: `mask` has bits below 2^LOG_BITS
                 // only (see `Fdb::filter_pos`).
-                #[allow(clippy::cast_possible_truncation)]
+                #[allow(clippy::cast_possible_truncation, clippy::unnecessary_cast)]
                 self.fetch_or(mask as $prim, Ordering::Relaxed);
             }
             fn clear(&self) {
@@ -77,6 +77,7 @@ macro_rules! filter_word {
 filter_word!(AtomicU8, u8, 3);
 filter_word!(AtomicU16, u16, 4);
 filter_word!(AtomicU32, u32, 5);
+filter_word!(AtomicU64, u64, 6);
 
 /// Hash-fraction bits that choose a key's filter pattern.
 const PATTERN_BITS: u32 = 10;
@@ -84,16 +85,16 @@ const PATTERN_BITS: u32 = 10;
 /// The table of filter patterns for a word of `2^log_bits` bits and `k`
 /// bits per key: `2^PATTERN_BITS` words of `k` distinct bits each (fewer
 /// when the word is smaller than `k`), each drawn by splitmix64 from its
-/// index. A key's mask is one load from this table (4 KiB, so it stays in
+/// index. A key's mask is one load from this table (8 KiB, so it stays in
 /// L1) instead of `k` shifts.
-const fn patterns(log_bits: u32, k: u32) -> [u32; 1 << PATTERN_BITS] {
-    let mut t = [0u32; 1 << PATTERN_BITS];
+const fn patterns(log_bits: u32, k: u32) -> [u64; 1 << PATTERN_BITS] {
+    let mut t = [0u64; 1 << PATTERN_BITS];
     let width = 1u32 << log_bits;
     let k = if k < width { k } else { width };
     let mut x = 0;
     while x < t.len() {
         let mut state = x as u64;
-        let mut m = 0u32;
+        let mut m = 0u64;
         let mut n = 0;
         while n < k {
             state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -117,8 +118,8 @@ const fn patterns(log_bits: u32, k: u32) -> [u32; 1 << PATTERN_BITS] {
 /// [`Fdb::filter_pos`]), for a word of `W` with `K` bits per key: the
 /// pattern chosen by the top [`PATTERN_BITS`] of `lo`.
 #[inline(always)]
-fn mask_of<W: FilterWord, const K: u32>(lo: u64) -> u32 {
-    let table: &'static [u32; 1 << PATTERN_BITS] = &const { patterns(W::LOG_BITS, K) };
+fn mask_of<W: FilterWord, const K: u32>(lo: u64) -> u64 {
+    let table: &'static [u64; 1 << PATTERN_BITS] = &const { patterns(W::LOG_BITS, K) };
     // Truncation impossible: below 2^PATTERN_BITS.
     #[allow(clippy::cast_possible_truncation)]
     let at = (lo >> (64 - PATTERN_BITS)) as usize;
@@ -414,6 +415,7 @@ mod tests {
             agrees::<AtomicU16, 1>(slots, live, probe);
             agrees::<AtomicU16, 2>(slots, live, probe);
             agrees::<AtomicU32, 2>(slots, live, probe);
+            agrees::<AtomicU64, 4>(slots, live, probe);
         }
     }
 }
