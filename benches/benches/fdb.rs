@@ -3,6 +3,9 @@
 //! (two threads).
 //!
 //! `cargo bench -p vxlan-benches --bench fdb -- --warm-up-time 1 --measurement-time 3`
+//!
+//! With `--features miss-filter`, also the `fdb_filter_*` groups (the
+//! miss-filter prototype at 1 Mi entries, loads 1/2 and 7/8).
 
 use std::hint::black_box;
 use std::sync::{Barrier, RwLock};
@@ -407,5 +410,122 @@ fn mix(c: &mut Criterion) {
     }
 }
 
+/// The miss-filter prototype (feature `miss-filter`) at 1 Mi entries, at
+/// load 1/2 (`Fdb::slots_for`) and 7/8: `lookup_batch_packed` with no
+/// filter, through `u8` (1 bit per key), `u16` (3), `u32` (4) and `u64` (4)
+/// filter words, and hashbrown, hits and misses. `benches/examples/fdb_filter_ab.rs`
+/// is the interleaved cross-check for this noisy host.
+#[cfg(feature = "miss-filter")]
+fn filtered(c: &mut Criterion) {
+    use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8};
+    use vxlan_core::fdb::FilterWord;
+
+    fn build<W: FilterWord, const K: u32>(fdb: &Fdb<'_>) -> Vec<W> {
+        let f: Vec<W> = (0..fdb.miss_filter_len()).map(|_| W::new()).collect();
+        fdb.build_miss_filter::<W, K>(&f);
+        f
+    }
+
+    let n = 1 << 20;
+    let d = data(n);
+    let mut hb: HashMap<u64, u64> = HashMap::with_capacity(n);
+    for &(bd, mac) in &d.present {
+        let k = word(bd, mac);
+        hb.insert(k, k & 0xffff);
+    }
+    for (load, slots) in [
+        ("1M_load_1_2", Fdb::slots_for(n)),
+        ("1M_load_7_8", n * 8 / 7 + 8),
+    ] {
+        let st = Storage {
+            slots: (0..slots).map(|_| Slot::new()).collect(),
+            cold: (0..slots).map(|_| ColdSlot::new()).collect(),
+            bds: (0..BDS).map(|_| BdCounter::new()).collect(),
+        };
+        let cfg = FdbConfig {
+            age_time: 0,
+            // At load 7/8 a few keys lie beyond the default 512 slots.
+            max_probe: 1 << 14,
+            ..FdbConfig::new(u32::try_from(n).unwrap())
+        };
+        let fdb = Fdb::new(&st.slots, &st.cold, &st.bds, cfg).unwrap();
+        for &(bd, mac) in &d.present {
+            let k = word(bd, mac);
+            assert_eq!(
+                fdb.learn(bd, mac, loc_of(k), 1, &mut NoEvents),
+                LearnOutcome::Learned
+            );
+        }
+        let f8 = build::<AtomicU8, 1>(&fdb);
+        let f16 = build::<AtomicU16, 3>(&fdb);
+        let f32 = build::<AtomicU32, 4>(&fdb);
+        let f64 = build::<AtomicU64, 4>(&fdb);
+        for (what, qs) in [("hit", &d.hits), ("miss", &d.misses)] {
+            let keys: Vec<FdbKey> = qs.iter().map(|&(b, m)| FdbKey::new(b, m)).collect();
+            let words: Vec<u64> = qs.iter().map(|&(b, m)| word(b, m)).collect();
+            let mut g = c.benchmark_group(format!("fdb_filter_{what}"));
+            g.throughput(Throughput::Elements(BATCH as u64));
+            g.bench_function(BenchmarkId::new("packed", load), |b| {
+                let mut i = 0;
+                let mut out = [PackedEntry::MISS; BATCH];
+                b.iter(|| {
+                    fdb.lookup_batch_packed(&keys[i..i + BATCH], &mut out);
+                    black_box(&out);
+                    i = (i + BATCH) % QUERIES;
+                })
+            });
+            g.bench_function(BenchmarkId::new("u8x1", load), |b| {
+                let mut i = 0;
+                let mut out = [PackedEntry::MISS; BATCH];
+                b.iter(|| {
+                    fdb.lookup_batch_packed_filtered::<_, 1>(&f8, &keys[i..i + BATCH], &mut out);
+                    black_box(&out);
+                    i = (i + BATCH) % QUERIES;
+                })
+            });
+            g.bench_function(BenchmarkId::new("u16x3", load), |b| {
+                let mut i = 0;
+                let mut out = [PackedEntry::MISS; BATCH];
+                b.iter(|| {
+                    fdb.lookup_batch_packed_filtered::<_, 3>(&f16, &keys[i..i + BATCH], &mut out);
+                    black_box(&out);
+                    i = (i + BATCH) % QUERIES;
+                })
+            });
+            g.bench_function(BenchmarkId::new("u32x4", load), |b| {
+                let mut i = 0;
+                let mut out = [PackedEntry::MISS; BATCH];
+                b.iter(|| {
+                    fdb.lookup_batch_packed_filtered::<_, 4>(&f32, &keys[i..i + BATCH], &mut out);
+                    black_box(&out);
+                    i = (i + BATCH) % QUERIES;
+                })
+            });
+            g.bench_function(BenchmarkId::new("u64x4", load), |b| {
+                let mut i = 0;
+                let mut out = [PackedEntry::MISS; BATCH];
+                b.iter(|| {
+                    fdb.lookup_batch_packed_filtered::<_, 4>(&f64, &keys[i..i + BATCH], &mut out);
+                    black_box(&out);
+                    i = (i + BATCH) % QUERIES;
+                })
+            });
+            g.bench_function(BenchmarkId::new("hashbrown", load), |b| {
+                let mut i = 0;
+                b.iter(|| {
+                    for k in &words[i..i + BATCH] {
+                        black_box(hb.get(k));
+                    }
+                    i = (i + BATCH) % QUERIES;
+                })
+            });
+            g.finish();
+        }
+    }
+}
+
+#[cfg(not(feature = "miss-filter"))]
 criterion_group!(benches, lookups, learns, mix);
+#[cfg(feature = "miss-filter")]
+criterion_group!(benches, lookups, learns, mix, filtered);
 criterion_main!(benches);

@@ -216,6 +216,8 @@ mod age;
 mod config;
 mod control;
 mod events;
+#[cfg(feature = "miss-filter")]
+mod filter;
 mod iter;
 mod learn;
 mod slot;
@@ -239,6 +241,8 @@ pub use control::FlushFilter;
 pub use events::{
     Event, EventConsumer, EventKind, EventProducer, EventRing, EventSink, EventSlot, NoEvents,
 };
+#[cfg(feature = "miss-filter")]
+pub use filter::FilterWord;
 pub use iter::{Iter, Record};
 pub use slot::{BdCounter, CachePadded, ColdSlot, Slot};
 pub use table::{Fdb, FdbKey, BATCH};

@@ -122,11 +122,11 @@ pub struct Fdb<'a> {
     /// domains. Invariant: 1..=4096 long.
     pub(crate) bds: &'a [BdCounter],
     /// Number of 4-slot buckets homes are spread over.
-    buckets: u64,
+    pub(super) buckets: u64,
     /// Index of the first slot on a 64-byte boundary (0..4): every home is
     /// `base + 4 * bucket`, the first slot of a cache line, so a probe's
     /// first line holds the four slots most keys live in.
-    base: usize,
+    pub(super) base: usize,
     /// Longest probe sequence. Invariant: no key is ever stored further
     /// than `max_probe - 1` slots from its home.
     pub(crate) max_probe: usize,
@@ -165,7 +165,7 @@ fn line_offset(slots: &[Slot]) -> usize {
 /// differ); the bridge domain bits (48..60) reach only the top bits, which
 /// are exactly the ones used.
 #[inline(always)]
-fn mix(key: u64) -> u64 {
+pub(super) fn mix(key: u64) -> u64 {
     key.wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
@@ -312,7 +312,7 @@ impl<'a> Fdb<'a> {
 
     /// The four key words of `line`.
     #[inline(always)]
-    fn line_keys(line: &[Slot; 4]) -> [u64; 4] {
+    pub(super) fn line_keys(line: &[Slot; 4]) -> [u64; 4] {
         // Acquire (each): see `probe`.
         [
             line[0].key.load(Ordering::Acquire),
@@ -329,7 +329,7 @@ impl<'a> Fdb<'a> {
     /// slot's index, so the smallest of the four tagged values is the first
     /// match's index when there is one, and at least 16 otherwise.
     #[inline(always)]
-    fn first_hit(k: &[u64; 4], key: u64) -> u64 {
+    pub(super) fn first_hit(k: &[u64; 4], key: u64) -> u64 {
         let z = |i: u64, w: u64| ((w ^ key) << 4) | i;
         z(0, k[0]).min(z(1, k[1])).min(z(2, k[2]).min(z(3, k[3])))
     }
@@ -349,14 +349,14 @@ impl<'a> Fdb<'a> {
     /// never wrong: the last slot is a terminator, so a walk would have
     /// stopped there or earlier.
     #[inline(always)]
-    fn line_ends(k: &[u64; 4]) -> bool {
+    pub(super) fn line_ends(k: &[u64; 4]) -> bool {
         ends_probe(k[3])
     }
 
     /// The value word for slot `at` (below 4, from [`Fdb::first_hit`]) of
     /// `line`: see [`reread_raw`].
     #[inline(always)]
-    fn read_hit(line: &[Slot; 4], at: u64, key: u64) -> u64 {
+    pub(super) fn read_hit(line: &[Slot; 4], at: u64, key: u64) -> u64 {
         // `& 3`: `at < 4`, so this changes nothing and spares the bounds
         // check.
         reread_raw(&line[(at & 3) as usize], key)
@@ -417,7 +417,7 @@ impl<'a> Fdb<'a> {
     /// the end (the probe wraps).
     #[cold]
     #[inline(never)]
-    fn walk_rest(&self, key: u64, i: usize, left: usize) -> u64 {
+    pub(super) fn walk_rest(&self, key: u64, i: usize, left: usize) -> u64 {
         if left == 0 {
             return 0;
         }
@@ -819,7 +819,7 @@ fn reread_raw(s: &Slot, key: u64) -> u64 {
 /// Hints the CPU to fetch `slot`'s line. A hint only: no effect on
 /// semantics.
 #[inline(always)]
-fn prefetch(slot: *const Slot) {
+pub(super) fn prefetch(slot: *const Slot) {
     #[cfg(all(target_arch = "x86_64", not(loom)))]
     {
         use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
