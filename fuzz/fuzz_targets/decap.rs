@@ -1,11 +1,17 @@
 //! Decapsulation over arbitrary frames and configurations: never panics,
 //! and what it accepts leaves exactly the inner frame. Half the inputs are
 //! first encapsulated with an arbitrary template, and decapsulating them
-//! must give the input back byte for byte.
+//! must give the input back byte for byte. Those encapsulations may use a
+//! template built for a device with transmit checksum offload; its frame,
+//! with the checksums completed in software as the device would, must be
+//! byte for byte the software template's frame.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use vxlan_core::decap::{decap, DecapConfig};
-use vxlan_core::encap::{DfPolicy, Dscp, EncapConfig, EncapTemplate, Ttl, UdpChecksumMode};
+use vxlan_core::encap::{
+    complete_tx_checksums, DfPolicy, Dscp, EncapConfig, EncapTemplate, TxChecksumOffload, Ttl,
+    UdpChecksumMode,
+};
 use vxlan_core::frame::{BufFrame, Frame, RxOffloads};
 use vxlan_core::tunnel::ParseConfig;
 use vxlan_core::wire::{MacAddr, ReservedBitsPolicy};
@@ -30,7 +36,12 @@ fuzz_target!(|input: (u16, u32, u16, &[u8])| {
     cfg.accept_multicast = knobs & 32 != 0;
     let mut storage = vec![0u8; data.len() + 256];
     let mut f = BufFrame::with_data(&mut storage[..], 128, data).unwrap();
-    f.set_rx_offloads(RxOffloads { ip_checksum_good: knobs & 64 != 0, ..RxOffloads::default() });
+    f.set_rx_offloads(RxOffloads {
+        ip_checksum_good: knobs & 64 != 0,
+        ip_checksum_bad: knobs & 16384 != 0,
+        l4_checksum_bad: knobs & 32768 != 0,
+        ..RxOffloads::default()
+    });
     let round_trip = knobs & 128 != 0;
     if round_trip {
         let ecfg = EncapConfig {
@@ -41,10 +52,19 @@ fuzz_target!(|input: (u16, u32, u16, &[u8])| {
             underlay_mtu: 9000,
             ..EncapConfig::new(l, r, MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2]))
         };
-        let t = EncapTemplate::new(&ecfg).unwrap();
+        let offload = TxChecksumOffload { ipv4_header: knobs & 4096 != 0, udp: knobs & 8192 != 0 };
+        let t = EncapTemplate::new(&EncapConfig { tx_offload: offload, ..ecfg }).unwrap();
         if t.encap(&mut f, vni, sport).is_err() {
             return;
         }
+        if let Some(req) = f.tx_checksums() {
+            assert!(complete_tx_checksums(f.data_mut(), req), "a request the template made completes");
+        }
+        // The software template's frame, for comparison.
+        let mut plain_storage = vec![0u8; data.len() + 256];
+        let mut plain = BufFrame::with_data(&mut plain_storage[..], 128, data).unwrap();
+        EncapTemplate::new(&ecfg).unwrap().encap(&mut plain, vni, sport).unwrap();
+        assert_eq!(f.data(), plain.data(), "offloaded and completed == software");
     }
     let before = f.data().to_vec();
     match decap(&mut f, &cfg) {
