@@ -9,7 +9,7 @@
 use libfuzzer_sys::fuzz_target;
 use vxlan_core::decap::{decap, DecapConfig};
 use vxlan_core::encap::{
-    complete_tx_checksums, DfPolicy, Dscp, EncapConfig, EncapTemplate, TxChecksumOffload, Ttl,
+    complete_tx_checksums, DfPolicy, Dscp, EncapConfig, EncapTemplate, Ttl, TxChecksumOffload,
     UdpChecksumMode,
 };
 use vxlan_core::frame::{BufFrame, Frame, RxOffloads};
@@ -20,7 +20,10 @@ fuzz_target!(|input: (u16, u32, u16, &[u8])| {
     let (knobs, vni, sport, data) = input;
     let v6 = knobs & 1 != 0;
     let (l, r): (std::net::IpAddr, std::net::IpAddr) = if v6 {
-        ("2001:db8::1".parse().unwrap(), "2001:db8::2".parse().unwrap())
+        (
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::2".parse().unwrap(),
+        )
     } else {
         ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap())
     };
@@ -45,26 +48,64 @@ fuzz_target!(|input: (u16, u32, u16, &[u8])| {
     let round_trip = knobs & 128 != 0;
     if round_trip {
         let ecfg = EncapConfig {
-            ttl: if knobs & 256 != 0 { Ttl::Inherit { default: 9 } } else { Ttl::Fixed(64) },
-            dscp: if knobs & 512 != 0 { Dscp::Inherit } else { Dscp::Fixed(10) },
-            df: if knobs & 1024 != 0 { DfPolicy::Inherit } else { DfPolicy::Set },
-            udp_checksum: if knobs & 2048 != 0 { UdpChecksumMode::Compute } else { UdpChecksumMode::Default },
+            ttl: if knobs & 256 != 0 {
+                Ttl::Inherit { default: 9 }
+            } else {
+                Ttl::Fixed(64)
+            },
+            dscp: if knobs & 512 != 0 {
+                Dscp::Inherit
+            } else {
+                Dscp::Fixed(10)
+            },
+            df: if knobs & 1024 != 0 {
+                DfPolicy::Inherit
+            } else {
+                DfPolicy::Set
+            },
+            udp_checksum: if knobs & 2048 != 0 {
+                UdpChecksumMode::Compute
+            } else {
+                UdpChecksumMode::Default
+            },
             underlay_mtu: 9000,
-            ..EncapConfig::new(l, r, MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2]))
+            ..EncapConfig::new(
+                l,
+                r,
+                MacAddr([2, 0, 0, 0, 0, 1]),
+                MacAddr([2, 0, 0, 0, 0, 2]),
+            )
         };
-        let offload = TxChecksumOffload { ipv4_header: knobs & 4096 != 0, udp: knobs & 8192 != 0 };
-        let t = EncapTemplate::new(&EncapConfig { tx_offload: offload, ..ecfg }).unwrap();
+        let offload = TxChecksumOffload {
+            ipv4_header: knobs & 4096 != 0,
+            udp: knobs & 8192 != 0,
+        };
+        let t = EncapTemplate::new(&EncapConfig {
+            tx_offload: offload,
+            ..ecfg
+        })
+        .unwrap();
         if t.encap(&mut f, vni, sport).is_err() {
             return;
         }
         if let Some(req) = f.tx_checksums() {
-            assert!(complete_tx_checksums(f.data_mut(), req), "a request the template made completes");
+            assert!(
+                complete_tx_checksums(f.data_mut(), req),
+                "a request the template made completes"
+            );
         }
         // The software template's frame, for comparison.
         let mut plain_storage = vec![0u8; data.len() + 256];
         let mut plain = BufFrame::with_data(&mut plain_storage[..], 128, data).unwrap();
-        EncapTemplate::new(&ecfg).unwrap().encap(&mut plain, vni, sport).unwrap();
-        assert_eq!(f.data(), plain.data(), "offloaded and completed == software");
+        EncapTemplate::new(&ecfg)
+            .unwrap()
+            .encap(&mut plain, vni, sport)
+            .unwrap();
+        assert_eq!(
+            f.data(),
+            plain.data(),
+            "offloaded and completed == software"
+        );
     }
     let before = f.data().to_vec();
     match decap(&mut f, &cfg) {

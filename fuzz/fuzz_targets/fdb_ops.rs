@@ -25,12 +25,33 @@ const MACS: u8 = 24;
 enum FuzzOp {
     Tick(u8),
     BigTick(u16),
-    Learn { bd: u8, mac: u8, loc: u8 },
-    Add { bd: u8, mac: u8, loc: u8, kind: u8, seq: u8 },
-    Remove { bd: u8, mac: u8 },
-    Flush { which: u8, arg: u8 },
-    Age { budget: u16 },
-    Limit { bd: u8, limit: u8 },
+    Learn {
+        bd: u8,
+        mac: u8,
+        loc: u8,
+    },
+    Add {
+        bd: u8,
+        mac: u8,
+        loc: u8,
+        kind: u8,
+        seq: u8,
+    },
+    Remove {
+        bd: u8,
+        mac: u8,
+    },
+    Flush {
+        which: u8,
+        arg: u8,
+    },
+    Age {
+        budget: u16,
+    },
+    Limit {
+        bd: u8,
+        limit: u8,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -83,18 +104,37 @@ fuzz_target!(|input: Input| {
         .map(|op| match *op {
             FuzzOp::Tick(dt) => Op::Tick(u32::from(dt % 64)),
             FuzzOp::BigTick(dt) => Op::Tick(u32::from(dt)),
-            FuzzOp::Learn { bd: b, mac: m, loc } => Op::Learn { bd: bd(b), mac: mac(m), loc },
-            FuzzOp::Add { bd: b, mac: m, loc, kind, seq } => Op::Add {
+            FuzzOp::Learn { bd: b, mac: m, loc } => Op::Learn {
+                bd: bd(b),
+                mac: mac(m),
+                loc,
+            },
+            FuzzOp::Add {
+                bd: b,
+                mac: m,
+                loc,
+                kind,
+                seq,
+            } => Op::Add {
                 bd: bd(b) % BDS,
                 mac: mac(m),
                 loc,
                 kind: kind % 3,
                 seq: u32::from(seq % 8),
             },
-            FuzzOp::Remove { bd: b, mac: m } => Op::Remove { bd: bd(b), mac: mac(m) },
-            FuzzOp::Flush { which, arg } => Op::Flush { which, arg: u16::from(arg) },
+            FuzzOp::Remove { bd: b, mac: m } => Op::Remove {
+                bd: bd(b),
+                mac: mac(m),
+            },
+            FuzzOp::Flush { which, arg } => Op::Flush {
+                which,
+                arg: u16::from(arg),
+            },
             FuzzOp::Age { budget } => Op::Age { budget },
-            FuzzOp::Limit { bd: b, limit } => Op::Limit { bd: bd(b) % BDS, limit: limit % 16 },
+            FuzzOp::Limit { bd: b, limit } => Op::Limit {
+                bd: bd(b) % BDS,
+                limit: limit % 16,
+            },
         })
         .collect();
     check(cfg, slots, BDS, MACS, &ops);

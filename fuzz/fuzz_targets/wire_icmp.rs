@@ -18,7 +18,8 @@ fuzz_target!(|input: ([u8; 16], [u8; 16], bool, &[u8])| {
         if let Ok(repr) = Icmpv6Repr::parse(&p, &ips) {
             let mut out = vec![0u8; repr.buffer_len()];
             repr.emit(&mut Icmpv6Packet::new_unchecked(&mut out[..]), &ips);
-            let again = Icmpv6Repr::parse(&Icmpv6Packet::new_checked(&out[..]).unwrap(), &ips).unwrap();
+            let again =
+                Icmpv6Repr::parse(&Icmpv6Packet::new_checked(&out[..]).unwrap(), &ips).unwrap();
             assert_eq!(again, repr);
         }
     }
@@ -32,7 +33,10 @@ fuzz_target!(|input: ([u8; 16], [u8; 16], bool, &[u8])| {
         if let Ok(repr) = Icmpv4Repr::parse(&p) {
             let mut out = vec![0u8; repr.buffer_len()];
             repr.emit(&mut Icmpv4Packet::new_unchecked(&mut out[..]));
-            assert_eq!(Icmpv4Repr::parse(&Icmpv4Packet::new_checked(&out[..]).unwrap()).unwrap(), repr);
+            assert_eq!(
+                Icmpv4Repr::parse(&Icmpv4Packet::new_checked(&out[..]).unwrap()).unwrap(),
+                repr
+            );
         }
     }
 });

@@ -5,9 +5,18 @@ use libfuzzer_sys::fuzz_target;
 use vxlan_core::wire::{Ipv4Packet, Ipv4Repr};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(p) = Ipv4Packet::new_checked(data) else { return };
-    let _ = (p.payload(), p.options(), p.verify_checksum(), p.is_fragment());
-    let Ok(repr) = Ipv4Repr::parse(&p) else { return };
+    let Ok(p) = Ipv4Packet::new_checked(data) else {
+        return;
+    };
+    let _ = (
+        p.payload(),
+        p.options(),
+        p.verify_checksum(),
+        p.is_fragment(),
+    );
+    let Ok(repr) = Ipv4Repr::parse(&p) else {
+        return;
+    };
     let mut out = vec![0u8; 20 + usize::from(repr.payload_len)];
     repr.emit(&mut Ipv4Packet::new_unchecked(&mut out[..]));
     let again = Ipv4Packet::new_checked(&out[..]).expect("emitted header is valid");

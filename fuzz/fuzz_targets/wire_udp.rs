@@ -10,12 +10,22 @@ fuzz_target!(|input: (bool, [u8; 16], [u8; 16], &[u8])| {
     let ips = if v6 {
         IpPair::V6(a.into(), b.into())
     } else {
-        IpPair::V4([a[0], a[1], a[2], a[3]].into(), [b[0], b[1], b[2], b[3]].into())
+        IpPair::V4(
+            [a[0], a[1], a[2], a[3]].into(),
+            [b[0], b[1], b[2], b[3]].into(),
+        )
     };
-    let Ok(p) = UdpPacket::new_checked(data) else { return };
+    let Ok(p) = UdpPacket::new_checked(data) else {
+        return;
+    };
     let _ = (p.payload(), p.checksum_status(&ips), UdpRepr::parse(&p));
     let mut owned = data[..usize::from(p.len())].to_vec();
     let mut q = UdpPacket::new_unchecked(&mut owned[..]);
     q.fill_checksum(&ips);
-    assert_eq!(UdpPacket::new_checked(&owned[..]).unwrap().checksum_status(&ips), ChecksumStatus::Valid);
+    assert_eq!(
+        UdpPacket::new_checked(&owned[..])
+            .unwrap()
+            .checksum_status(&ips),
+        ChecksumStatus::Valid
+    );
 });
