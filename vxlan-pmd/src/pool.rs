@@ -1087,6 +1087,11 @@ mod tests {
         assert_eq!(Arc::strong_count(&pool), 1);
     }
 
+    /// Rounds per thread of the two-thread tests: fewer under Miri (slow),
+    /// still both threads allocating and freeing at once, each frame
+    /// checked.
+    const ROUNDS: u32 = if cfg!(miri) { 200 } else { 20_000 };
+
     #[test]
     fn magazines_on_two_threads_share_one_pool_exactly() {
         let pool = Pool::new(2 * 2 * MAGAZINE_BLOCK + 8, 256, 64).unwrap();
@@ -1096,7 +1101,7 @@ mod tests {
                 std::thread::spawn(move || {
                     assert!(pool.cache_on_this_thread());
                     let mut held = Vec::new();
-                    for round in 0..20_000u32 {
+                    for round in 0..ROUNDS {
                         if round % 7 == 6 {
                             held.clear();
                         }
@@ -1125,7 +1130,7 @@ mod tests {
                 std::thread::spawn(move || {
                     let mut held = Vec::with_capacity(64);
                     let mut got = 0u64;
-                    for round in 0..20_000u32 {
+                    for round in 0..ROUNDS {
                         if round % 3 == 2 {
                             held.clear();
                         }
@@ -1168,7 +1173,8 @@ mod tests {
             assert!(pkts.is_empty());
             assert_eq!(a.available(), 400);
             assert!(a.cache_on_this_thread());
-            for round in 0..3 {
+            // Under Miri (slow): one round.
+            for round in 0..if cfg!(miri) { 1 } else { 3 } {
                 // More than a magazine holds, with another pool's frames
                 // mixed in (first, last and between).
                 pkts.push(b.alloc().unwrap());

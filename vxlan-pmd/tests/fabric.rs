@@ -518,7 +518,8 @@ fn vni_of(port: u16, vid: u16) -> Option<u32> {
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::test_runner::Config { cases: 48, ..Default::default() })]
+    // Under Miri (slow): a few cases.
+    #![proptest_config(proptest::test_runner::Config { cases: if cfg!(miri) { 4 } else { 48 }, ..Default::default() })]
     /// Random traffic among random hosts in random VNIs, across the three
     /// VTEPs: a frame is only ever delivered to ports of its sender's VNI,
     /// and nothing received from the overlay is sent back into it.
@@ -648,7 +649,8 @@ fn peer_of_vtep0() -> EncapTemplate {
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::test_runner::Config { cases: 96, ..Default::default() })]
+    // Under Miri (slow): a few cases.
+    #![proptest_config(proptest::test_runner::Config { cases: if cfg!(miri) { 4 } else { 96 }, ..Default::default() })]
     /// Bursts in which frames learn, refresh and move MACs that later
     /// frames of the same burst are sent to (four MACs in one VNI, from
     /// both access ports, the trunk and the underlay, bursts of 1 to 80
@@ -706,7 +708,8 @@ proptest::proptest! {
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::test_runner::Config { cases: 64, ..Default::default() })]
+    // Under Miri (slow): a few cases.
+    #![proptest_config(proptest::test_runner::Config { cases: if cfg!(miri) { 4 } else { 64 }, ..Default::default() })]
     /// `process_burst` (the poll loop's path) does exactly what `process`
     /// does frame by frame: the same frames out, in the same order, the
     /// same counters and the same FDB, for random traffic from access,

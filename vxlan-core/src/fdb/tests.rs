@@ -408,7 +408,8 @@ fn op_strategy(bds: u16, macs: u8) -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // Under Miri (slow): a few cases.
+    #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 4 } else { 256 }, ..ProptestConfig::default() })]
 
     /// Random operation sequences (learning, moves, dampening, control
     /// plane, flushes, incremental ageing with an injected clock) give the

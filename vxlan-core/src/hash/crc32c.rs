@@ -321,11 +321,19 @@ mod tests {
         for len in [
             0, 1, 7, 8, 9, 383, 384, 385, 391, 392, 767, 768, 769, 1500, 3000,
         ] {
+            // Under Miri (slow): up to two whole 3-lane blocks and a tail,
+            // and not the bitwise reference (eight steps a byte; the
+            // proptest below checks it against the portable CRC).
+            if cfg!(miri) && len > 769 {
+                continue;
+            }
             let d = &data[..len];
             // SAFETY: SSE4.2 was detected at run time above.
             let hw = unsafe { crc32c_hw(0x1234_5678, d) };
             assert_eq!(hw, crc32c_portable(0x1234_5678, d), "len {len}");
-            assert_eq!(crc32c_portable(0, d), crc32c_bitwise(d), "len {len}");
+            if !cfg!(miri) {
+                assert_eq!(crc32c_portable(0, d), crc32c_bitwise(d), "len {len}");
+            }
         }
     }
 

@@ -394,7 +394,6 @@ fn sum_avx512(data: &[u8]) -> u64 {
 /// and mask, registers), the answer cached.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod cpu {
-    use core::arch::x86_64::{__cpuid, __cpuid_count, _xgetbv};
     use core::sync::atomic::{AtomicU8, Ordering};
 
     /// The vector extensions the checksum can use. The fields are private
@@ -464,7 +463,26 @@ mod cpu {
         s
     }
 
+    /// Under Miri: the features the build enables, as `std`'s detection
+    /// reports there. Miri runs no inline assembly (CPUID), and it only
+    /// lets code call a `target_feature` function whose features the build
+    /// enables, so these are exactly the paths it can check (build with
+    /// `-C target-feature=+avx2` and so on to check the wider ones).
+    #[cfg(miri)]
     pub(super) fn detect() -> Features {
+        Features {
+            avx2: cfg!(target_feature = "avx2"),
+            avx512: cfg!(all(
+                target_feature = "avx512f",
+                target_feature = "avx512bw",
+                target_feature = "avx512vnni"
+            )),
+        }
+    }
+
+    #[cfg(not(miri))]
+    pub(super) fn detect() -> Features {
+        use core::arch::x86_64::{__cpuid, __cpuid_count};
         const NONE: Features = Features {
             avx2: false,
             avx512: false,
@@ -505,11 +523,12 @@ mod cpu {
 
     /// # Safety
     /// The CPU reports OSXSAVE.
+    #[cfg(not(miri))]
     #[target_feature(enable = "xsave")]
     unsafe fn xgetbv0() -> u64 {
         // SAFETY: per this function's contract, XGETBV is enabled; XCR0
         // exists whenever it is.
-        unsafe { _xgetbv(0) }
+        unsafe { core::arch::x86_64::_xgetbv(0) }
     }
 }
 
@@ -803,7 +822,9 @@ mod tests {
         let bytes: std::vec::Vec<u8> = (0u8..200)
             .map(|i| i.wrapping_mul(151).wrapping_add(7))
             .collect();
-        for start in 0..8 {
+        // Under Miri (slow): two offsets, still every length.
+        let starts = if cfg!(miri) { 0..2 } else { 0..8 };
+        for start in starts {
             for end in start..bytes.len() {
                 assert_eq!(
                     checksum(&bytes[start..end]),
@@ -818,6 +839,11 @@ mod tests {
     /// (the extremes of the biased SSE2 lanes): a lane would overflow if a
     /// block were too long.
     #[test]
+    // Each length is more than a 64 KiB block through every path: minutes
+    // per length under Miri. The unsafe loads take fixed-size arrays cut
+    // by safe code, the same within a block as across its end, and
+    // `every_length_through_every_path` runs them under Miri.
+    #[cfg_attr(miri, ignore = "64 KiB+ per path: too slow under Miri")]
     fn more_than_one_block_of_extremes() {
         for len in [
             65536,
@@ -848,8 +874,17 @@ mod tests {
         let bytes: std::vec::Vec<u8> = (0u32..800)
             .map(|i| u8::try_from(i.wrapping_mul(2_654_435_761) >> 24).unwrap())
             .collect();
-        for start in [0, 1, 2, 3, 31, 63] {
-            for end in start..=start + 700 {
+        // Under Miri (slow): one odd offset, and every seventh length up
+        // to 336 (7 is prime to the vector sizes, so the tails take 49
+        // different remainders of each; 336 is past the AVX-512 path's
+        // 256-byte step plus a whole vector and a partial one).
+        let (starts, lens, step): (&[usize], usize, usize) = if cfg!(miri) {
+            (&[1], 336, 7)
+        } else {
+            (&[0, 1, 2, 3, 31, 63], 700, 1)
+        };
+        for &start in starts {
+            for end in (start..=start + lens).step_by(step) {
                 let d = &bytes[start..end];
                 let want = naive(d);
                 assert_eq!(checksum(d), want, "{start}..{end}");
