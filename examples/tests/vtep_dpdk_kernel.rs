@@ -7,24 +7,12 @@
 //! Needs root; prints SKIP and passes otherwise. Namespaces and links are
 //! removed by a Drop guard, also on failure.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 #[path = "../../vxlan-pmd/tests/support/netns.rs"]
 mod netns;
-use netns::{dpdk_vtep_config, is_root, kernel_vtep_and_vm, ping_report, run};
-
-/// Kills the daemon on drop, also when the test panics.
-struct Daemon(Option<Child>);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut d) = self.0.take() {
-            let _ = d.kill();
-            let _ = d.wait();
-        }
-    }
-}
+use netns::{dpdk_vtep_config, is_root, kernel_vtep_and_vm, ping_report, run, Daemon};
 
 /// 20 MB from `from_ns` to `to_ns`'s `addr`, checked byte by byte.
 fn tcp(from_ns: &str, to_ns: &str, addr: &str) {

@@ -14,24 +14,12 @@
 //! where net_tap makes its interface), removed by a Drop guard, also on
 //! failure.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[path = "../../vxlan-pmd/tests/support/netns.rs"]
 mod netns;
-use netns::{in_ns, in_ns_ok, ipn, is_root, ping_report, run, Namespaces};
-
-/// Kills the daemon on drop, also when the test panics.
-struct Daemon(Option<Child>);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut d) = self.0.take() {
-            let _ = d.kill();
-            let _ = d.wait();
-        }
-    }
-}
+use netns::{in_ns, in_ns_ok, ipn, is_root, ping_report, run, Daemon, Namespaces};
 
 #[test]
 fn pings_over_a_tap_underlay_with_checksum_offload_ipv4_and_ipv6() {

@@ -1152,10 +1152,9 @@ mod tests {
         f.data().to_vec()
     }
 
-    /// The UDP checksum of an encapsulated frame computed from scratch: an
-    /// RFC 1071 sum, 16 bits at a time, over the pseudo-header and the
-    /// datagram with its checksum field zeroed.
-    fn udp_checksum_from_scratch(out: &[u8], ip: usize, ipv6: bool) -> u16 {
+    /// The pseudo-header of an encapsulated frame's UDP datagram (IP
+    /// header at `ip`), as bytes.
+    fn pseudo_header_from_scratch(out: &[u8], ip: usize, ipv6: bool) -> std::vec::Vec<u8> {
         let udp = ip + if ipv6 { 40 } else { 20 };
         let mut bytes = std::vec::Vec::new();
         if ipv6 {
@@ -1167,16 +1166,31 @@ mod tests {
             bytes.extend_from_slice(&[0, 17]);
             bytes.extend_from_slice(&u16::try_from(out.len() - udp).unwrap().to_be_bytes());
         }
-        let mut dgram = out[udp..].to_vec();
-        dgram[6] = 0;
-        dgram[7] = 0;
-        bytes.extend_from_slice(&dgram);
+        bytes
+    }
+
+    /// An RFC 1071 sum of `bytes`, 16 bits at a time (an odd last byte
+    /// padded with zero), folded and not inverted.
+    fn folded_sum_from_scratch(bytes: &[u8]) -> u16 {
         let mut acc: u32 = 0;
         for pair in bytes.chunks(2) {
             acc += u32::from(pair[0]) << 8 | u32::from(pair.get(1).copied().unwrap_or(0));
             acc = (acc & 0xffff) + (acc >> 16);
         }
-        let c = !u16::try_from(acc).unwrap();
+        u16::try_from(acc).unwrap()
+    }
+
+    /// The UDP checksum of an encapsulated frame computed from scratch:
+    /// the sum over the pseudo-header and the datagram with its checksum
+    /// field zeroed, inverted (zero sent as all ones).
+    fn udp_checksum_from_scratch(out: &[u8], ip: usize, ipv6: bool) -> u16 {
+        let udp = ip + if ipv6 { 40 } else { 20 };
+        let mut bytes = pseudo_header_from_scratch(out, ip, ipv6);
+        let mut dgram = out[udp..].to_vec();
+        dgram[6] = 0;
+        dgram[7] = 0;
+        bytes.extend_from_slice(&dgram);
+        let c = !folded_sum_from_scratch(&bytes);
         if c == 0 {
             0xffff
         } else {
@@ -1188,23 +1202,7 @@ mod tests {
     /// folded and not inverted: what DPDK's transmit UDP checksum offload
     /// wants in the field.
     fn pseudo_sum_from_scratch(out: &[u8], ip: usize, ipv6: bool) -> u16 {
-        let udp = ip + if ipv6 { 40 } else { 20 };
-        let mut bytes = std::vec::Vec::new();
-        if ipv6 {
-            bytes.extend_from_slice(&out[ip + 8..ip + 40]);
-            bytes.extend_from_slice(&u32::try_from(out.len() - udp).unwrap().to_be_bytes());
-            bytes.extend_from_slice(&[0, 0, 0, 17]);
-        } else {
-            bytes.extend_from_slice(&out[ip + 12..ip + 20]);
-            bytes.extend_from_slice(&[0, 17]);
-            bytes.extend_from_slice(&u16::try_from(out.len() - udp).unwrap().to_be_bytes());
-        }
-        let mut acc: u32 = 0;
-        for pair in bytes.chunks(2) {
-            acc += u32::from(pair[0]) << 8 | u32::from(pair[1]);
-            acc = (acc & 0xffff) + (acc >> 16);
-        }
-        u16::try_from(acc).unwrap()
+        folded_sum_from_scratch(&pseudo_header_from_scratch(out, ip, ipv6))
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 /// Whether the test runs as root (namespaces, XDP, AF_PACKET need it).
 pub fn is_root() -> bool {
@@ -348,4 +348,17 @@ pub fn received(out: &str) -> Option<u32> {
         .next()?
         .parse()
         .ok()
+}
+
+/// A daemon under test, killed (and reaped) when dropped, also when the
+/// test panics.
+pub struct Daemon(pub Option<Child>);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut d) = self.0.take() {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+    }
 }
