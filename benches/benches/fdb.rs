@@ -426,6 +426,27 @@ fn filtered(c: &mut Criterion) {
         f
     }
 
+    /// Batches of 32 through the filtered lookup with `filter` (K bits
+    /// per key).
+    fn run<W: FilterWord, const K: u32>(
+        g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        name: &str,
+        load: &str,
+        fdb: &Fdb<'_>,
+        filter: &[W],
+        keys: &[FdbKey],
+    ) {
+        g.bench_function(BenchmarkId::new(name, load), |b| {
+            let mut i = 0;
+            let mut out = [PackedEntry::MISS; BATCH];
+            b.iter(|| {
+                fdb.lookup_batch_packed_filtered::<_, K>(filter, &keys[i..i + BATCH], &mut out);
+                black_box(&out);
+                i = (i + BATCH) % QUERIES;
+            })
+        });
+    }
+
     let n = 1 << 20;
     let d = data(n);
     let mut hb: HashMap<u64, u64> = HashMap::with_capacity(n);
@@ -474,42 +495,10 @@ fn filtered(c: &mut Criterion) {
                     i = (i + BATCH) % QUERIES;
                 })
             });
-            g.bench_function(BenchmarkId::new("u8x1", load), |b| {
-                let mut i = 0;
-                let mut out = [PackedEntry::MISS; BATCH];
-                b.iter(|| {
-                    fdb.lookup_batch_packed_filtered::<_, 1>(&f8, &keys[i..i + BATCH], &mut out);
-                    black_box(&out);
-                    i = (i + BATCH) % QUERIES;
-                })
-            });
-            g.bench_function(BenchmarkId::new("u16x3", load), |b| {
-                let mut i = 0;
-                let mut out = [PackedEntry::MISS; BATCH];
-                b.iter(|| {
-                    fdb.lookup_batch_packed_filtered::<_, 3>(&f16, &keys[i..i + BATCH], &mut out);
-                    black_box(&out);
-                    i = (i + BATCH) % QUERIES;
-                })
-            });
-            g.bench_function(BenchmarkId::new("u32x4", load), |b| {
-                let mut i = 0;
-                let mut out = [PackedEntry::MISS; BATCH];
-                b.iter(|| {
-                    fdb.lookup_batch_packed_filtered::<_, 4>(&f32, &keys[i..i + BATCH], &mut out);
-                    black_box(&out);
-                    i = (i + BATCH) % QUERIES;
-                })
-            });
-            g.bench_function(BenchmarkId::new("u64x4", load), |b| {
-                let mut i = 0;
-                let mut out = [PackedEntry::MISS; BATCH];
-                b.iter(|| {
-                    fdb.lookup_batch_packed_filtered::<_, 4>(&f64, &keys[i..i + BATCH], &mut out);
-                    black_box(&out);
-                    i = (i + BATCH) % QUERIES;
-                })
-            });
+            run::<_, 1>(&mut g, "u8x1", load, &fdb, &f8, &keys);
+            run::<_, 3>(&mut g, "u16x3", load, &fdb, &f16, &keys);
+            run::<_, 4>(&mut g, "u32x4", load, &fdb, &f32, &keys);
+            run::<_, 4>(&mut g, "u64x4", load, &fdb, &f64, &keys);
             g.bench_function(BenchmarkId::new("hashbrown", load), |b| {
                 let mut i = 0;
                 b.iter(|| {
